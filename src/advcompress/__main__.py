@@ -1,0 +1,3 @@
+from advcompress.cli import main
+
+main()

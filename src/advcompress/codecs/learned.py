@@ -1,0 +1,312 @@
+"""Learned codecs: CompressAI architectures (and the project's own) behind the codec interface.
+
+Why the wrapper: attacks and defenses need one differentiable `forward` whose quantisation proxy
+is a named option, while reported numbers must come from a real `compress`/`decompress`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from compressai.entropy_models import EntropyModel
+
+from advcompress.codecs.base import Bitstream, Codec
+from advcompress.codecs.registry import register_codec
+
+PROXIES = ("none", "ste", "noise")
+
+# CompressAI's lambda table for MSE models: loss = R(bpp) + lambda * 255^2 * MSE.
+LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to build one learned algorithm.
+
+    `make(**widths)` builds an untrained network; `official_widths(quality)` gives the widths of
+    the published checkpoints; variable-rate networks take the rate level as keyword `s` in
+    forward/compress/decompress, with quality q mapped to level q - 1.
+    """
+
+    name: str
+    make: Callable[..., torch.nn.Module]
+    official_widths: Callable[[int], dict]
+    variable_rate: bool = False
+    pretrained_url: Callable[[int], str] | None = None
+    from_state_dict: Callable[[dict], torch.nn.Module] | None = None
+    source: str = ""
+    pad_multiple: int = 64
+    widths_keys: tuple[str, ...] = field(default=("N", "M"))
+
+
+ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register_architecture(arch: Architecture) -> Architecture:
+    """Add a learned algorithm to the one codec registry."""
+    ARCHITECTURES[arch.name] = arch
+
+    def build(quality, **settings):
+        return load_learned_codec(arch.name, int(quality), **settings)
+
+    build.__doc__ = arch.source
+    register_codec(arch.name, "learned")(build)
+    return arch
+
+
+@contextlib.contextmanager
+def quantization_proxy(net: torch.nn.Module, proxy: str | None):
+    """Swap eval-mode rounding for a differentiable proxy inside the block.
+
+    CompressAI's entropy models round with `torch.round` in eval mode, which gives zero gradient
+    to the input. `ste` keeps the forward value of rounding and passes the gradient straight
+    through; `noise` replaces rounding by additive U(-0.5, 0.5) noise (the training proxy).
+    """
+    if proxy in (None, "none"):
+        yield
+        return
+    if proxy not in PROXIES:
+        raise ValueError(f"unknown quantization proxy {proxy!r}; choose one of {PROXIES}")
+    patched = [m for m in net.modules() if isinstance(m, EntropyModel)]
+    for m in patched:
+        original = m.quantize
+
+        def quantize(inputs, mode, means=None, _original=original):
+            if mode != "dequantize":
+                return _original(inputs, mode, means)
+            if proxy == "noise":
+                return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5)
+            centred = inputs - means if means is not None else inputs
+            rounded = centred + (torch.round(centred) - centred).detach()
+            return rounded + means if means is not None else rounded
+
+        m.quantize = quantize
+    try:
+        yield
+    finally:
+        for m in patched:
+            del m.quantize
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    h, w = x.shape[-2:]
+    ph = (multiple - h % multiple) % multiple
+    pw = (multiple - w % multiple) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+class LearnedCodec(Codec):
+    family = "learned"
+    differentiable = True
+
+    def __init__(self, name: str, quality: int, net: torch.nn.Module, arch: Architecture):
+        super().__init__(quality)
+        self.name = name
+        self.net = net
+        self.arch = arch
+        self.level = quality - 1 if arch.variable_rate else None
+
+    # -- differentiable path -------------------------------------------------------------
+    def _kw(self) -> dict:
+        return {} if self.level is None else {"s": self.level}
+
+    def forward(self, x: torch.Tensor, proxy: str | None = None) -> dict:
+        """Reconstruction and likelihoods; `proxy` names the gradient path through rounding."""
+        xp, (h, w) = pad_to_multiple(x, self.arch.pad_multiple)
+        with quantization_proxy(self.net, proxy):
+            out = self.net(xp, **self._kw())
+        out["x_hat"] = out["x_hat"][..., :h, :w]
+        return out
+
+    __call__ = forward
+
+    # -- real coding --------------------------------------------------------------------------
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> Bitstream:
+        if x.shape[0] != 1:
+            raise ValueError("compress codes one image at a time (batch size 1)")
+        xp, (h, w) = pad_to_multiple(x, self.arch.pad_multiple)
+        out = self.net.compress(xp, **self._kw())
+        strings = [s[0] for s in out["strings"]]
+        return Bitstream(strings, tuple(int(v) for v in out["shape"]), (h, w))
+
+    @torch.no_grad()
+    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
+        h, w = bitstream.image_size
+        out = self.net.decompress([[s] for s in bitstream.strings], list(bitstream.shape), **self._kw())
+        return out["x_hat"][..., :h, :w].clamp(0, 1)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def to(self, device) -> LearnedCodec:
+        self.net.to(device)
+        return self
+
+    def eval(self) -> LearnedCodec:
+        self.net.eval()
+        return self
+
+    def train(self, mode: bool = True) -> LearnedCodec:
+        self.net.train(mode)
+        return self
+
+    def parameters(self):
+        return self.net.parameters()
+
+    def update(self) -> None:
+        """Rebuild the entropy coder's CDF tables; needed after any change to the weights."""
+        self.net.update(force=True)
+
+
+def lambda_for(quality: int) -> float:
+    try:
+        return LAMBDAS[int(quality)]
+    except KeyError:
+        raise ValueError(f"quality {quality} has no lambda; CompressAI's table covers 1..8") from None
+
+
+def build_net(name: str, quality: int, widths: dict | None = None) -> torch.nn.Module:
+    """An untrained network of architecture `name`, at `widths` or at the official widths."""
+    arch = ARCHITECTURES[name]
+    widths = dict(widths) if widths else arch.official_widths(quality)
+    return arch.make(**widths)
+
+
+def save_checkpoint(codec: LearnedCodec, path, meta: dict) -> None:
+    """State dict only (loads with weights_only=True), written atomically."""
+    from advcompress.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": codec.net.state_dict(), "meta": meta}, tmp)
+
+
+def load_state(path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            "delete it and rerun its train rule, or restore it with `dvc pull`"
+        ) from None
+    if isinstance(blob, dict) and "state_dict" in blob:
+        return blob["state_dict"]
+    if isinstance(blob, dict):
+        return blob
+    raise CheckpointError(f"checkpoint {path} holds {type(blob).__name__}, not a state dict")
+
+
+def load_learned_codec(
+    name: str,
+    quality: int,
+    weights: str = "trained",
+    checkpoint: str | None = None,
+    widths: dict | None = None,
+    device: str | torch.device = "cpu",
+    **_ignored,
+) -> LearnedCodec:
+    """Build the codec for (name, quality) with weights from a checkpoint file.
+
+    `weights="untrained"` is only for tests and training; `trained` and `pretrained` both need
+    `checkpoint`: a file this project trained, or an official file the fetch rule placed.
+    """
+    arch = ARCHITECTURES[name]
+    if weights == "untrained":
+        net = build_net(name, quality, widths)
+    elif weights in ("trained", "pretrained"):
+        if checkpoint is None:
+            raise CheckpointError(f"{name} q{quality}: weights={weights!r} needs a checkpoint path")
+        state = load_state(checkpoint)
+        if weights == "pretrained" and arch.from_state_dict is not None:
+            net = arch.from_state_dict(state)
+        else:
+            net = build_net(name, quality, widths)
+            try:
+                net.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                raise CheckpointError(
+                    f"checkpoint {checkpoint} does not fit {name} at widths {widths}: {str(e)[:300]}"
+                ) from None
+    else:
+        raise ValueError(f"weights must be trained, pretrained or untrained, not {weights!r}")
+    net.eval()
+    codec = LearnedCodec(name, quality, net, arch).to(device)
+    codec.update()
+    return codec
+
+
+# -- the CompressAI algorithms ------------------------------------------------------------------
+
+
+def _compressai_arch(name: str, cls_name: str, source: str, variable_rate: bool = False, keys=("N", "M")):
+    from compressai import models
+    from compressai.zoo import image, image_vbr
+
+    cls = getattr(models, cls_name)
+    zoo = image_vbr if variable_rate else image
+
+    def official(quality: int) -> dict:
+        cfg = zoo.cfgs[name] if variable_rate else zoo.cfgs[name][quality]
+        return dict(zip(keys, cfg, strict=True))
+
+    def url(quality: int) -> str:
+        urls = zoo.model_urls[name]["mse"]
+        return urls if variable_rate else urls[quality]
+
+    def from_state_dict(state: dict) -> torch.nn.Module:
+        from compressai.zoo.pretrained import load_pretrained
+
+        state = load_pretrained(state)
+        if variable_rate:
+            return cls.from_state_dict(state, vr_entbttlnck=True)
+        return cls.from_state_dict(state)
+
+    register_architecture(
+        Architecture(
+            name=name,
+            make=cls,
+            official_widths=official,
+            variable_rate=variable_rate,
+            pretrained_url=url,
+            from_state_dict=from_state_dict,
+            source=source,
+            widths_keys=keys,
+        )
+    )
+
+
+_compressai_arch("bmshj2018-factorized", "FactorizedPrior", "Balle2016: factorized prior (CompressAI)")
+_compressai_arch("bmshj2018-hyperprior", "ScaleHyperprior", "Balle2018: scale hyperprior (CompressAI)")
+_compressai_arch("mbt2018", "JointAutoregressiveHierarchicalPriors", "Minnen2018: joint autoregressive + hyperprior (CompressAI)")
+_compressai_arch("cheng2020-attn", "Cheng2020Attention", "Cheng2020: attention + GMM (CompressAI)", keys=("N",))
+_compressai_arch(
+    "mbt2018-mean-vbr",
+    "MeanScaleHyperpriorVbr",
+    "Variable-rate mean-scale hyperprior, Kamisli et al. 2024 (CompressAI)",
+    variable_rate=True,
+)
+
+
+def bits_from_likelihoods(likelihoods: dict) -> torch.Tensor:
+    """Estimated bits per image (batch vector) from the entropy model's likelihoods."""
+    total = 0.0
+    for lik in likelihoods.values():
+        total = total + (-torch.log2(lik)).flatten(1).sum(1)
+    return total
+
+
+def estimated_bpp(out: dict, num_pixels: int) -> torch.Tensor:
+    return bits_from_likelihoods(out["likelihoods"]) / num_pixels
+
