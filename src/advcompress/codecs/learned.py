@@ -33,8 +33,9 @@ class Architecture:
     """How to build one learned algorithm.
 
     `make(**widths)` builds an untrained network; `official_widths(quality)` gives the widths of
-    the published checkpoints; variable-rate networks take the rate level as keyword `s` in
-    forward/compress/decompress, with quality q mapped to level q - 1.
+    the published checkpoints. Variable-rate networks take their rate level as keyword `s` in
+    forward/compress/decompress; `level(quality)` maps the registry's quality to it (CompressAI's
+    VBR models: quality q -> gain index q - 1; quality-map models: their own 0-100 scale).
     """
 
     name: str
@@ -46,6 +47,7 @@ class Architecture:
     source: str = ""
     pad_multiple: int = 64
     widths_keys: tuple[str, ...] = field(default=("N", "M"))
+    level: Callable[[int], object] = field(default=lambda quality: quality - 1)
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -115,7 +117,7 @@ class LearnedCodec(Codec):
         self.name = name
         self.net = net
         self.arch = arch
-        self.level = quality - 1 if arch.variable_rate else None
+        self.level = arch.level(quality) if arch.variable_rate else None
 
     # -- differentiable path -------------------------------------------------------------
     def _kw(self) -> dict:
