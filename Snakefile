@@ -1,0 +1,32 @@
+# Security of image compression: one workflow, three tiers (config/config.yaml, smoke.yaml, paper.yaml).
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# A tier is one whole file: --configfile config/smoke.yaml replaces the default instead of being
+# merged into it (Snakemake would otherwise deep-merge the two).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+
+
+# Default target: every table and figure of the configured studies (each stage adds to ALL).
+rule all:
+    input:
+        lambda wildcards: ALL,
+    default_target: True
+
+
+for _stage in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
+    if _stage.name != "common.smk":
+
+        include: _stage

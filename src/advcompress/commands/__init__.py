@@ -1,0 +1,1 @@
+"""Subcommands of `advcompress`, one module per study; each defines `register(add)`."""

@@ -1,0 +1,161 @@
+"""Foundation commands: datasets, training, clean compression, the RD table and figure."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from advcompress.cli import make_codec_from_settings, settings_of
+
+log = logging.getLogger("advcompress")
+
+def cmd_prepare_data(a) -> None:
+    from advcompress import data
+
+    s = settings_of(a)
+    kind = s["kind"]
+    if kind == "skimage":
+        data.prepare_skimage_photos(a.out, s["images"], s.get("short_side"), s.get("crop"))
+    elif kind == "digits":
+        data.prepare_digits(a.out, s.get("size", 32), s.get("test_fraction", 0.25), s.get("seed", 0))
+    elif kind == "fetch":
+        data.fetch_dataset(a.out, s, s.get("cache", "data/downloads"))
+    else:
+        raise data.DataError(f"unknown dataset kind {kind!r}")
+    log.info("wrote %s", a.out)
+
+
+def cmd_train_lic(a) -> None:
+    from advcompress.codecs.learned import load_learned_codec, save_checkpoint
+    from advcompress.data import load_image_folder
+    from advcompress.device import pick_device, seed_everything, set_threads
+    from advcompress.io import write_json
+    from advcompress.train import PatchSampler, train_codec
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    g = seed_everything(int(s.get("seed", 0)))
+    qualities = [int(q) for q in s["qualities"]]
+    init = a.init if a.init else None
+    codec = load_learned_codec(
+        a.model,
+        qualities[0],
+        weights="trained" if init else "untrained",
+        checkpoint=init,
+        widths=s.get("widths"),
+        device=pick_device(s.get("device", "auto")),
+    )
+    _, images = load_image_folder(a.train_dir)
+    sampler = PatchSampler(images, int(s["patch"]), g)
+    summary = train_codec(
+        codec,
+        sampler,
+        qualities,
+        steps=int(s["steps"]),
+        batch_size=int(s["batch_size"]),
+        lr=float(s["lr"]),
+        aux_lr=float(s.get("aux_lr", 1e-3)),
+        progress=not a.no_progress,
+    )
+    meta = {"model": a.model, "qualities": qualities, "settings": s, "init": init, **summary}
+    save_checkpoint(codec, a.out, {k: v for k, v in meta.items() if k != "history"})
+    write_json(Path(a.out).with_suffix(".json"), meta)
+    log.info("%s q%s: final loss %.4f, %.3f bpp, %.2f dB on training patches",
+             a.model, qualities, summary["final_loss"], summary["final_bpp"], summary["final_psnr_db"])
+
+
+def cmd_fetch_weights(a) -> None:
+    from advcompress.codecs.learned import ARCHITECTURES
+    from advcompress.data import DataError, fetch_url
+
+    arch = ARCHITECTURES.get(a.model)
+    if arch is None or arch.pretrained_url is None:
+        raise DataError(f"{a.model} has no public download in the registry; place its checkpoint at {a.out}")
+    url = arch.pretrained_url(int(a.quality))
+    # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar.
+    prefix = url.rsplit("-", 1)[-1].split(".")[0]
+    path = fetch_url(url, a.out)
+    from advcompress.io import sha256_file
+
+    if not sha256_file(path).startswith(prefix):
+        Path(path).unlink()
+        raise DataError(f"{url}: SHA-256 does not start with the pinned {prefix}; deleted the download")
+
+
+def cmd_compress(a) -> None:
+    import pandas as pd
+    import torch
+
+    from advcompress.data import load_image_folder, save_png
+    from advcompress.device import set_threads
+    from advcompress.evaluate import code_image
+    from advcompress.io import write_table
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    torch.manual_seed(0)
+    codec = make_codec_from_settings(a.codec, a.quality, s, a.checkpoint)
+    names, images = load_image_folder(a.eval_dir)
+    rows = []
+    device = next(codec.parameters()).device if codec.differentiable else "cpu"
+    for name, x in zip(names, images, strict=True):
+        row, x_hat = code_image(codec, x.to(device))
+        rows.append({"image": name, "codec": a.codec, "family": codec.family, "quality": a.quality, **row})
+        if a.recon_dir and x_hat is not None:
+            save_png(x_hat, Path(a.recon_dir) / f"{name}.png")
+    write_table(a.out, pd.DataFrame(rows))
+
+
+def cmd_rd_table(a) -> None:
+    from advcompress.io import write_table, write_text
+    from advcompress.tables import concat_tables, rd_table, to_markdown
+
+    summary = rd_table(concat_tables(a.inputs))
+    write_table(a.out_csv, summary)
+    write_text(a.out_md, to_markdown(summary))
+
+
+def cmd_rd_figure(a) -> None:
+    from advcompress.plots import rd_curves
+    from advcompress.tables import concat_tables, rd_table
+
+    rd_curves(rd_table(concat_tables(a.inputs)), a.out)
+
+
+
+
+def register(add) -> None:
+    sp = add("prepare-data", cmd_prepare_data, "write one dataset folder with its manifest")
+    sp.add_argument("--out", required=True)
+
+    sp = add("train-lic", cmd_train_lic, "train one learned codec on the training images")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--train-dir", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--init", help="checkpoint to start from (warm start)")
+    sp.add_argument("--no-progress", action="store_true")
+
+    sp = add("fetch-weights", cmd_fetch_weights, "download an official checkpoint, hash-checked")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--quality", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("compress", cmd_compress, "code every evaluation image for real; one row per image")
+    sp.add_argument("--codec", required=True)
+    sp.add_argument("--quality", required=True)
+    sp.add_argument("--eval-dir", required=True)
+    sp.add_argument("--checkpoint")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--recon-dir")
+
+    for name, fn, help in [
+        ("rd-table", cmd_rd_table, "aggregate clean-compression rows into the RD table"),
+        ("rd-figure", cmd_rd_figure, "draw the clean RD figure"),
+    ]:
+        sp = add(name, fn, help)
+        sp.add_argument("inputs", nargs="+")
+        if name == "rd-table":
+            sp.add_argument("--out-csv", required=True)
+            sp.add_argument("--out-md", required=True)
+        else:
+            sp.add_argument("--out", required=True)

@@ -1,0 +1,278 @@
+"""Datasets of every tier: bundled offline photographs and digits, and checked downloads.
+
+Every dataset folder holds its files plus `manifest.json` (file, size, SHA-256), so DVC and a
+reader can tell exactly what a result was computed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from advcompress.io import atomic_path, read_json, sha256_file, write_json
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"}
+
+# Colour photographs that ship inside scikit-image's package data (no pooch download).
+SKIMAGE_PHOTOS = {
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+    "motorcycle_left": "motorcycle_left.png",
+    "motorcycle_right": "motorcycle_right.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "retina": "retina.jpg",
+    "ihc": "ihc.png",
+}
+
+
+class DataError(RuntimeError):
+    """A dataset problem a user must fix by hand; its message says what and where."""
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+def write_manifest(folder: Path, extra: dict | None = None) -> dict:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "files": [
+            {"file": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
+            for p in files
+        ],
+        **(extra or {}),
+    }
+    write_json(folder / "manifest.json", manifest)
+    return manifest
+
+
+def verify_manifest(folder: Path) -> None:
+    """Every file the manifest lists must be present with the recorded SHA-256."""
+    mpath = folder / "manifest.json"
+    if not mpath.exists():
+        return
+    for entry in read_json(mpath)["files"]:
+        path = folder / entry["file"]
+        if not path.exists():
+            raise DataError(f"{path}: listed in {mpath} but missing; run `dvc pull` or refetch")
+        if sha256_file(path) != entry["sha256"]:
+            raise DataError(f"{path}: SHA-256 differs from {mpath}; the file is corrupt or was replaced")
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """1x3xHxW float in [0, 1]; an unreadable file is a DataError naming it."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"{path}: cannot be read as an image ({type(e).__name__}: {e})") from None
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def save_png(x: torch.Tensor, path) -> None:
+    arr = (x.detach()[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr, "RGB").save(tmp, format="PNG")
+
+
+def image_files(folder) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: dataset folder does not exist; run its fetch_dataset rule")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: holds no images")
+    return files
+
+
+def load_image_folder(folder, limit: int | None = None) -> tuple[list[str], list[torch.Tensor]]:
+    """(names, images) of every image in `folder`, checked against its manifest."""
+    folder = Path(folder)
+    verify_manifest(folder)
+    files = image_files(folder)[:limit]
+    return [p.stem for p in files], [read_image(p) for p in files]
+
+
+def resize_and_crop(img: Image.Image, short_side: int | None, crop: int | None) -> Image.Image:
+    """Downscale (area filter, which also removes compression artefacts) then centre-crop."""
+    if short_side:
+        w, h = img.size
+        s = short_side / min(w, h)
+        if s < 1:
+            img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BOX)
+    if crop:
+        w, h = img.size
+        if min(w, h) < crop:
+            raise DataError(f"image of size {w}x{h} is smaller than the crop {crop}")
+        left, top = (w - crop) // 2, (h - crop) // 2
+        img = img.crop((left, top, left + crop, top + crop))
+    return img
+
+
+def prepare_skimage_photos(out_dir, names: list[str], short_side: int | None, crop: int | None) -> dict:
+    """Write the named scikit-image photographs as PNGs (RGB, resized, centre-cropped)."""
+    import skimage
+
+    src = Path(skimage.__file__).parent / "data"
+    out_dir = Path(out_dir)
+    unknown = sorted(set(names) - set(SKIMAGE_PHOTOS))
+    if unknown:
+        raise DataError(f"unknown scikit-image photographs {unknown}; choose from {sorted(SKIMAGE_PHOTOS)}")
+    with _staging(out_dir) as stage:
+        for name in names:
+            with Image.open(src / SKIMAGE_PHOTOS[name]) as img:
+                img = resize_and_crop(img.convert("RGB"), short_side, crop)
+                img.save(stage / f"{name}.png", format="PNG")
+        return write_manifest(stage, {"source": "scikit-image package data", "short_side": short_side, "crop": crop})
+
+
+def prepare_digits(out_dir, size: int, test_fraction: float, seed: int) -> dict:
+    """scikit-learn's 8x8 digits as RGB uint8 images at `size`, with a seeded stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
+    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    x = (x.clamp(0, 1).repeat(1, 3, 1, 1) * 255).round().to(torch.uint8).numpy()
+    y = digits.target.astype(np.int64)
+    idx_tr, idx_te = train_test_split(
+        np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y
+    )
+    out_dir = Path(out_dir)
+    with _staging(out_dir) as stage:
+        np.savez_compressed(
+            stage / "digits.npz", x_train=x[idx_tr], y_train=y[idx_tr], x_test=x[idx_te], y_test=y[idx_te]
+        )
+        return write_manifest(stage, {"source": "sklearn.datasets.load_digits", "size": size, "seed": seed})
+
+
+def load_digits_split(folder, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images Nx3xHxW float in [0, 1], labels) of the `train` or `test` split."""
+    folder = Path(folder)
+    verify_manifest(folder)
+    with np.load(folder / "digits.npz") as z:
+        x = torch.from_numpy(z[f"x_{split}"]).float() / 255.0
+        y = torch.from_numpy(z[f"y_{split}"])
+    return x, y
+
+
+class _staging:
+    """Build a dataset folder beside its target and swap it in whole, so no half folder remains."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.stage = self.out_dir.with_name(f".{self.out_dir.name}.part")
+
+    def __enter__(self) -> Path:
+        shutil.rmtree(self.stage, ignore_errors=True)
+        self.stage.mkdir(parents=True)
+        return self.stage
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            shutil.rmtree(self.out_dir, ignore_errors=True)
+            os.replace(self.stage, self.out_dir)
+        else:
+            shutil.rmtree(self.stage, ignore_errors=True)
+        return False
+
+
+# -- downloads (paper tier) -----------------------------------------------------------------------
+
+
+def _check(path: Path, checksum: str | None) -> None:
+    if not checksum:
+        return
+    algo, _, want = checksum.partition(":")
+    if algo not in ("sha256", "md5") or not want:
+        raise DataError(f"checksum {checksum!r} must look like 'sha256:<hex>' or 'md5:<hex>'")
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    if h.hexdigest() != want.lower():
+        raise DataError(f"{path}: {algo} is {h.hexdigest()}, expected {want}; the download is corrupt")
+
+
+def fetch_url(url: str, dest, checksum: str | None = None, retries: int = 3, timeout: float = 60) -> Path:
+    """Download `url` to `dest` atomically, retrying, then verify `checksum` ('sha256:…'/'md5:…').
+
+    A file already at `dest` is verified instead of downloaded again, so a file placed by hand
+    counts as fetched.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        _check(dest, checksum)
+        return dest
+    last = None
+    for attempt in range(1, retries + 1):
+        try:
+            with atomic_path(dest) as tmp:
+                with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
+                    shutil.copyfileobj(r, f, 1 << 20)
+                _check(tmp, checksum)
+            return dest
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+            last = e
+            if attempt < retries:
+                time.sleep(min(2**attempt, 10))
+    raise DataError(
+        f"cannot download {url} ({getattr(last, 'reason', last)}); "
+        f"place the file by hand at {dest}" + (f" (it must match {checksum})" if checksum else "")
+    )
+
+
+def fetch_dataset(out_dir, spec: dict, cache_dir) -> dict:
+    """Paper-tier dataset from `spec`: `files` ({name: {url, checksum}}) or one `archive`."""
+    out_dir, cache_dir = Path(out_dir), Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _staging(out_dir) as stage:
+        if "files" in spec:
+            for name, f in spec["files"].items():
+                got = fetch_url(f["url"], cache_dir / name, f.get("checksum"))
+                shutil.copy2(got, stage / name)
+        elif "archive" in spec:
+            a = spec["archive"]
+            got = fetch_url(a["url"], cache_dir / Path(a["url"]).name, a.get("checksum"))
+            _extract(got, stage)
+        else:
+            raise DataError("a fetched dataset needs `files` or `archive`")
+        _check_recorded(out_dir, stage)
+        return write_manifest(stage, {"source": spec.get("description", "download")})
+
+
+def _check_recorded(out_dir: Path, stage: Path) -> None:
+    """Without a published checksum, the manifest recorded on first fetch (DVC-tracked) pins it."""
+    old = out_dir / "manifest.json"
+    if not old.exists():
+        return
+    for entry in read_json(old)["files"]:
+        p = stage / entry["file"]
+        if p.exists() and sha256_file(p) != entry["sha256"]:
+            raise DataError(f"{entry['file']}: SHA-256 differs from the one recorded in {old} on first fetch")
+
+
+def _extract(archive: Path, stage: Path) -> None:
+    if archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(stage)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(stage, filter="data")

@@ -1,0 +1,123 @@
+"""Training learned codecs on the training tier: R + lambda * 255^2 * MSE, CompressAI-style."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import torch
+from tqdm import tqdm
+
+from advcompress.codecs.learned import LearnedCodec, lambda_for
+from advcompress.metrics import mse255
+
+log = logging.getLogger(__name__)
+
+
+def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
+    """Batch-mean rate (bpp), distortion (0-255 MSE) and R + lambda * D, as CompressAI trains."""
+    n, _, h, w = x.shape
+    bpp = sum((-torch.log2(lik)).sum() for lik in out["likelihoods"].values()) / (n * h * w)
+    d = mse255(out["x_hat"], x).mean()
+    return {"bpp": bpp, "mse255": d, "loss": bpp + lmbda * d}
+
+
+class PatchSampler:
+    """Random patches (with flips) from a list of images, reproducible from one generator."""
+
+    def __init__(self, images: list[torch.Tensor], patch: int, generator: torch.Generator):
+        self.images = [im for im in images if min(im.shape[-2:]) >= patch]
+        if not self.images:
+            raise ValueError(f"no training image is at least {patch}x{patch}")
+        self.patch = patch
+        self.g = generator
+
+    def batch(self, n: int) -> torch.Tensor:
+        out = []
+        for _ in range(n):
+            im = self.images[int(torch.randint(len(self.images), (1,), generator=self.g))]
+            h, w = im.shape[-2:]
+            top = int(torch.randint(h - self.patch + 1, (1,), generator=self.g))
+            left = int(torch.randint(w - self.patch + 1, (1,), generator=self.g))
+            crop = im[..., top : top + self.patch, left : left + self.patch]
+            if torch.rand(1, generator=self.g) < 0.5:
+                crop = crop.flip(-1)
+            out.append(crop)
+        return torch.cat(out)
+
+
+def split_parameters(net: torch.nn.Module):
+    """Main parameters and the entropy bottleneck's quantiles, which have their own optimiser."""
+    main, aux = [], []
+    for name, p in net.named_parameters():
+        if not p.requires_grad:
+            continue
+        (aux if name.endswith(".quantiles") else main).append(p)
+    return main, aux
+
+
+def train_codec(
+    codec: LearnedCodec,
+    sampler: PatchSampler,
+    qualities: list[int],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    aux_lr: float = 1e-3,
+    lr_drop_at: float = 0.8,
+    clip_norm: float = 1.0,
+    log_every: int = 50,
+    progress: bool = True,
+) -> dict:
+    """Train in place. A fixed-rate codec has one quality; a variable-rate one samples a level per step.
+
+    The learning rate drops tenfold after `lr_drop_at` of the steps; the auxiliary loss fits the
+    entropy bottleneck's quantiles; `update(force=True)` rebuilds the coder tables at the end.
+    """
+    net = codec.net
+    device = next(net.parameters()).device
+    net.train()
+    main, aux = split_parameters(net)
+    opt = torch.optim.Adam(main, lr=lr)
+    aux_opt = torch.optim.Adam(aux, lr=aux_lr) if aux else None
+    history = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), desc=codec.name, disable=not progress, mininterval=2.0)
+    for step in bar:
+        if step == int(lr_drop_at * steps):
+            for group in opt.param_groups:
+                group["lr"] = lr / 10
+        q = qualities[int(torch.randint(len(qualities), (1,), generator=sampler.g))]
+        x = sampler.batch(batch_size).to(device)
+        kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
+        out = net(x, **kw)
+        terms = rd_loss(out, x, lambda_for(q))
+        if not torch.isfinite(terms["loss"]):
+            raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if clip_norm:
+            torch.nn.utils.clip_grad_norm_(main, clip_norm)
+        opt.step()
+        if aux_opt is not None:
+            aux_opt.zero_grad(set_to_none=True)
+            aux_loss = net.aux_loss()
+            aux_loss.backward()
+            aux_opt.step()
+        row = {k: float(v) for k, v in terms.items()} | {"step": step, "quality": q}
+        history.append(row)
+        if step % log_every == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", mse=f"{row['mse255']:.1f}")
+            log.info("step %d q%d loss %.4f bpp %.4f mse255 %.2f", step, q, row["loss"], row["bpp"], row["mse255"])
+    net.eval()
+    codec.update()
+    tail = history[-max(1, min(50, steps // 5)) :]
+    return {
+        "steps": steps,
+        "seconds": time.perf_counter() - t0,
+        "final_loss": sum(r["loss"] for r in tail) / len(tail),
+        "final_bpp": sum(r["bpp"] for r in tail) / len(tail),
+        "final_psnr_db": 10 * math.log10(255**2 / max(1e-9, sum(r["mse255"] for r in tail) / len(tail))),
+        "history": history[:: max(1, log_every // 5)],
+    }

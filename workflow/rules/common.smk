@@ -1,0 +1,97 @@
+# Shared lookups for every stage: paths, settings as JSON, wildcard constraints. No science here.
+import json
+import shlex
+import sys
+
+
+TIER = config["tier"]
+OUT = config["results"]
+DATA = config["data_dir"]
+LEARNED = config["codecs"]["learned"]
+CLASSIC = config["codecs"]["classic"]
+ALL = []  # every stage appends its final tables and figures
+# The CLI of the library, run by the interpreter that runs Snakemake (the project's virtualenv).
+ADV = f"{shlex.quote(sys.executable)} -m advcompress"
+
+
+def as_json(obj):
+    """Settings travel to the CLI as one quoted JSON string; sorted so params compare stably."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def logfile(rule_name, pattern=""):
+    return f"logs/{TIER}/{rule_name}/{pattern or 'all'}.log"
+
+
+def benchfile(rule_name, pattern=""):
+    return f"benchmarks/{TIER}/{rule_name}/{pattern or 'all'}.tsv"
+
+
+def _architectures():
+    from advcompress.codecs.learned import ARCHITECTURES
+    from advcompress.codecs.registry import registered_codecs
+
+    registered_codecs()  # loads every registered module
+    return ARCHITECTURES
+
+
+def is_variable_rate(model):
+    return _architectures()[model].variable_rate
+
+
+def codec_qualities(model):
+    return LEARNED[model]["qualities"] if model in LEARNED else CLASSIC[model]
+
+
+def checkpoint(model, quality):
+    """Where the weights of (model, quality) live: trained here, fetched, or given as a file."""
+    spec = LEARNED[model]
+    q = "vr" if is_variable_rate(model) else quality
+    if spec["weights"] == "trained":
+        return f"{OUT}/models/{model}/q{q}.pt"
+    if spec["weights"] == "pretrained":
+        return f"{DATA}/weights/{model}/q{q}.pth.tar"
+    path = spec["checkpoints"].get(str(q)) or spec["checkpoints"].get(q)
+    if path is None:
+        raise ValueError(f"codecs.learned.{model}.checkpoints has no entry for quality {q}")
+    if not Path(path).exists():
+        source = _architectures()[model].source
+        raise FileNotFoundError(
+            f"official checkpoint {path} for {model} q{q} is missing; download it from {source} "
+            "and place it there (see docs/codecs/)"
+        )
+    return path
+
+
+def codec_settings(model):
+    """What a job needs to rebuild a codec (never the checkpoint path: that is an input)."""
+    if model in CLASSIC:
+        return {}
+    spec = LEARNED[model]
+    weights = "pretrained" if spec["weights"] in ("pretrained", "file") else "trained"
+    return {"weights": weights, "widths": spec.get("widths"), "device": config["device"]}
+
+
+def checkpoint_input(wildcards):
+    if wildcards.model in CLASSIC:
+        return []
+    return ancient(checkpoint(wildcards.model, wildcards.quality))
+
+
+def checkpoint_arg(wildcards, input):
+    return f"--checkpoint {shlex.quote(str(input.ckpt))}" if wildcards.model in LEARNED else ""
+
+
+def all_codec_points():
+    """(model, quality) for every configured codec and quality."""
+    return [(m, q) for m in [*LEARNED, *CLASSIC] for q in codec_qualities(m)]
+
+
+def _alternation(names):
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+
+
+wildcard_constraints:
+    model=_alternation([*LEARNED, *CLASSIC]),
+    quality=r"\d+|vr",
+    dataset=_alternation(config["data"]),

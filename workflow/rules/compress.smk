@@ -1,0 +1,63 @@
+# Clean compression: every evaluation image through every codec and quality, for real.
+
+
+rule compress_clean:
+    input:
+        images=ancient(f"{DATA}/eval"),
+        ckpt=checkpoint_input,
+    output:
+        table=f"{OUT}/clean/{{model}}/q{{quality}}.csv",
+        recon=directory(f"{OUT}/clean/{{model}}/q{{quality}}_recon"),
+    params:
+        settings=lambda w: as_json(codec_settings(w.model)),
+        ckpt=checkpoint_arg,
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        logfile("compress_clean", "{model}_q{quality}"),
+    benchmark:
+        benchfile("compress_clean", "{model}_q{quality}")
+    shell:
+        ADV + " compress --codec {wildcards.model:q} --quality {wildcards.quality:q} "
+        "--eval-dir {input.images:q} {params.ckpt} --out {output.table:q} "
+        "--recon-dir {output.recon:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+
+
+CLEAN_TABLES = [f"{OUT}/clean/{m}/q{q}.csv" for m, q in all_codec_points()]
+
+
+rule rd_table:
+    input:
+        CLEAN_TABLES,
+    output:
+        csv=f"{OUT}/tables/rd_clean.csv",
+        md=f"{OUT}/tables/rd_clean.md",
+    log:
+        logfile("rd_table"),
+    shell:
+        ADV + " rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+
+
+rule rd_figure:
+    input:
+        CLEAN_TABLES,
+    output:
+        report(
+            f"{OUT}/figures/rd_clean.pdf",
+            caption="../report/rd_clean.rst",
+            category="Foundation",
+            subcategory="Clean rate-distortion",
+        ),
+    log:
+        logfile("rd_figure"),
+    shell:
+        ADV + " rd-figure {input:q} --out {output:q} 2> {log:q}"
+
+
+localrules:
+    rd_table,
+    rd_figure,
+
+
+ALL.extend([f"{OUT}/tables/rd_clean.csv", f"{OUT}/tables/rd_clean.md", f"{OUT}/figures/rd_clean.pdf"])

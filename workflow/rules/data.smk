@@ -1,0 +1,24 @@
+# Datasets: bundled (default, smoke) or downloaded with checksums (paper). Outputs are DVC-tracked.
+
+
+rule fetch_dataset:
+    output:
+        directory(f"{DATA}/{{dataset}}"),
+    params:
+        settings=lambda w: as_json(
+            config["data"][w.dataset] | {"seed": config["seed"], "cache": f"{DATA}/downloads"}
+        ),
+    log:
+        logfile("fetch_dataset", "{dataset}"),
+    shell:
+        ADV + " prepare-data --out {output:q} --settings {params.settings:q} 2> {log:q}"
+
+
+rule fetch_weights:
+    output:
+        f"{DATA}/weights/{{model}}/q{{quality}}.pth.tar",
+    log:
+        logfile("fetch_weights", "{model}_q{quality}"),
+    shell:
+        ADV + " fetch-weights --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "--out {output:q} 2> {log:q}"
