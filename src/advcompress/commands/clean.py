@@ -71,7 +71,7 @@ def cmd_fetch_weights(a) -> None:
     arch = ARCHITECTURES.get(a.model)
     if arch is None or arch.pretrained_url is None:
         raise DataError(f"{a.model} has no public download in the registry; place its checkpoint at {a.out}")
-    url = arch.pretrained_url(int(a.quality))
+    url = arch.pretrained_url(int(a.quality) if str(a.quality).isdigit() else 0)
     # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar.
     prefix = url.rsplit("-", 1)[-1].split(".")[0]
     path = fetch_url(url, a.out)
