@@ -84,7 +84,9 @@ class SFT(nn.Module):
 
     def __init__(self, x_nc: int, prior_nc: int, ks: int = 3, nhidden: int = 128):
         super().__init__()
-        self.mlp_shared = nn.Sequential(nn.Conv2d(prior_nc, nhidden, ks, padding=ks // 2), nn.ReLU())
+        self.mlp_shared = nn.Sequential(
+            nn.Conv2d(prior_nc, nhidden, ks, padding=ks // 2), nn.ReLU()
+        )
         self.mlp_gamma = nn.Conv2d(nhidden, x_nc, ks, padding=ks // 2)
         self.mlp_beta = nn.Conv2d(nhidden, x_nc, ks, padding=ks // 2)
 
@@ -112,7 +114,9 @@ class SFTResblk(nn.Module):
 def _condition_head(cin: int, p: int) -> nn.Sequential:
     """First condition network of a branch: full resolution, 4p -> 2p -> p channels."""
     act = nn.LeakyReLU(0.1, True)
-    return nn.Sequential(_conv(cin, 4 * p, 3, 1), act, _conv(4 * p, 2 * p, 3, 1), act, _conv(2 * p, p, 3, 1))
+    return nn.Sequential(
+        _conv(cin, 4 * p, 3, 1), act, _conv(4 * p, 2 * p, 3, 1), act, _conv(2 * p, p, 3, 1)
+    )
 
 
 def _condition_step(p: int, up: bool = False) -> nn.Sequential:
@@ -215,7 +219,9 @@ class Song2021(CompressionModel):
         return self.g_a14(self.g_a13(x, cond), cond)
 
     def h_a(self, y: torch.Tensor, qmap: torch.Tensor) -> torch.Tensor:
-        cond = self.qmap_feature_h1(torch.cat([F.adaptive_avg_pool2d(qmap, y.shape[-2:]), y], dim=1))
+        cond = self.qmap_feature_h1(
+            torch.cat([F.adaptive_avg_pool2d(qmap, y.shape[-2:]), y], dim=1)
+        )
         x = F.leaky_relu(self.h_a1(self.h_a0(y), cond))
         cond = self.qmap_feature_h2(cond)
         x = F.leaky_relu(self.h_a4(self.h_a3(x), cond))
@@ -278,7 +284,11 @@ def official_key_map(state_dict: dict) -> dict:
     renamed = {}
     for key, value in state_dict.items():
         key = key.removeprefix("module.")
-        for old, new in (("_matrices.", "matrices."), ("_biases.", "biases."), ("_factors.", "factors.")):
+        for old, new in (
+            ("_matrices.", "matrices."),
+            ("_biases.", "biases."),
+            ("_factors.", "factors."),
+        ):
             key = key.replace(f"entropy_bottleneck.{old}", f"entropy_bottleneck.{new}")
         renamed[key] = value
     return renamed
@@ -289,7 +299,13 @@ def widths_from_state_dict(state_dict: dict) -> dict:
     M, N = state_dict["g_a12.weight"].shape[:2]
     hidden, _, ks, _ = state_dict["g_a2.mlp_shared.0.weight"].shape
     prior_nc = state_dict["qmap_feature_g1.4.weight"].shape[0]
-    return {"N": int(N), "M": int(M), "prior_nc": int(prior_nc), "sft_ks": int(ks), "sft_hidden": int(hidden)}
+    return {
+        "N": int(N),
+        "M": int(M),
+        "prior_nc": int(prior_nc),
+        "sft_ks": int(ks),
+        "sft_hidden": int(hidden),
+    }
 
 
 def from_state_dict(state_dict: dict) -> Song2021:
