@@ -246,11 +246,11 @@ def fetch_dataset(out_dir, spec: dict, cache_dir) -> dict:
     with _staging(out_dir) as stage:
         if "files" in spec:
             for name, f in spec["files"].items():
-                got = fetch_url(f["url"], cache_dir / name, f.get("checksum"))
+                got = fetch_url(f["url"], cache_dir / name, f.get("checksum"), spec.get("retries", 3))
                 shutil.copy2(got, stage / name)
         elif "archive" in spec:
             a = spec["archive"]
-            got = fetch_url(a["url"], cache_dir / Path(a["url"]).name, a.get("checksum"))
+            got = fetch_url(a["url"], cache_dir / Path(a["url"]).name, a.get("checksum"), spec.get("retries", 3))
             _extract(got, stage)
         else:
             raise DataError("a fetched dataset needs `files` or `archive`")

@@ -1,7 +1,12 @@
 """The codec registry: `make_codec(name, quality, **settings)` gives any codec behind one interface."""
 
-from advcompress.codecs.base import Bitstream, Codec
-from advcompress.codecs.registry import codec_entry, register_codec, registered_codecs
+import warnings
+
+# CompressAI 1.2.8 scripts a helper with torch.jit.script, deprecated in torch 2.14: not our bug.
+warnings.filterwarnings("ignore", message="`torch.jit.script` is deprecated", category=FutureWarning)
+
+from advcompress.codecs.base import Bitstream, Codec  # noqa: E402
+from advcompress.codecs.registry import codec_entry, register_codec, registered_codecs  # noqa: E402
 
 
 def make_codec(name: str, quality, **settings) -> Codec:

@@ -1,0 +1,95 @@
+"""Datasets: bundled tiers, manifests, bad images, and checked downloads that fail cleanly."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from advcompress import data
+from tests.conftest import ROOT
+
+
+def test_skimage_photos_written_with_manifest(tmp_path):
+    m = data.prepare_skimage_photos(tmp_path / "eval", ["astronaut", "coffee"], 64, 64)
+    names, images = data.load_image_folder(tmp_path / "eval")
+    assert names == ["astronaut", "coffee"]
+    assert all(x.shape == (1, 3, 64, 64) and 0 <= x.min() and x.max() <= 1 for x in images)
+    assert [f["file"] for f in m["files"]] == ["astronaut.png", "coffee.png"]
+    assert not (tmp_path / ".eval.part").exists()
+
+
+@pytest.mark.parametrize("tier", ["config", "smoke"])
+def test_evaluation_and_training_sets_are_disjoint(tier):
+    cfg = yaml.safe_load((ROOT / "config" / f"{tier}.yaml").read_text())
+    assert not set(cfg["data"]["eval"]["images"]) & set(cfg["data"]["train"]["images"])
+
+
+def test_digits_split_is_seeded_and_stratified(tmp_path):
+    data.prepare_digits(tmp_path / "d", size=32, test_fraction=0.25, seed=0)
+    x, y = data.load_digits_split(tmp_path / "d", "train")
+    xt, yt = data.load_digits_split(tmp_path / "d", "test")
+    assert x.shape[1:] == (3, 32, 32) and len(x) + len(xt) == 1797
+    assert set(yt.tolist()) == set(range(10))
+    data.prepare_digits(tmp_path / "e", size=32, test_fraction=0.25, seed=0)
+    assert (data.load_digits_split(tmp_path / "e", "test")[1] == yt).all()
+
+
+def test_invalid_image_is_one_clear_error(tmp_path):
+    data.prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
+    (tmp_path / "eval" / "broken.png").write_bytes(b"not a png at all")
+    with pytest.raises(data.DataError, match="broken.png: cannot be read as an image"):
+        data.load_image_folder(tmp_path / "eval")
+
+
+def test_invalid_image_through_cli_leaves_no_output(tmp_path):
+    data.prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
+    (tmp_path / "eval" / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    out = tmp_path / "out" / "table.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "advcompress", "compress", "--codec", "jpeg", "--quality", "50",
+         "--eval-dir", str(tmp_path / "eval"), "--out", str(out)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    assert not out.exists()
+
+
+def test_tampered_file_fails_manifest_check(tmp_path):
+    data.prepare_skimage_photos(tmp_path / "eval", ["astronaut", "coffee"], 64, 64)
+    src = (tmp_path / "eval" / "astronaut.png").read_bytes()
+    (tmp_path / "eval" / "coffee.png").write_bytes(src)
+    with pytest.raises(data.DataError, match="coffee.png: SHA-256 differs"):
+        data.load_image_folder(tmp_path / "eval")
+
+
+def test_fetch_verifies_checksum_and_is_atomic(tmp_path):
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"kodak stand-in bytes")
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    got = data.fetch_url(src.as_uri(), tmp_path / "dl" / "a.bin", f"sha256:{digest}", retries=1)
+    assert got.read_bytes() == src.read_bytes()
+    with pytest.raises(data.DataError, match="expected 00ff"):
+        data.fetch_url(src.as_uri(), tmp_path / "dl" / "b.bin", "sha256:00ff", retries=1)
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["a.bin"]  # nothing half-written
+
+
+def test_offline_paper_fetch_is_one_clear_error_and_leaves_nothing(tmp_path):
+    url = "http://127.0.0.1:9/kodim01.png"  # the discard port: refused at once, as offline
+    spec = {"kind": "fetch", "retries": 1, "cache": str(tmp_path / "cache"),
+            "files": {"kodim01.png": {"url": url, "checksum": None}}}
+    out = tmp_path / "paper" / "eval"
+    proc = subprocess.run(
+        [sys.executable, "-m", "advcompress", "prepare-data", "--out", str(out), "--settings", json.dumps(spec)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert url in lines[0] and "place the file by hand at" in lines[0]
+    assert not out.exists() and not (tmp_path / "paper" / ".eval.part").exists()
+    assert not any((tmp_path / "cache").iterdir())
