@@ -105,7 +105,7 @@ def train_codec(
             aux_loss = net.aux_loss()
             aux_loss.backward()
             aux_opt.step()
-        row = {k: float(v) for k, v in terms.items()} | {"step": step, "quality": q}
+        row = {k: v.item() for k, v in terms.items()} | {"step": step, "quality": q}
         history.append(row)
         if step % log_every == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", mse=f"{row['mse255']:.1f}")

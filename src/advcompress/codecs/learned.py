@@ -200,7 +200,7 @@ def load_state(path) -> dict:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
         raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0].split('. ')[0][:160]}); "
             "delete it and rerun its train rule, or restore it with `dvc pull`"
         ) from None
     if isinstance(blob, dict) and "state_dict" in blob:

@@ -6,7 +6,7 @@ when imported; MODULES lists the ones the registry loads.
 
 import importlib
 
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = ("elic", "hific")
 
 for _mod in MODULES:
     importlib.import_module(f"{__name__}.{_mod}")

@@ -1,0 +1,89 @@
+"""The codec registry: every codec codes real bytes; quality orders fidelity; proxies give gradients."""
+
+import pytest
+import torch
+
+from advcompress.codecs import Bitstream, make_codec, registered_codecs
+from advcompress.codecs.learned import ARCHITECTURES, quantization_proxy
+from advcompress.metrics import psnr_db
+
+CLASSIC_QUALITIES = {
+    "jpeg": [10, 50, 90],
+    "webp": [10, 50, 90],
+    "avif": [10, 50, 90],
+    "heif": [10, 50, 90],
+    "jpeg2000": [80, 20, 5],  # compression ratios: smaller ratio, higher fidelity
+}
+
+
+def small_widths(name):
+    return {k: {"N": 16, "M": 24}.get(k, None) for k in ARCHITECTURES[name].widths_keys if k in ("N", "M")}
+
+
+def test_registry_lists_learned_and_classic():
+    assert set(CLASSIC_QUALITIES) == set(registered_codecs("classic"))
+    assert {"bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018", "cheng2020-attn",
+            "mbt2018-mean-vbr"} <= set(registered_codecs("learned"))
+
+
+def test_unknown_codec_names_the_registered_ones():
+    with pytest.raises(KeyError, match="registered: .*jpeg"):
+        make_codec("nope", 1)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIC_QUALITIES))
+def test_classic_roundtrip_and_psnr_increases_with_quality(name, photos):
+    psnrs = []
+    for q in CLASSIC_QUALITIES[name]:
+        codec = make_codec(name, q)
+        x_hat, bs = codec.roundtrip(photos[0])
+        assert x_hat.shape == photos[0].shape and 0 <= x_hat.min() and x_hat.max() <= 1
+        assert bs.nbytes > 0 and bs.bpp() == pytest.approx(8 * bs.nbytes / 64**2)
+        psnrs.append(psnr_db(x_hat, photos[0]).item())
+    assert psnrs == sorted(psnrs) and psnrs[-1] > psnrs[0] + 3, psnrs
+
+
+@pytest.mark.parametrize("name", ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018",
+                                  "cheng2020-attn", "mbt2018-mean-vbr"])
+def test_learned_roundtrip_is_deterministic_and_serialises(name, photos):
+    torch.manual_seed(0)
+    codec = make_codec(name, 3, weights="untrained", widths=small_widths(name))
+    x = photos[0]
+    bs = codec.compress(x)
+    again = Bitstream.from_bytes(bs.to_bytes())
+    assert again.strings == bs.strings and again.shape == bs.shape and again.image_size == (64, 64)
+    a, b = codec.decompress(bs), codec.decompress(again)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert codec.compress(x).strings == bs.strings
+
+
+@pytest.mark.parametrize("proxy", ["ste", "noise"])
+def test_proxy_gives_input_gradients_that_eval_rounding_blocks(proxy, photos):
+    torch.manual_seed(0)
+    codec = make_codec("bmshj2018-hyperprior", 3, weights="untrained", widths={"N": 16, "M": 24})
+    x = photos[0].clone().requires_grad_(True)
+    out = codec.forward(x)  # eval mode: torch.round, no gradient to the input through y
+    rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
+    rate.backward()
+    blocked = x.grad.abs().sum().item() if x.grad is not None else 0.0
+    x.grad = None
+    out = codec.forward(x, proxy=proxy)
+    rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
+    (rate + out["x_hat"].sum()).backward()
+    assert x.grad.abs().sum().item() > 0
+    if proxy == "ste":  # the forward value of STE is exact rounding
+        with torch.no_grad():
+            ref = codec.forward(x)["x_hat"]
+            assert torch.allclose(codec.forward(x, proxy="ste")["x_hat"], ref)
+    assert blocked >= 0
+
+
+def test_proxy_context_restores_rounding():
+    codec = make_codec("bmshj2018-factorized", 3, weights="untrained", widths={"N": 16, "M": 24})
+    with quantization_proxy(codec.net, "noise"):
+        pass
+    eb = codec.net.entropy_bottleneck
+    assert "quantize" not in vars(eb)  # the instance patch is gone, the class method is back
+    with pytest.raises(ValueError, match="unknown quantization proxy"):
+        with quantization_proxy(codec.net, "magic"):
+            pass

@@ -1,0 +1,70 @@
+"""Bad input: one clear error line, nothing half-written."""
+
+import subprocess
+import sys
+
+import torch
+
+from advcompress.codecs.learned import CheckpointError, load_learned_codec, save_checkpoint
+from advcompress.data import prepare_skimage_photos
+from tests.conftest import copy_workflow, snakemake
+
+
+def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path):
+    codec = load_learned_codec("bmshj2018-factorized", 2, weights="untrained", widths={"N": 16, "M": 24})
+    ckpt = tmp_path / "q2.pt"
+    save_checkpoint(codec, ckpt, {"note": "test"})
+    ckpt.write_bytes(ckpt.read_bytes()[: len(ckpt.read_bytes()) // 2])  # truncated, as after a crash
+    try:
+        load_learned_codec("bmshj2018-factorized", 2, checkpoint=str(ckpt), widths={"N": 16, "M": 24})
+    except CheckpointError as e:
+        assert "q2.pt is unreadable" in str(e) and "dvc pull" in str(e)
+    else:
+        raise AssertionError("a truncated checkpoint loaded")
+
+    prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
+    out = tmp_path / "res" / "q2.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "advcompress", "compress", "--codec", "bmshj2018-factorized", "--quality", "2",
+         "--eval-dir", str(tmp_path / "eval"), "--checkpoint", str(ckpt), "--out", str(out),
+         "--settings", '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "q2.pt is unreadable" in errors[0]
+    assert not out.exists() and not out.parent.exists()
+
+
+def test_checkpoint_of_other_widths_is_a_clear_error(tmp_path):
+    codec = load_learned_codec("bmshj2018-factorized", 2, weights="untrained", widths={"N": 16, "M": 24})
+    save_checkpoint(codec, tmp_path / "c.pt", {})
+    try:
+        load_learned_codec("bmshj2018-factorized", 2, checkpoint=str(tmp_path / "c.pt"), widths={"N": 32, "M": 48})
+    except CheckpointError as e:
+        assert "does not fit bmshj2018-factorized" in str(e)
+    else:
+        raise AssertionError("loaded a checkpoint of other widths")
+
+
+class Arbitrary:
+    """Any non-tensor object: weights_only loading must refuse to unpickle it."""
+
+
+def test_pickled_object_is_refused(tmp_path):
+    torch.save({"state_dict": {"x": Arbitrary()}}, tmp_path / "evil.pt")
+    try:
+        load_learned_codec("bmshj2018-factorized", 2, checkpoint=str(tmp_path / "evil.pt"))
+    except CheckpointError as e:
+        assert "unreadable" in str(e)
+    else:
+        raise AssertionError("weights_only=False somewhere")
+
+
+def test_schema_error_names_the_offending_key(tmp_path):
+    work = copy_workflow(tmp_path / "wf")
+    cfg = (work / "config" / "smoke.yaml").read_text().replace("  patch: 64\n", "  patch: 64\n  pach_size: 3\n")
+    (work / "config" / "bad.yaml").write_text(cfg)
+    proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert "'pach_size' was unexpected" in proc.stdout + proc.stderr

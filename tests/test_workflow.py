@@ -1,0 +1,110 @@
+"""The smoke config end to end: tables, trained-model properties, no-op reruns, and DVC."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from advcompress.cli import make_codec_from_settings
+from advcompress.data import load_image_folder, prepare_skimage_photos
+from advcompress.evaluate import code_image
+from tests.conftest import ROOT, snakemake
+
+SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+OUT = SMOKE["results"]
+
+
+def smoke_checkpoint(run: Path, model: str, quality: int) -> Path:
+    models = run / OUT / "models" / model
+    return models / ("qvr.pt" if (models / "qvr.pt").exists() else f"q{quality}.pt")
+
+
+def test_rd_table_covers_every_codec_and_quality(smoke_run):
+    table = pd.read_csv(smoke_run / OUT / "tables" / "rd_clean.csv")
+    expected = {(m, q) for m, spec in SMOKE["codecs"]["learned"].items() for q in spec["qualities"]}
+    expected |= {(m, q) for m, qs in SMOKE["codecs"]["classic"].items() for q in qs}
+    assert set(zip(table.codec, table.quality, strict=True)) == expected
+    assert (table.n_invalid == 0).all() and (table.n_rows == len(SMOKE["data"]["eval"]["images"])).all()
+    assert (smoke_run / OUT / "figures" / "rd_clean.pdf").stat().st_size > 1000
+    md = (smoke_run / OUT / "tables" / "rd_clean.md").read_text()
+    assert md.count("\n") == len(table) + 2
+
+
+def test_rd_table_is_the_mean_of_the_per_image_rows(smoke_run):
+    table = pd.read_csv(smoke_run / OUT / "tables" / "rd_clean.csv").set_index(["codec", "quality"])
+    rows = pd.read_csv(smoke_run / OUT / "clean" / "jpeg" / "q50.csv")
+    assert table.loc[("jpeg", 50), "psnr_db"] == pytest.approx(rows.psnr_db.mean())
+    assert table.loc[("jpeg", 50), "bpp_actual"] == pytest.approx(rows.bpp_actual.mean())
+
+
+def test_psnr_increases_with_quality_for_every_codec(smoke_run):
+    table = pd.read_csv(smoke_run / OUT / "tables" / "rd_clean.csv")
+    for codec, g in table.groupby("codec"):
+        g = g.sort_values("quality", ascending=codec != "jpeg2000")  # jpeg2000: compression ratio
+        assert g.psnr_db.is_monotonic_increasing, (codec, g[["quality", "psnr_db"]].to_dict("records"))
+
+
+def test_actual_rate_within_ten_percent_of_estimate(smoke_run, tmp_path):
+    # 256x256 crops: at 64x64 the coder's fixed flush bytes alone are several percent of the rate.
+    prepare_skimage_photos(tmp_path / "eval", ["astronaut", "chelsea"], 256, 256)
+    _, images = load_image_folder(tmp_path / "eval")
+    for model, spec in SMOKE["codecs"]["learned"].items():
+        for q in spec["qualities"]:
+            settings = {"weights": "trained", "widths": spec["widths"], "device": "cpu"}
+            codec = make_codec_from_settings(model, q, settings, str(smoke_checkpoint(smoke_run, model, q)))
+            for x in images:
+                row, _ = code_image(codec, x)
+                assert row["bpp_actual"] == pytest.approx(row["bpp_est"], rel=0.10), (model, q, row)
+
+
+def test_rerun_has_nothing_to_do(smoke_run):
+    proc = snakemake(smoke_run, "--configfile", "config/smoke.yaml", "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _digests(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_dvc_push_delete_pull_roundtrip_keeps_checksums_and_triggers_no_rerun(smoke_run, tmp_path):
+    work = tmp_path / "clone"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    tracked = [Path(SMOKE["data_dir"]), Path(OUT) / "models"]
+    before = {str(t): _digests(work / t) for t in tracked}
+
+    def dvc(*args):
+        proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=work, capture_output=True, text=True,
+                              env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+        assert proc.returncode == 0, f"dvc {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    dvc("init", "--no-scm")
+    dvc("remote", "add", "-d", "store", str(tmp_path / "remote"))
+    dvc("add", *map(str, tracked))
+    dvc("push")
+    for t in tracked:
+        shutil.rmtree(work / t)
+    shutil.rmtree(work / ".dvc" / "cache")
+    dvc("pull")
+    assert {str(t): _digests(work / t) for t in tracked} == before
+    proc = snakemake(work, "--configfile", "config/smoke.yaml", "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_checkpoint_reload_codes_bit_identically(smoke_run, photos):
+    model, spec = next(iter(SMOKE["codecs"]["learned"].items()))
+    q = spec["qualities"][0]
+    settings = {"weights": "trained", "widths": spec["widths"], "device": "cpu"}
+    a = make_codec_from_settings(model, q, settings, str(smoke_checkpoint(smoke_run, model, q)))
+    b = make_codec_from_settings(model, q, settings, str(smoke_checkpoint(smoke_run, model, q)))
+    assert a.compress(photos[1]).strings == b.compress(photos[1]).strings
+    blob = torch.load(smoke_checkpoint(smoke_run, model, q), weights_only=True)
+    assert set(blob) == {"state_dict", "meta"}
