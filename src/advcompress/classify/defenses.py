@@ -1,0 +1,151 @@
+"""Compression defenses as preprocessing chains, each with a real path and a differentiable proxy.
+
+A defense spec is `none`, or steps joined by `+`, each `<codec>@<quality>` with an optional
+`x<N>` for N sequential rounds of the same codec: `jpeg@25`, `jpeg@25x3`,
+`bmshj2018-hyperprior@4+jpeg@50`. The real path codes every image to bytes and back through the
+codec registry (what is reported); the proxy is what a gradient-through (BPDA) attack sees: the
+learned codec's forward with straight-through rounding, or kornia's differentiable JPEG.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from advcompress.codecs import Codec
+
+_STEP = re.compile(r"^(?P<codec>[A-Za-z0-9_.-]+)@(?P<quality>\d+(?:\.\d+)?)(?:x(?P<rounds>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Step:
+    codec: str
+    quality: str
+    rounds: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.codec}@{self.quality}"
+
+
+def parse_defense(spec: str) -> list[Step]:
+    """The steps of a defense spec; `none` is the empty chain."""
+    if spec == "none":
+        return []
+    steps = []
+    for part in spec.split("+"):
+        m = _STEP.match(part)
+        if not m:
+            raise ValueError(f"defense step {part!r} of {spec!r} is not <codec>@<quality>[x<rounds>]")
+        rounds = int(m["rounds"] or 1)
+        if rounds < 1:
+            raise ValueError(f"defense step {part!r} needs at least one round")
+        steps.append(Step(m["codec"], m["quality"], rounds))
+    return steps
+
+
+def defense_codecs(spec: str) -> list[str]:
+    """The distinct `<codec>@<quality>` keys a spec needs (for checkpoints)."""
+    return sorted({s.key for s in parse_defense(spec)})
+
+
+class JpegProxy(nn.Module):
+    """kornia's differentiable JPEG standing in for the real one (same quality, 4:2:0)."""
+
+    def __init__(self, quality: float):
+        super().__init__()
+        self.quality = float(quality)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from kornia.enhance import jpeg_codec_differentiable
+
+        q = torch.tensor([self.quality], device=x.device, dtype=x.dtype)
+        return jpeg_codec_differentiable(x, q).clamp(0, 1)
+
+
+class LearnedProxy(nn.Module):
+    """A learned codec's differentiable forward (eval mode, straight-through rounding)."""
+
+    def __init__(self, codec, proxy: str = "ste"):
+        super().__init__()
+        self.codec = codec
+        self.net = codec.net  # registered, so .eval()/.to() and torchattacks' device lookup see it
+        self.proxy = proxy
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.codec.forward(x, proxy=self.proxy)["x_hat"].clamp(0, 1)
+
+
+class Defense:
+    """A chain of real codecs; `apply` codes each image for real, `proxy()` is differentiable."""
+
+    def __init__(self, spec: str, make_codec: Callable[[str, str], Codec]):
+        self.spec = spec
+        self.steps = parse_defense(spec)
+        self.codecs = {s.key: make_codec(s.codec, s.quality) for s in self.steps}
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.steps
+
+    @torch.no_grad()
+    def apply_one(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """One image (1x3xHxW) through every round of every step, by real bytes.
+
+        Returns the decoded image and the rate of the last bitstream (what a receiver stores)
+        plus the bytes summed over all rounds; a coding failure gives NaN rates and an error.
+        """
+        info = {"bpp_actual": math.nan, "bpp_total": 0.0, "error": ""}
+        if self.is_identity:
+            info.update(bpp_actual=math.nan, bpp_total=math.nan)
+            return x, info
+        device = x.device
+        for step in self.steps:
+            codec = self.codecs[step.key]
+            cdev = next(codec.parameters()).device if codec.differentiable else "cpu"
+            for _ in range(step.rounds):
+                try:
+                    bs = codec.compress(x.to(cdev))
+                    x = codec.decompress(bs).clamp(0, 1)
+                except Exception as e:  # an entropy coder can fail on extreme latents: record it
+                    info.update(bpp_actual=math.nan, bpp_total=math.nan, error=f"{type(e).__name__}: {e}"[:200])
+                    return torch.full_like(x, math.nan).to(device), info
+                info["bpp_actual"] = bs.bpp()
+                info["bpp_total"] += bs.bpp()
+        return x.to(device), info
+
+    def apply(self, x: torch.Tensor) -> tuple[torch.Tensor, list[dict]]:
+        outs, infos = [], []
+        for i in range(len(x)):
+            y, info = self.apply_one(x[i : i + 1])
+            outs.append(y)
+            infos.append(info)
+        return torch.cat(outs), infos
+
+    def proxy(self) -> nn.Module:
+        """The differentiable stand-in of the whole chain (identity for `none`)."""
+        mods: list[nn.Module] = []
+        for step in self.steps:
+            codec = self.codecs[step.key]
+            one = LearnedProxy(codec) if codec.differentiable else self._classic_proxy(step)
+            mods.extend([one] * step.rounds)
+        return nn.Sequential(*mods)
+
+    @staticmethod
+    def _classic_proxy(step: Step) -> nn.Module:
+        if step.codec != "jpeg":
+            raise ValueError(
+                f"{step.codec} has no differentiable stand-in; gradients through the defense "
+                "(through = true) exist for learned codecs and JPEG only"
+            )
+        return JpegProxy(float(step.quality))
+
+
+def through_model(defense: Defense, classifier: nn.Module) -> nn.Module:
+    """What a gradient-through attack differentiates: defense proxy then classifier."""
+    return nn.Sequential(defense.proxy(), classifier).eval()

@@ -1,0 +1,257 @@
+"""Classifier study commands: train the digits CNN, attack through defenses, tables and figures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from advcompress.cli import make_codec_from_settings, settings_of
+
+log = logging.getLogger("advcompress")
+
+
+def _setup(a) -> dict:
+    from advcompress.device import seed_everything, set_threads
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    seed_everything(int(s.get("seed", 0)))
+    return s
+
+
+def _device(s):
+    from advcompress.device import pick_device
+
+    return pick_device(s.get("device", "auto"))
+
+
+def _eval_set(a, s, device):
+    from advcompress.classify.datasets import load_eval_set
+
+    d = s["data"]
+    x, y = load_eval_set(d["kind"], a.data_dir, d.get("images"), int(s.get("seed", 0)), int(d.get("size", 224)))
+    return x.to(device), y.to(device)
+
+
+def _classifier(a, s, device):
+    from advcompress.classify.classifiers import load_classifier
+
+    return load_classifier(s["net"], a.net_ckpt, device)
+
+
+def _codec_factory(a, s):
+    """`make(name, quality)` for defenses: checkpoints come as `--codec-ckpt name@q=path`."""
+    ckpts = dict(item.split("=", 1) for item in (a.codec_ckpt or []))
+    codec_settings = s.get("codecs", {})
+
+    def make(name, quality):
+        key = f"{name}@{quality}"
+        codec = make_codec_from_settings(name, quality, codec_settings.get(name, {}), ckpts.get(key))
+        return codec.eval() if codec.differentiable else codec
+
+    return make
+
+
+def cmd_train(a) -> None:
+    from advcompress.classify.classifiers import accuracy, save_classifier, train_small_cnn
+    from advcompress.data import load_digits_split
+    from advcompress.device import seed_everything
+    from advcompress.io import write_json
+
+    s = _setup(a)
+    g = seed_everything(int(s.get("seed", 0)))
+    x, y = load_digits_split(a.data_dir, "train")
+    xt, yt = load_digits_split(a.data_dir, "test")
+    model, info = train_small_cnn(x, y, s["train"], g)
+    acc = accuracy(model, xt, yt)
+    log.info("digits CNN: clean test accuracy %.4f on %d images", acc, len(yt))
+    meta = {"test_accuracy": acc, "n_test": len(yt), "settings": s, **info}
+    save_classifier(model, a.out, {"test_accuracy": acc})
+    write_json(Path(a.out).with_suffix(".json"), meta)
+
+
+def cmd_fetch_classifier(a) -> None:
+    from advcompress.classify.classifiers import TORCHVISION_WEIGHTS
+    from advcompress.data import DataError, fetch_url
+
+    url = TORCHVISION_WEIGHTS.get(a.arch)
+    if url is None:
+        raise DataError(f"no known download for {a.arch}; place its state dict at {a.out}")
+    # torchvision names its files <arch>-<first 8 hex digits of their SHA-256>.pth.
+    prefix = url.rsplit("-", 1)[-1].split(".")[0]
+    path = fetch_url(url, a.out)
+    from advcompress.io import sha256_file
+
+    if not sha256_file(path).startswith(prefix):
+        Path(path).unlink()
+        raise DataError(f"{url}: SHA-256 does not start with the pinned {prefix}; deleted the download")
+
+
+def cmd_adv(a) -> None:
+    """Adversarial images of an attack on the classifier alone (through = false), once per attack."""
+    import torch
+
+    from advcompress.classify.attacks import get_attack, run_attack
+    from advcompress.io import atomic_path
+    from advcompress.metrics import quantize_8bit
+
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    eps_list = s["eps_255"] if get_attack(a.attack).norm == "linf" else [float("nan")]
+    advs = {}
+    for eps in eps_list:
+        e = 0.0 if eps != eps else eps / 255
+        advs[str(eps)] = quantize_8bit(run_attack(a.attack, clf, x, y, e, s.get("attack"), s["batch_size"])).cpu()
+    with atomic_path(a.out) as tmp:
+        torch.save(advs, tmp)
+
+
+def cmd_attack(a) -> None:
+    import pandas as pd
+    import torch
+
+    from advcompress.classify.defenses import Defense
+    from advcompress.classify.evaluate import attack_rows
+    from advcompress.io import write_table
+
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    defense = Defense(a.defense, _codec_factory(a, s))
+    pre = torch.load(a.adv, map_location=device, weights_only=True) if a.adv else None
+    rows = attack_rows(clf, defense, a.attack, x, y, s["eps_255"], s["through"], s.get("attack"),
+                       s["batch_size"], meta={"net": a.net}, precomputed=pre)
+    write_table(a.out, pd.DataFrame(rows))
+
+
+def cmd_bpp(a) -> None:
+    """Every configured codec at every quality on the evaluation images: rate and clean accuracy."""
+    import pandas as pd
+
+    from advcompress.classify.defenses import Defense
+    from advcompress.classify.evaluate import predict
+    from advcompress.io import write_table
+    from advcompress.metrics import mse255, psnr_from_mse255, quantize_8bit
+
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    x = quantize_8bit(x)
+    clf = _classifier(a, s, device)
+    make = _codec_factory(a, s)
+    rows = []
+    for spec in s["defenses"]:
+        d = Defense(spec, make)
+        xd, infos = d.apply(x)
+        pred = predict(clf, xd)
+        m = mse255(xd, x)
+        for i, info in enumerate(infos):
+            step = d.steps[0]
+            rows.append({"net": a.net, "defense": spec, "codec": step.codec, "quality": step.quality,
+                         "image": i, "bpp_actual": info["bpp_actual"], "mse255": float(m[i]),
+                         "psnr_db": float(psnr_from_mse255(m[i])), "correct": float(pred[i] == y[i]),
+                         "error": info["error"]})
+    write_table(a.out, pd.DataFrame(rows))
+
+
+def cmd_overhead(a) -> None:
+    import pandas as pd
+
+    from advcompress.classify.defenses import Defense
+    from advcompress.classify.evaluate import time_defense
+    from advcompress.io import write_table
+
+    s = _setup(a)
+    device = _device(s)
+    x, _ = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    make = _codec_factory(a, s)
+    rows = [{"net": a.net, "device": str(device), **time_defense(clf, Defense(spec, make), x)}
+            for spec in s["defenses"]]
+    write_table(a.out, pd.DataFrame(rows))
+
+
+def cmd_adaptive(a) -> None:
+    import pandas as pd
+    import torch
+
+    from advcompress.classify.adaptive_jpeg import compare_adaptive
+    from advcompress.classify.attacks import run_attack
+    from advcompress.io import atomic_path, write_table
+    from advcompress.metrics import quantize_8bit
+
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    ad = s["adaptive"]
+    adv = quantize_8bit(run_attack(ad["attack"], clf, x, y, ad["eps_255"] / 255, s.get("attack"), s["batch_size"]))
+    rows, examples = compare_adaptive(clf, x, adv, y, ad, seed=int(s.get("seed", 0)))
+    write_table(a.out, pd.DataFrame([{"net": a.net, **r} for r in rows]))
+    with atomic_path(a.examples) as tmp:
+        torch.save({k: v[: ad["examples"]].cpu() for k, v in examples.items()}, tmp)
+
+
+def cmd_tables(a) -> None:
+    from advcompress.classify import report
+
+    s = settings_of(a)
+    report.write_table(a.kind, a.inputs, a.out_csv, a.out_md, s)
+
+
+def cmd_figure(a) -> None:
+    from advcompress.classify import report
+
+    s = settings_of(a)
+    report.draw_figure(a.kind, a.inputs, a.out, s)
+
+
+def register(add) -> None:
+    def common(sp, data=True, net=True):
+        if data:
+            sp.add_argument("--data-dir", required=True)
+        if net:
+            sp.add_argument("--net", required=True)
+            sp.add_argument("--net-ckpt", required=True)
+        sp.add_argument("--codec-ckpt", action="append", help="name@quality=checkpoint (repeatable)")
+        sp.add_argument("--out", required=True)
+
+    sp = add("classify-train", cmd_train, "train the digits CNN and log its clean accuracy")
+    sp.add_argument("--data-dir", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("classify-fetch-classifier", cmd_fetch_classifier, "download torchvision ImageNet weights")
+    sp.add_argument("--arch", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("classify-adv", cmd_adv, "adversarial images against the classifier alone")
+    common(sp)
+    sp.add_argument("--attack", required=True)
+
+    sp = add("classify-attack", cmd_attack, "one attack against one defense, measured by real coding")
+    common(sp)
+    sp.add_argument("--attack", required=True)
+    sp.add_argument("--defense", required=True)
+    sp.add_argument("--adv", help="precomputed through=false adversarial images (classify-adv)")
+
+    sp = add("classify-bpp", cmd_bpp, "rate and clean accuracy of every defense on the evaluation images")
+    common(sp)
+    sp = add("classify-overhead", cmd_overhead, "measured defense + classification time per image")
+    common(sp)
+
+    sp = add("classify-adaptive", cmd_adaptive, "JPEG vs saliency vs augmented-saliency JPEG at matched size")
+    common(sp)
+    sp.add_argument("--examples", required=True)
+
+    for name, fn in [("classify-table", cmd_tables), ("classify-figure", cmd_figure)]:
+        sp = add(name, fn, "aggregate classifier-study rows into one table or figure")
+        sp.add_argument("kind")
+        sp.add_argument("inputs", nargs="+")
+        if name == "classify-table":
+            sp.add_argument("--out-csv", required=True)
+            sp.add_argument("--out-md", required=True)
+        else:
+            sp.add_argument("--out", required=True)

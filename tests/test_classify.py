@@ -1,0 +1,161 @@
+"""Classifier study: defenses, attacks, adaptive JPEG, and the smoke workflow's outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from advcompress.classify.adaptive_jpeg import (
+    adaptive_jpeg,
+    augmented_saliency,
+    jpeg_bytes,
+    match_size,
+    saliency_map,
+)
+from advcompress.classify.attacks import ATTACKS, run_attack
+from advcompress.classify.classifiers import accuracy, train_small_cnn
+from advcompress.classify.defenses import Defense, parse_defense, through_model
+from advcompress.classify.evaluate import predict
+from advcompress.codecs import make_codec
+from advcompress.codecs.classic import to_pil
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    from advcompress.data import load_digits_split, prepare_digits
+
+    folder = tmp_path_factory.mktemp("digits") / "digits"
+    prepare_digits(folder, 32, 0.25, 0)
+    return load_digits_split(folder, "train"), load_digits_split(folder, "test")
+
+
+@pytest.fixture(scope="module")
+def cnn(digits):
+    (x, y), _ = digits
+    torch.manual_seed(0)
+    model, _ = train_small_cnn(x, y, {"width": 8, "epochs": 3, "lr": 5e-3, "batch_size": 64},
+                               torch.Generator().manual_seed(0))
+    return model
+
+
+def classic(name, q):
+    return make_codec(name, int(q))
+
+
+def test_digits_classifier_clears_90_percent(cnn, digits):
+    _, (xt, yt) = digits
+    assert accuracy(cnn, xt, yt) > 0.90
+
+
+def test_ifgsm_8_halves_undefended_accuracy(cnn, digits):
+    _, (xt, yt) = digits
+    x, y = xt[:64], yt[:64]
+    clean = float((predict(cnn, x) == y).float().mean())
+    adv = run_attack("ifgsm", cnn, x, y, 8 / 255)
+    attacked = float((predict(cnn, adv) == y).float().mean())
+    assert (adv - x).abs().max() <= 8 / 255 + 1e-6
+    assert attacked <= clean / 2
+
+
+def test_through_true_beats_defense_more_than_through_false(cnn, digits):
+    _, (xt, yt) = digits
+    x, y = xt[:48], yt[:48]
+    d = Defense("jpeg@50", classic)
+    accs = {}
+    for through in (False, True):
+        model = through_model(d, cnn) if through else cnn
+        adv = run_attack("ifgsm", model, x, y, 8 / 255)
+        xd, _ = d.apply(adv)
+        accs[through] = float((predict(cnn, xd) == y).float().mean())
+    assert accs[True] < accs[False]
+
+
+def test_sequential_one_round_equals_one_compression(digits):
+    _, (xt, _) = digits
+    x = xt[:4]
+    one, _ = Defense("jpeg@25x1", classic).apply(x)
+    single, _ = Defense("jpeg@25", classic).apply(x)
+    twice, _ = Defense("jpeg@25x2", classic).apply(x)
+    again, _ = Defense("jpeg@25", classic).apply(single)
+    assert torch.equal(one, single)
+    assert torch.equal(twice, again)
+    assert not torch.equal(twice, x)
+
+
+def test_defense_specs_parse_and_reject_typos():
+    steps = parse_defense("bmshj2018-hyperprior@4+jpeg@25x3")
+    assert [(s.codec, s.quality, s.rounds) for s in steps] == [("bmshj2018-hyperprior", "4", 1), ("jpeg", "25", 3)]
+    assert parse_defense("none") == []
+    with pytest.raises(ValueError):
+        parse_defense("jpeg25")
+
+
+def test_real_defense_output_is_the_decoded_jpeg(digits):
+    _, (xt, _) = digits
+    x = xt[:1]
+    xd, infos = Defense("jpeg@25", classic).apply(x)
+    data = jpeg_bytes(to_pil(x), 25)
+    with Image.open(io.BytesIO(data)) as img:
+        ref = torch.from_numpy(__import__("numpy").asarray(img.convert("RGB"), dtype="float32") / 255).permute(2, 0, 1)
+    assert torch.equal(xd[0], ref)
+    assert infos[0]["bpp_actual"] == pytest.approx(8 * len(data) / (32 * 32))
+
+
+def test_attack_registry_has_the_papers_settings():
+    assert ATTACKS["ifgsm"].defaults == {"alpha_over_eps": 0.25, "steps": 10}
+    assert ATTACKS["pgd"].defaults["random_start"] is True
+    assert ATTACKS["cw"].defaults == {"c": 1.0, "kappa": 0.0, "steps": 50, "lr": 0.01}
+    assert ATTACKS["deepfool"].defaults == {"steps": 50, "overshoot": 0.02}
+    assert {a.norm for a in ATTACKS.values()} == {"linf", "l2"}
+
+
+def test_saliency_maps_are_normalised_and_augmentation_changes_them(cnn, digits):
+    _, (xt, _) = digits
+    x = xt[:3]
+    s = saliency_map(cnn, x)
+    a = augmented_saliency(cnn, x, k=3, seed=1)
+    assert s.shape == (3, 32, 32) and float(s.min()) >= 0 and float(s.max()) <= 1 + 1e-6
+    assert not torch.allclose(s, a)
+    assert torch.equal(a, augmented_saliency(cnn, x, k=3, seed=1))  # seeded
+
+
+def test_adaptive_jpeg_is_a_valid_jpeg_within_5_percent_of_target(cnn, photos):
+    from advcompress.classify.classifiers import SmallCNN
+
+    torch.manual_seed(0)
+    net = SmallCNN(10, 8).eval()  # saliency of any CAM network; a 64x64 photo has 64 blocks
+    x = photos[0]
+    sal = saliency_map(net, x)[0]
+    target = len(jpeg_bytes(to_pil(x), 30))
+    r = match_size(x, sal, target)
+    with Image.open(io.BytesIO(r.data)) as img:
+        assert img.format == "JPEG"
+        img.load()
+        assert img.size == (64, 64)
+    assert abs(len(r.data) / target - 1) <= 0.05
+    assert r.matched
+    # per-block quality really varies: uniform saliency gives a different file than this map
+    assert adaptive_jpeg(x, sal, r.top, r.floor) != adaptive_jpeg(x, torch.ones_like(sal), r.top, r.floor)
+
+
+# -- the smoke workflow's outputs ---------------------------------------------------------------
+
+
+def test_smoke_outputs(smoke_run):
+    out = smoke_run / "results" / "smoke"
+    meta = json.loads((out / "classify" / "digits-cnn" / "classifier.json").read_text())
+    assert meta["test_accuracy"] > 0.90
+    linf = pd.read_csv(out / "tables" / "classify_linf.csv")
+    assert set(linf["through"]) == {True, False}
+    assert (linf["n_invalid"] == 0).all()
+    bpp = pd.read_csv(out / "tables" / "classify_bpp.csv")
+    assert (bpp["bpp_actual"] > 0).all()
+    ada = pd.read_csv(out / "tables" / "classify_adaptive.csv")
+    assert set(ada["method"]) == {"jpeg", "saliency", "aug_saliency"}
+    for name in ["linf", "l2", "ablation", "sequential", "adaptive_digits-cnn"]:
+        assert (out / "figures" / f"classify_{name}.pdf").stat().st_size > 0
