@@ -16,6 +16,11 @@ if not workflow.overwrite_configfiles:
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+# Jobs find the `advcompress` CLI through PATH (common.smk puts the virtualenv first).
+envvars:
+    "PATH",
+
+
 include: "workflow/rules/common.smk"
 
 

@@ -76,6 +76,11 @@ def train_codec(
     entropy bottleneck's quantiles; `update(force=True)` rebuilds the coder tables at the end.
     """
     net = codec.net
+    if sampler.patch % codec.arch.pad_multiple:
+        raise ValueError(
+            f"{codec.name} needs training patches in multiples of {codec.arch.pad_multiple} pixels, "
+            f"not {sampler.patch}: set train.patch accordingly"
+        )
     device = next(net.parameters()).device
     net.train()
     main, aux = split_parameters(net)

@@ -1,5 +1,6 @@
 # Shared lookups for every stage: paths, settings as JSON, wildcard constraints. No science here.
 import json
+import os
 import shlex
 import sys
 
@@ -10,8 +11,14 @@ DATA = config["data_dir"]
 LEARNED = config["codecs"]["learned"]
 CLASSIC = config["codecs"]["classic"]
 ALL = []  # every stage appends its final tables and figures
-# The CLI of the library, run by the interpreter that runs Snakemake (the project's virtualenv).
-ADV = f"{shlex.quote(sys.executable)} -m advcompress"
+# Jobs call the library's CLI `advcompress` of the interpreter that runs Snakemake (the project's
+# virtualenv), found first on PATH; on a cluster each job re-reads this file and does the same.
+def _interpreter_first_on_path(environ):
+    environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environ["PATH"]])
+
+
+_interpreter_first_on_path(os.environ)
+CONDA_ENV = "../../envs/advcompress.yaml"
 
 
 def as_json(obj):
@@ -85,6 +92,43 @@ def checkpoint_arg(wildcards, input):
 def all_codec_points():
     """(model, quality) for every configured codec and quality."""
     return [(m, q) for m in [*LEARNED, *CLASSIC] for q in codec_qualities(m)]
+
+
+# -- training (models.smk) --
+
+
+def train_qualities(wildcards):
+    """A variable-rate model learns every configured quality; a fixed-rate one just its own."""
+    if wildcards.quality == "vr":
+        return LEARNED[wildcards.model]["qualities"]
+    return [int(wildcards.quality)]
+
+
+def warm_start(wildcards):
+    """Later qualities of a fixed-rate model start from the previous quality's checkpoint."""
+    qs = LEARNED[wildcards.model]["qualities"]
+    if wildcards.quality == "vr" or not config["train"]["warm_start"]:
+        return None
+    i = qs.index(int(wildcards.quality))
+    return None if i == 0 else checkpoint(wildcards.model, qs[i - 1])
+
+
+def train_settings(wildcards):
+    t = config["train"]
+    steps = t["steps"] if warm_start(wildcards) is None else t["warm_start_steps"]
+    if wildcards.quality == "vr":
+        steps = int(steps * t["variable_rate_factor"])
+    return {
+        "qualities": train_qualities(wildcards),
+        "widths": LEARNED[wildcards.model].get("widths"),
+        "steps": steps,
+        "batch_size": t["batch_size"],
+        "patch": t["patch"],
+        "lr": t["lr"],
+        "aux_lr": t["aux_lr"],
+        "seed": config["seed"],
+        "device": config["device"],
+    }
 
 
 def _alternation(names):

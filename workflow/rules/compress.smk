@@ -2,6 +2,8 @@
 
 
 rule compress_clean:
+    conda:
+        CONDA_ENV
     input:
         images=ancient(f"{DATA}/eval"),
         ckpt=checkpoint_input,
@@ -19,7 +21,7 @@ rule compress_clean:
     benchmark:
         benchfile("compress_clean", "{model}_q{quality}")
     shell:
-        ADV + " compress --codec {wildcards.model:q} --quality {wildcards.quality:q} "
+        "advcompress compress --codec {wildcards.model:q} --quality {wildcards.quality:q} "
         "--eval-dir {input.images:q} {params.ckpt} --out {output.table:q} "
         "--recon-dir {output.recon:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
 
@@ -28,6 +30,8 @@ CLEAN_TABLES = [f"{OUT}/clean/{m}/q{q}.csv" for m, q in all_codec_points()]
 
 
 rule rd_table:
+    conda:
+        CONDA_ENV
     input:
         CLEAN_TABLES,
     output:
@@ -36,10 +40,12 @@ rule rd_table:
     log:
         logfile("rd_table"),
     shell:
-        ADV + " rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+        "advcompress rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
 
 
 rule rd_figure:
+    conda:
+        CONDA_ENV
     input:
         CLEAN_TABLES,
     output:
@@ -52,7 +58,7 @@ rule rd_figure:
     log:
         logfile("rd_figure"),
     shell:
-        ADV + " rd-figure {input:q} --out {output:q} 2> {log:q}"
+        "advcompress rd-figure {input:q} --out {output:q} 2> {log:q}"
 
 
 localrules:

@@ -2,6 +2,8 @@
 
 
 rule fetch_dataset:
+    conda:
+        CONDA_ENV
     output:
         directory(f"{DATA}/{{dataset}}"),
     params:
@@ -11,14 +13,16 @@ rule fetch_dataset:
     log:
         logfile("fetch_dataset", "{dataset}"),
     shell:
-        ADV + " prepare-data --out {output:q} --settings {params.settings:q} 2> {log:q}"
+        "advcompress prepare-data --out {output:q} --settings {params.settings:q} 2> {log:q}"
 
 
 rule fetch_weights:
+    conda:
+        CONDA_ENV
     output:
         f"{DATA}/weights/{{model}}/q{{quality}}.pth.tar",
     log:
         logfile("fetch_weights", "{model}_q{quality}"),
     shell:
-        ADV + " fetch-weights --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "advcompress fetch-weights --model {wildcards.model:q} --quality {wildcards.quality:q} "
         "--out {output:q} 2> {log:q}"
