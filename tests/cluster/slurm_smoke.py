@@ -1,0 +1,179 @@
+"""Run the smoke config through a real Slurm (one node on localhost) and check it against a local run.
+
+    python tests/cluster/slurm_smoke.py [--local-run DIR] [--keep-cluster] [--workdir DIR]
+
+1. `slurm_localhost.sh start`: munged, slurmctld and slurmd on localhost (installs slurm-wlm if missing).
+2. A clean copy of the workflow runs `snakemake --workflow-profile profiles/slurm --configfile
+   config/smoke.yaml`, with the two settings a cluster without accounting needs (status from squeue,
+   a short first status check).
+3. Checks: every non-local job Snakemake ran was submitted with sbatch, and Slurm's job-completion
+   log (jobcomp/filetxt) lists each of those Slurm jobs as COMPLETED under this run's name; the tables under results/smoke/tables equal those of a local run column by column, except
+   wall-time columns (`*_s`), which measure the machine rather than the science. GPU-tagged rules'
+   sbatch calls carry `--gpus` (the one-node cluster has a `gpu` GRES token, no device), the others not.
+4. `slurm_localhost.sh stop` (unless --keep-cluster).
+
+Exit status 0 when everything holds; the failing check is printed otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import copy_workflow  # noqa: E402
+from inspect_workflow import rule_resources  # noqa: E402
+
+CLUSTER = HERE / "slurm_localhost.sh"
+SMOKE = "config/smoke.yaml"
+
+
+def cluster(action: str, env: dict) -> None:
+    subprocess.run(["bash", str(CLUSTER), action], check=True, env=env)
+
+
+def run_snakemake(workdir: Path, args: list[str], env: dict, log: Path) -> float:
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", SMOKE, *args]
+    print("$", " ".join(cmd), f"(in {workdir}, log {log})", flush=True)
+    t0 = time.perf_counter()
+    with open(log, "w") as fh:
+        proc = subprocess.run(cmd, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"snakemake failed ({proc.returncode}) after {elapsed:.0f} s; last lines of {log}:\n"
+                 + "\n".join(log.read_text().splitlines()[-40:]))
+    return elapsed
+
+
+def executed_jobs(log_text: str) -> list[tuple[str, str]]:
+    """(rule, snakemake jobid) of every job Snakemake started, local or submitted."""
+    return re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log_text, re.M)
+
+
+def submissions(log_text: str) -> dict[str, str]:
+    """Snakemake jobid -> Slurm jobid, from the plugin's 'submitted with SLURM jobid' lines."""
+    return dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log_text))
+
+
+def sbatch_calls(log_text: str) -> dict[str, str]:
+    """Rule name -> one of its sbatch command lines (the plugin logs them at --verbose)."""
+    return {m.group(2): m.group(1) for m in re.finditer(r"sbatch call: (.*--comment '?rule_(\w+?)(?:_wildcards_\S*)?'? .*)", log_text)}
+
+
+def jobcomp_records(path: Path) -> dict[str, dict]:
+    """Slurm jobid -> fields of its jobcomp/filetxt line (JobState, Name, Tres, ...)."""
+    out = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        fields = dict(re.findall(r"(\w+)=(\S*)", line))
+        if "JobId" in fields:
+            out[fields["JobId"]] = fields
+    return out
+
+
+def compare_tables(a: Path, b: Path) -> list[str]:
+    """Differences between two result trees' tables, ignoring wall-time columns (`*_s`)."""
+    import pandas as pd
+
+    problems = []
+    names_a = sorted(p.relative_to(a) for p in a.rglob("*.csv"))
+    names_b = sorted(p.relative_to(b) for p in b.rglob("*.csv"))
+    if names_a != names_b:
+        problems.append(f"different table sets: {names_a} vs {names_b}")
+    for name in set(names_a) & set(names_b):
+        ta, tb = pd.read_csv(a / name), pd.read_csv(b / name)
+        keep = [c for c in ta.columns if not c.endswith("_s")]
+        try:
+            pd.testing.assert_frame_equal(ta[keep], tb.reindex(columns=keep), check_exact=True)
+        except AssertionError as e:
+            problems.append(f"{name}: {e}")
+    return problems
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--local-run", type=Path, help="a finished local smoke run to compare with (else one is made)")
+    p.add_argument("--workdir", type=Path, help="where to put the workflow copies (default: a temp dir, removed)")
+    p.add_argument("--keep-cluster", action="store_true", help="leave the daemons running")
+    a = p.parse_args()
+
+    base = (a.workdir or Path(tempfile.mkdtemp(prefix="advcompress-slurm-run-"))).resolve()
+    base.mkdir(parents=True, exist_ok=True)
+    state = base / "slurm-state"
+    env = {**os.environ, "ADV_SLURM_DIR": str(state), "SLURM_CONF": str(state / "slurm.conf"),
+           "PYTHONWARNINGS": "ignore"}
+    failures: list[str] = []
+    try:
+        cluster("start", env)
+
+        slurm_dir = copy_workflow(base / "slurm")
+        log = base / "slurm-run.log"
+        elapsed = run_snakemake(
+            slurm_dir,
+            ["--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
+             "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs",
+             "--verbose"],
+            env, log,
+        )
+        print(f"Slurm run: {elapsed:.0f} s", flush=True)
+        text = log.read_text()
+        jobs = executed_jobs(text)
+        subs = submissions(text)
+        comp = jobcomp_records(state / "jobcomp.log")
+        run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
+
+        rules = {r["rule"]: r for r in rule_resources(slurm_dir, slurm_dir / SMOKE)}
+        remote = [(rule, jid) for rule, jid in jobs if not rules[rule]["local"] and rule != "all"]
+        print(f"{len(jobs)} jobs ran, {len(remote)} non-local, {len(subs)} submitted with sbatch, "
+              f"{len(comp)} in Slurm's job-completion log", flush=True)
+        for rule, jid in remote:
+            sid = subs.get(jid)
+            if sid is None:
+                failures.append(f"{rule} (job {jid}) was not submitted through sbatch")
+                continue
+            rec = comp.get(sid)
+            if rec is None:
+                failures.append(f"{rule}: Slurm job {sid} is missing from the job-completion log")
+                continue
+            if rec.get("JobState") != "COMPLETED" or rec.get("Name") != run_id:
+                failures.append(f"{rule}: Slurm job {sid} is {rec.get('JobState')} named {rec.get('Name')}")
+        calls = sbatch_calls(text)
+        for rule in sorted({r for r, _ in remote}):
+            call = calls.get(rule, "")
+            wants_gpu = rules[rule]["resources"].get("gpu", {}).get("value", 0)
+            if not call:
+                failures.append(f"{rule}: no sbatch call in the log")
+            elif bool(wants_gpu) != ("--gpus=" in call):
+                failures.append(f"{rule}: declares gpu={wants_gpu} but its sbatch call is: {call}")
+        for rule in sorted({r for r, _ in remote}):
+            print(f"  {rule}: {sum(r == rule for r, _ in remote)} Slurm jobs", flush=True)
+
+        local = a.local_run
+        if local is None:
+            local = copy_workflow(base / "local")
+            elapsed = run_snakemake(local, ["--cores", "2"], env, base / "local-run.log")
+            print(f"local run: {elapsed:.0f} s", flush=True)
+        failures += compare_tables(local / "results/smoke/tables", slurm_dir / "results/smoke/tables")
+    finally:
+        if not a.keep_cluster:
+            cluster("stop", env)
+        if a.workdir is None and not failures:
+            shutil.rmtree(base, ignore_errors=True)
+
+    if failures:
+        print("FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        sys.exit(1)
+    print("OK: every job went through sbatch and completed in Slurm; tables equal the local run's")
+
+
+if __name__ == "__main__":
+    main()
