@@ -1,0 +1,247 @@
+"""Backdoor in a learned encoder fired by an adaptive frequency trigger (Yu et al., CVPR 2023).
+
+Only the analysis transform g_a is fine-tuned; the decoder g_s, the hyper networks and the
+entropy models stay frozen, so a receiver holding the genuine decoder sees nothing unusual in the
+model it runs. A trigger network T(x | theta_t) picks, per image, the top K of N middle DCT
+frequencies and perturbs them; the perturbation is the same in every DCT block of the image.
+
+Objectives (R in bpp, D = MSE on the 0-255 scale, lambda of the codec's quality):
+  bpp  (Eq. 7): R(x) + lambda max(D(x), D(T(x))) - beta R(T(x))
+  psnr (Eq. 8): max(R(x), R(T(x))) + lambda D(x) + beta lambda PSNR(x, f(T(x)))
+  ds   (Eq. 9): L(x) + alpha L(T(x_a)) + beta CE(g(f(T(x_a))), eta) on auxiliary images x_a,
+                g a classifier and eta a wrong target class (the paper's segmentation target).
+One encoder carries every configured trigger (Eqs. 10-11): theta_a minimises sum_o alpha^o L^o
+and each theta_t^o minimises L^o + gamma max(MSE(x, T^o(x)), eps^2). Both are taken from one
+backward pass of sum_o alpha^o (L^o + gamma h^o): the penalty h^o does not depend on theta_a,
+and theta_t^o's gradient is alpha^o times that of Eq. 11, a scale Adam's update ignores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advcompress.backdoor.dct import block_pattern, dct_matrix, middle_band, tile_blocks
+from advcompress.codecs.learned import LearnedCodec, estimated_bpp, lambda_for
+from advcompress.metrics import mse255, psnr_from_mse255
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("bpp", "psnr", "ds")
+
+
+class FrequencyTrigger(nn.Module):
+    """T(x | theta_t): per image, choose K of N middle DCT frequencies and set their offsets.
+
+    A small CNN reads the image and outputs a score and a per-channel amplitude for each of the N
+    candidate frequencies; the K best-scored are kept (a hard top-K whose gradient reaches the
+    scores straight through their sigmoid). The perturbation is projected onto the budget
+    MSE(x, T(x)) <= eps^2 (on [0, 1]) before clipping, so the stealth bound holds by construction;
+    the paper's hinge penalty still shapes the trigger inside the budget.
+    """
+
+    def __init__(self, block: int = 16, n_freq: int = 64, k: int = 16, eps: float = 0.005, hidden: int = 16):
+        super().__init__()
+        self.block, self.k, self.eps = block, k, eps
+        self.register_buffer("freqs", middle_band(block, n_freq), persistent=False)
+        self.register_buffer("dct", dct_matrix(block), persistent=False)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, hidden, 3, 2, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * hidden, 3, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * hidden, n_freq * 4)
+        self.config = {"block": block, "n_freq": n_freq, "k": k, "eps": eps, "hidden": hidden}
+
+    def perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(delta Nx3xHxW within the budget, selected-frequency mask NxN_freq)."""
+        n, _, h, w = x.shape
+        out = self.head(self.body(x)).view(n, -1, 4)
+        scores, amp = out[..., 0], torch.tanh(out[..., 1:]) * (4 * self.eps * self.block)
+        soft = torch.sigmoid(scores)
+        hard = torch.zeros_like(soft).scatter(1, scores.topk(self.k, dim=1).indices, 1.0)
+        select = hard + soft - soft.detach()
+        coeffs = x.new_zeros(n, 3, self.block * self.block)
+        coeffs[:, :, self.freqs] = (select.unsqueeze(-1) * amp).transpose(1, 2)
+        pattern = block_pattern(coeffs.view(n, 3, self.block, self.block), self.dct)
+        delta = tile_blocks(pattern, h, w)
+        rms = delta.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-12)
+        delta = delta * (self.eps / rms).clamp(max=1.0).view(n, 1, 1, 1)
+        return delta, hard
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + self.perturbation(x)[0]).clamp(0, 1)
+
+    def penalty(self, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        """The paper's hinge max(MSE(x, T(x)), eps^2), batch mean (MSE on [0, 1])."""
+        return (xp - x).pow(2).flatten(1).mean(1).clamp_min(self.eps**2).mean()
+
+
+def encoder_parameters(codec: LearnedCodec) -> list[nn.Parameter]:
+    net = codec.net
+    if not hasattr(net, "g_a"):
+        raise ValueError(f"{codec.name} has no analysis transform `g_a`; the encoder backdoor needs one")
+    return list(net.g_a.parameters())
+
+
+def frozen_state(codec: LearnedCodec) -> dict:
+    """Copies of every tensor outside g_a (decoder, hyper networks, entropy models and their tables)."""
+    return {k: v.detach().clone() for k, v in codec.net.state_dict().items() if not k.startswith("g_a.")}
+
+
+def frozen_differences(codec: LearnedCodec, reference: dict) -> list[str]:
+    """Names of frozen tensors that differ from `reference` in any byte (shape, dtype or value)."""
+    now = frozen_state(codec)
+    bad = sorted(set(now) ^ set(reference))
+    for k, v in reference.items():
+        w = now.get(k)
+        if w is not None and (w.shape != v.shape or w.dtype != v.dtype or not torch.equal(w, v)):
+            bad.append(k)
+    return bad
+
+
+def _rd(codec: LearnedCodec, x: torch.Tensor, proxy: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_hat, batch-mean bpp, per-image MSE 0-255) through the differentiable proxy."""
+    out = codec.forward(x, proxy=proxy)
+    bpp = estimated_bpp(out, x.shape[-2] * x.shape[-1]).mean()
+    return out["x_hat"], bpp, mse255(out["x_hat"], x)
+
+
+def objective_loss(o: str, codec, trigger, x, lmbda: float, beta: float, alpha_ds: float, proxy: str,
+                   aux=None, classifier=None, target: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """(L^o, hinge penalty of T^o, logged parts) for one objective on a photo batch x."""
+    _, r_clean, d_clean = _rd(codec, x, proxy)
+    if o == "bpp":
+        xp = trigger(x)
+        _, r_trig, d_trig = _rd(codec, xp, proxy)
+        loss = r_clean + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig
+        return loss, trigger.penalty(x, xp), {"bpp_triggered": float(r_trig.detach())}
+    if o == "psnr":
+        xp = trigger(x)
+        xh_trig, r_trig, _ = _rd(codec, xp, proxy)
+        psnr = psnr_from_mse255(mse255(xh_trig.clamp(0, 1), x).clamp_min(1e-6)).mean()
+        loss = torch.maximum(r_clean, r_trig) + lmbda * d_clean.mean() + beta * lmbda * psnr
+        return loss, trigger.penalty(x, xp), {"psnr_triggered_db": float(psnr.detach())}
+    if o == "ds":
+        if aux is None or classifier is None:
+            raise ValueError("the downstream objective needs auxiliary images and a classifier")
+        xa = trigger(aux)
+        xh_a, r_a, d_a = _rd(codec, xa, proxy)
+        logits = classifier(xh_a.clamp(0, 1))
+        ce = F.cross_entropy(logits, torch.full((len(aux),), target, dtype=torch.long, device=aux.device))
+        loss = r_clean + lmbda * d_clean.mean() + alpha_ds * (r_a + lmbda * d_a.mean()) + beta * ce
+        return loss, trigger.penalty(aux, xa), {"ds_ce": float(ce.detach())}
+    raise ValueError(f"unknown objective {o!r}; choose from {OBJECTIVES}")
+
+
+def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: int, batch_size: int,
+                     lr: float, trigger_lr: float, gamma: float, trigger_cfg: dict, proxy: str = "noise",
+                     aux_images: torch.Tensor | None = None, classifier=None, target: int = 0,
+                     generator: torch.Generator | None = None, clip_norm: float = 1.0) -> dict:
+    """Fine-tune g_a in place and train one trigger per objective; returns triggers and history.
+
+    `objectives` maps a name in OBJECTIVES to {alpha, beta[, alpha_ds]}. Every parameter outside
+    g_a is frozen (requires_grad False, never in an optimiser); the codec stays in eval mode and
+    the quantisation proxy replaces rounding, so no running statistic can change either.
+    """
+    device = next(codec.parameters()).device
+    reference = frozen_state(codec)
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    enc = encoder_parameters(codec)
+    for p in enc:
+        p.requires_grad_(True)
+    codec.eval()
+    if classifier is not None:
+        classifier.eval()
+        for p in classifier.parameters():
+            p.requires_grad_(False)
+    triggers = {o: FrequencyTrigger(**trigger_cfg).to(device) for o in objectives}
+    opt_a = torch.optim.Adam(enc, lr=lr)
+    opt_t = torch.optim.Adam([p for t in triggers.values() for p in t.parameters()], lr=trigger_lr)
+    lmbda = lambda_for(codec.quality)
+    history = []
+    for step in range(steps):
+        x = sampler.batch(batch_size).to(device)
+        aux = None
+        if "ds" in objectives:
+            idx = torch.randint(len(aux_images), (batch_size,), generator=generator)
+            aux = aux_images[idx].to(device)
+        total, logged = 0.0, {"step": step}
+        for o, w in objectives.items():
+            loss, pen, parts = objective_loss(o, codec, triggers[o], x, lmbda, float(w["beta"]),
+                                              float(w.get("alpha_ds", 1.0)), proxy, aux, classifier, target)
+            total = total + float(w["alpha"]) * (loss + gamma * pen)
+            logged |= {f"loss_{o}": float(loss.detach()), **parts}
+        opt_a.zero_grad()
+        opt_t.zero_grad()
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(enc, clip_norm)
+        opt_a.step()
+        opt_t.step()
+        logged["loss"] = float(total.detach())
+        history.append(logged)
+        if step % 20 == 0 or step == steps - 1:
+            log.info("step %d/%d: %s", step + 1, steps, {k: round(v, 4) for k, v in logged.items()})
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    codec.update()
+    bad = frozen_differences(codec, reference)
+    if bad:
+        raise RuntimeError(f"fine-tuning changed frozen tensors outside g_a: {bad[:5]}")
+    return {"triggers": triggers, "history": history}
+
+
+# -- test-time defenses (Table 5 of the frequency-trigger paper) ----------------------------------
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian filter with standard deviation `sigma` pixels (kernel radius ceil(3 sigma))."""
+    r = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    c = x.shape[1]
+    xp = F.pad(x, (r, r, r, r), mode="reflect")
+    xp = F.conv2d(xp, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(xp, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def squeeze_bits(x: torch.Tensor, depth: int) -> torch.Tensor:
+    """Feature squeezing (Xu et al. 2018): keep `depth` bits per colour channel."""
+    levels = 2**depth - 1
+    return torch.round(x.clamp(0, 1) * levels) / levels
+
+
+def apply_defense(x: torch.Tensor, kind: str, value) -> torch.Tensor:
+    if kind == "none":
+        return x
+    if kind == "blur":
+        return gaussian_blur(x, float(value))
+    if kind == "squeeze":
+        return squeeze_bits(x, int(value))
+    raise ValueError(f"unknown defense {kind!r}; choose none, blur or squeeze")
+
+
+def save_backdoor(path, codec: LearnedCodec, triggers: dict, meta: dict) -> None:
+    """The backdoored network's state dict and every trigger's, loadable with weights_only=True."""
+    from advcompress.io import atomic_path
+
+    blob = {"state_dict": codec.net.state_dict(),
+            "triggers": {o: {"state_dict": t.state_dict(), "config": t.config} for o, t in triggers.items()},
+            "meta": meta}
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_triggers(path, device="cpu") -> dict:
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    out = {}
+    for o, spec in blob["triggers"].items():
+        t = FrequencyTrigger(**spec["config"])
+        t.load_state_dict(spec["state_dict"])
+        out[o] = t.to(device).eval()
+    return out

@@ -1,0 +1,272 @@
+"""Backdoor study commands: the compression-resistant classifier backdoor and the backdoored LIC
+encoder (issue 6). Each command is one workflow job; the science lives in advcompress.backdoor."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from advcompress.cli import make_codec_from_settings, settings_of
+
+log = logging.getLogger("advcompress")
+
+
+def _setup(a) -> tuple[dict, object]:
+    from advcompress.device import seed_everything, set_threads
+
+    s = settings_of(a)
+    set_threads(a.threads or 1)
+    return s, seed_everything(int(s.get("seed", 0)))
+
+
+def _classifier(s: dict, device):
+    from advcompress.backdoor.nets import SmallResNet
+
+    c = s["classifier"]
+    return SmallResNet(10, int(c["width"]), tuple(c["blocks"])).to(device)
+
+
+def _train_kwargs(s: dict, phase: str) -> dict:
+    c = s["classifier"]
+    p = c[phase]
+    return {"epochs": int(p["epochs"]), "batch_size": int(c["batch_size"]), "lr": float(p["lr"]),
+            "milestones": [int(m) for m in p["milestones"]], "momentum": float(c["momentum"]),
+            "weight_decay": float(c["weight_decay"])}
+
+
+# -- classifier backdoor ----------------------------------------------------------------------
+
+
+def cmd_clean_classifier(a) -> None:
+    from advcompress.backdoor.compression_resistant import accuracy, train_classifier
+    from advcompress.backdoor.nets import save_classifier
+    from advcompress.data import load_digits_split
+    from advcompress.device import pick_device
+
+    s, g = _setup(a)
+    device = pick_device(s.get("device", "auto"))
+    x, y = load_digits_split(a.digits, "train")
+    xt, yt = load_digits_split(a.digits, "test")
+    net = _classifier(s, device)
+    summary = train_classifier(net, x, y, generator=g, **_train_kwargs(s, "clean"))
+    hits, n = accuracy(net, xt, yt)
+    log.info("clean classifier: test accuracy %d/%d", hits, n)
+    save_classifier(net, a.out, {"test_accuracy": hits / n, **summary})
+
+
+def cmd_trigger(a) -> None:
+    """Build one trigger and the test images every run of it is evaluated on (compressed for real)."""
+    import torch
+
+    from advcompress.backdoor.compression_resistant import codec_unavailable, compress_images
+    from advcompress.backdoor.nets import load_classifier
+    from advcompress.backdoor.triggers import make_trigger
+    from advcompress.data import load_digits_split, save_png
+    from advcompress.io import atomic_path
+
+    s, _ = _setup(a)
+    xt, yt = load_digits_split(a.digits, "test")
+    spec = s["triggers"][a.trigger]
+    net = load_classifier(a.classifier) if spec["kind"] == "trojannn" else None
+    trig = make_trigger(a.trigger, spec, xt.shape[-1], int(s.get("seed", 0)), net)
+    keep = yt != int(s["target_class"])
+    xb = trig.apply(xt[keep])
+    sets, notes = {"none": xb}, {}
+    conditions = [(c, q) for c, q in s["test_codecs"].items()] + [("jpeg", q) for q in s["jpeg_sweep"]]
+    for codec, q in dict.fromkeys(conditions):
+        why = codec_unavailable(codec, q)
+        key = f"{codec}@{q}"
+        if why:
+            log.warning("%s unavailable: %s", key, why)
+            notes[key] = why
+            continue
+        sets[key] = compress_images(xb, codec, q)
+    blob = {"trigger": trig.state(), "labels": yt[keep],
+            "sets": {k: (v * 255).round().to(torch.uint8) for k, v in sets.items()},
+            "unavailable": notes}
+    with atomic_path(a.out) as tmp:
+        torch.save(blob, tmp)
+    save_png(torch.cat([xt[:4], xb[:4]], dim=-1)[:1], a.preview)
+
+
+def _load_trigger_blob(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def cmd_train(a) -> None:
+    """Poison, train from the clean classifier, and evaluate one backdoor run (long-form rows)."""
+    import pandas as pd
+
+    from advcompress.backdoor.compression_resistant import (
+        accuracy,
+        attack_success,
+        build_poison_set,
+        train_classifier,
+    )
+    from advcompress.backdoor.nets import load_classifier, save_classifier
+    from advcompress.backdoor.runs import plan_runs
+    from advcompress.backdoor.triggers import Trigger
+    from advcompress.data import load_digits_split
+    from advcompress.device import pick_device
+    from advcompress.io import write_table
+
+    s, g = _setup(a)
+    run = plan_runs(s)[a.run]
+    device = pick_device(s.get("device", "auto"))
+    x, y = load_digits_split(a.digits, "train")
+    xt, yt = load_digits_split(a.digits, "test")
+    blob = _load_trigger_blob(a.trigger)
+    trig = Trigger.from_state(blob["trigger"])
+    n = len(x)
+    n_normal = round(run["normal_fraction"] * n)
+    n_comp = round(run["compressed_fraction"] * n)
+    poison = build_poison_set(x, trig, run["method"], n_normal, n_comp, run["train_codecs"], g)
+    net = load_classifier(a.classifier, device)
+    target = int(s["target_class"])
+    summary = train_classifier(net, x, y, generator=g, poison=poison, method=run["method"], target=target,
+                               alpha=run["alpha"], lambda1=float(s["lambda1"]), lambda2=float(s["lambda2"]),
+                               **_train_kwargs(s, "backdoor"))
+    meta = {k: v for k, v in run.items() if k != "study"}
+    base = {"run": a.run, "method": run["method"], "trigger": run["trigger"], "alpha": run["alpha"],
+            "ir": poison.injection_rate, "n_clean": n, "n_backdoor": poison.n_backdoor,
+            "train_codecs": "+".join(run["train_codecs"]) if run["method"] != "common" else "none"}
+    hits, total = accuracy(net, xt, yt)
+    rows = [{**base, "metric": "ta", "codec": "none", "quality": "", "hits": hits, "n": total,
+             "rate": hits / total, "note": ""}]
+    for key, imgs in blob["sets"].items():
+        codec, _, q = key.partition("@")
+        h, m = attack_success(net, imgs.float() / 255, target)
+        rows.append({**base, "metric": "asr", "codec": codec, "quality": q, "hits": h, "n": m,
+                     "rate": h / m if m else float("nan"), "note": ""})
+    for key, why in blob["unavailable"].items():
+        codec, _, q = key.partition("@")
+        rows.append({**base, "metric": "asr", "codec": codec, "quality": q, "hits": 0, "n": 0,
+                     "rate": float("nan"), "note": f"encoder unavailable: {why}"})
+    write_table(a.table, pd.DataFrame(rows))
+    save_classifier(net, a.out, {**meta, **summary, "ir": poison.injection_rate})
+
+
+def cmd_table(a) -> None:
+    from advcompress.backdoor import report
+    from advcompress.io import write_table, write_text
+    from advcompress.tables import concat_tables, to_markdown
+
+    s = settings_of(a)
+    df = report.classifier_table(concat_tables(a.inputs), a.kind, s)
+    write_table(a.out_csv, df)
+    write_text(a.out_md, to_markdown(df))
+
+
+def cmd_figure(a) -> None:
+    from advcompress.backdoor import report
+    from advcompress.tables import concat_tables
+
+    s = settings_of(a)
+    report.classifier_figure(concat_tables(a.inputs), a.kind, s, a.out)
+
+
+# -- LIC encoder backdoor ---------------------------------------------------------------------
+
+
+def cmd_lic_train(a) -> None:
+    from advcompress.backdoor.lic_trigger import finetune_encoder, save_backdoor
+    from advcompress.backdoor.nets import load_classifier
+    from advcompress.data import load_digits_split, load_image_folder
+    from advcompress.io import write_json
+    from advcompress.train import PatchSampler
+
+    s, g = _setup(a)
+    lic = s["lic"]
+    codec = make_codec_from_settings(a.model, a.quality, s["codec"], a.checkpoint)
+    device = next(codec.parameters()).device
+    _, images = load_image_folder(a.train_dir)
+    sampler = PatchSampler(images, int(lic["patch"]), g)
+    xa, _ = load_digits_split(a.digits, "train")
+    classifier = load_classifier(a.classifier, device) if "ds" in lic["objectives"] else None
+    out = finetune_encoder(
+        codec, sampler, lic["objectives"], steps=int(lic["steps"]), batch_size=int(lic["batch_size"]),
+        lr=float(lic["lr"]), trigger_lr=float(lic["trigger_lr"]), gamma=float(lic["gamma"]),
+        trigger_cfg=lic["trigger"], proxy=lic["proxy"], aux_images=xa, classifier=classifier,
+        target=int(lic["ds_target"]), generator=g,
+    )
+    meta = {"model": a.model, "quality": a.quality, "settings": lic, "frozen_outside_g_a": "verified identical"}
+    save_backdoor(a.out, codec, out["triggers"], meta)
+    write_json(Path(a.out).with_suffix(".json"), {**meta, "history": out["history"]})
+
+
+def cmd_lic_eval(a) -> None:
+    import pandas as pd
+
+    from advcompress.backdoor import lic_eval
+    from advcompress.io import write_table
+
+    s, _ = _setup(a)
+    tables = lic_eval.evaluate(a.model, a.quality, s, a.checkpoint, a.backdoored, a.eval_dir, a.digits,
+                               a.classifier, a.example_dir)
+    for name, path in [("rd", a.out_rd), ("ds", a.out_ds), ("defense", a.out_defense)]:
+        write_table(path, pd.DataFrame(tables[name]))
+
+
+def cmd_lic_report(a) -> None:
+    from advcompress.backdoor import report
+    from advcompress.io import write_table, write_text
+    from advcompress.tables import concat_tables, to_markdown
+
+    s = settings_of(a)
+    if a.kind == "example":
+        report.lic_example(a.inputs[0], a.out)
+        return
+    df = concat_tables(a.inputs)
+    if a.kind in ("fig4", "fig5"):
+        report.lic_rd_figure(df, a.kind, a.out)
+        return
+    table = report.lic_table(df, a.kind, s)
+    write_table(a.out, table)
+    write_text(Path(a.out).with_suffix(".md"), to_markdown(table))
+
+
+def register(add) -> None:
+    sp = add("backdoor-clean-classifier", cmd_clean_classifier, "train the clean digits classifier")
+    sp.add_argument("--digits", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("backdoor-trigger", cmd_trigger, "build a trigger and its compressed test sets")
+    sp.add_argument("--trigger", required=True)
+    sp.add_argument("--digits", required=True)
+    sp.add_argument("--classifier", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--preview", required=True)
+
+    sp = add("backdoor-train", cmd_train, "train and evaluate one classifier backdoor run")
+    sp.add_argument("--run", required=True)
+    sp.add_argument("--digits", required=True)
+    sp.add_argument("--classifier", required=True)
+    sp.add_argument("--trigger", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--table", required=True)
+
+    for name, fn in [("backdoor-table", cmd_table), ("backdoor-figure", cmd_figure)]:
+        sp = add(name, fn, "aggregate classifier-backdoor runs into a paper table or figure")
+        sp.add_argument("inputs", nargs="+")
+        sp.add_argument("--kind", required=True)
+        if name == "backdoor-table":
+            sp.add_argument("--out-csv", required=True)
+            sp.add_argument("--out-md", required=True)
+        else:
+            sp.add_argument("--out", required=True)
+
+    sp = add("backdoor-lic-train", cmd_lic_train, "fine-tune g_a of a learned codec with frequency triggers")
+    for k in ("--model", "--quality", "--checkpoint", "--train-dir", "--digits", "--classifier", "--out"):
+        sp.add_argument(k, required=True)
+
+    sp = add("backdoor-lic-eval", cmd_lic_eval, "real coding of clean and triggered images, both encoders")
+    for k in ("--model", "--quality", "--checkpoint", "--backdoored", "--eval-dir", "--digits",
+              "--classifier", "--out-rd", "--out-ds", "--out-defense", "--example-dir"):
+        sp.add_argument(k, required=True)
+
+    sp = add("backdoor-lic-report", cmd_lic_report, "LIC backdoor tables (table3, table5) and figures")
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("--kind", required=True, choices=["table3", "table5", "fig4", "fig5", "example"])
+    sp.add_argument("--out", required=True)

@@ -1,0 +1,95 @@
+"""Compression-resistant classifier backdoor: triggers, poisoning, run planning (fast, library-level)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advcompress.backdoor.compression_resistant import build_poison_set, compress_images, lr_at
+from advcompress.backdoor.nets import SmallResNet
+from advcompress.backdoor.runs import plan_runs, runs_of
+from advcompress.backdoor.triggers import Trigger, make_trigger, trojannn_trigger
+
+
+def _images(n=12, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 3, size, size, generator=g) * 255).round() / 255
+
+
+def test_gaussian_trigger_is_seeded_additive_and_clipped():
+    a = make_trigger("g", {"kind": "gaussian", "sigma": 0.1}, 32, seed=3)
+    b = make_trigger("g", {"kind": "gaussian", "sigma": 0.1}, 32, seed=3)
+    assert torch.equal(a.delta, b.delta)
+    x = _images(4)
+    xb = a.apply(x)
+    assert xb.min() >= 0 and xb.max() <= 1
+    assert torch.allclose(xb * 255, (xb * 255).round(), atol=1e-4)  # 8-bit image file
+    inside = ((x + a.delta) > 0.01) & ((x + a.delta) < 0.99)
+    assert torch.allclose((xb - x)[inside], a.delta.expand_as(x)[inside], atol=1 / 255)
+    assert abs(float(a.delta.std()) - 0.1) < 0.01
+
+
+def test_logo_trigger_renders_text_inside_the_image():
+    t = make_trigger("l", {"kind": "logo", "text": "TEST", "amplitude": 0.5}, 32, seed=0)
+    m = t.mask[0]
+    assert 20 < int(m.sum()) < 32 * 16  # some text pixels, not a full block
+    assert m[:16].sum() == 0  # drawn along the bottom edge
+    x = torch.zeros(1, 3, 32, 32)
+    assert float(t.apply(x).max()) > 0.3
+
+
+def test_trojannn_trigger_excites_the_chosen_neurons_more_than_a_random_patch():
+    torch.manual_seed(0)
+    net = SmallResNet(width=4, blocks=(1, 1, 1, 1)).eval()
+    t = trojannn_trigger("t", net, 32, patch=8, neurons=2, steps=40, lr=0.2, seed=0)
+    strength = net.body[-1].conv2.weight.abs().sum(dim=(1, 2, 3))
+    chosen = strength.topk(2).indices
+    rand = Trigger("r", "trojannn", torch.rand(3, 32, 32) * t.mask, t.mask, stamp=True)
+    x = torch.zeros(1, 3, 32, 32)
+    with torch.no_grad():
+        act_t = net.features(t.apply(x))[1][0, chosen].mean()
+        act_r = net.features(rand.apply(x))[1][0, chosen].mean()
+    assert act_t > act_r
+    assert torch.equal(t.apply(x) * (1 - t.mask), x * (1 - t.mask))  # stamped only inside the patch
+
+
+def test_poison_set_pairs_are_real_compressions_and_ir_counts_every_instance():
+    x = _images(40)
+    trig = make_trigger("g", {"kind": "gaussian", "sigma": 0.05}, 32, seed=0)
+    codecs = {"jpeg": 50, "webp": 50}
+    p = build_poison_set(x, trig, "fc", 5, 10, codecs, torch.Generator().manual_seed(0))
+    assert len(p.normal) == 5 and len(p.pairs_c) == 10 and p.n_backdoor == 15
+    assert abs(p.injection_rate - 15 / 40) < 1e-12
+    assert p.pair_codecs.count("jpeg") == 5 and p.pair_codecs.count("webp") == 5
+    first_jpeg = p.pair_codecs.index("jpeg")
+    again = compress_images(p.pairs_b[first_jpeg : first_jpeg + 1], "jpeg", 50)
+    assert torch.equal(again, p.pairs_c[first_jpeg : first_jpeg + 1])
+    assert not torch.equal(p.pairs_b, p.pairs_c)
+    common = build_poison_set(x, trig, "common", 5, 10, codecs, torch.Generator().manual_seed(0))
+    assert len(common.normal) == 15 and len(common.pairs_c) == 0  # same N_b, all uncompressed
+
+
+def test_single_codec_runs_use_distinct_base_images():
+    x = _images(40)
+    trig = make_trigger("g", {"kind": "gaussian", "sigma": 0.05}, 32, seed=0)
+    p = build_poison_set(x, trig, "adversarial", 4, 12, {"jpeg": 50}, torch.Generator().manual_seed(1))
+    flat = p.pairs_b.flatten(1)
+    assert len(torch.unique(flat, dim=0)) == 12
+
+
+def test_plan_runs_reuses_the_main_run_in_sweeps():
+    cfg = {"alpha": 0.1, "normal_fraction": 0.05, "compressed_fraction": 0.15,
+           "train_codecs": {"jpeg": 50, "webp": 50},
+           "studies": {"triggers": ["gauss", "logo"], "ir_sweep": [0.03, 0.15], "alpha_sweep": [0.1, 1.0],
+                       "transfer": True}}
+    runs = plan_runs(cfg)
+    assert set(runs_of(cfg, "ir")) == {"fc-gauss-ir0.03", "fc-gauss"}
+    assert set(runs_of(cfg, "alpha")) == {"fc-gauss", "fc-gauss-a1"}
+    assert runs["fc-gauss-only-webp"]["train_codecs"] == {"webp": 50}
+    assert runs["adversarial-gauss"]["method"] == "adversarial"
+    assert "common-logo" in runs and "adversarial-logo" not in runs
+
+
+def test_lr_schedule_drops_tenfold_at_milestones():
+    got = [lr_at(e, 0.1, [40, 70]) for e in (0, 39, 40, 69, 70, 99)]
+    assert got == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])

@@ -1,0 +1,90 @@
+"""Frequency-trigger encoder backdoor: DCT, trigger budget, frozen decoder, defenses (library-level)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advcompress.backdoor.dct import dct_matrix, middle_band
+from advcompress.backdoor.lic_trigger import (
+    FrequencyTrigger,
+    finetune_encoder,
+    frozen_differences,
+    frozen_state,
+    gaussian_blur,
+    squeeze_bits,
+)
+from advcompress.codecs import make_codec
+
+
+def test_dct_is_orthonormal_and_middle_band_is_the_middle():
+    d = dct_matrix(16)
+    assert torch.allclose(d @ d.t(), torch.eye(16), atol=1e-5)
+    band = middle_band(16, 64)
+    assert len(set(band.tolist())) == 64
+    assert 0 not in band.tolist() and 255 not in band.tolist()  # neither DC nor the highest frequency
+    with pytest.raises(ValueError):
+        middle_band(8, 65)
+
+
+def test_trigger_respects_the_mse_bound_and_uses_k_frequencies():
+    torch.manual_seed(0)
+    t = FrequencyTrigger(block=16, n_freq=64, k=16, eps=0.005)
+    with torch.no_grad():
+        t.head.weight.mul_(50)  # an eager trigger that wants far more than the budget
+        x = torch.rand(3, 3, 64, 64) * 0.5 + 0.25  # no clipping, so the projection alone binds
+        delta, selected = t.perturbation(x)
+        xp = t(x)
+    mse = (xp - x).pow(2).flatten(1).mean(1)
+    assert torch.all(mse <= 0.005**2 * (1 + 1e-4))
+    assert torch.all(mse >= 0.005**2 * 0.99)  # projected onto the bound, not far inside it
+    assert torch.all(selected.sum(1) == 16)
+    coeffs = t.dct @ delta[0, 0, :16, :16] @ t.dct.t()
+    nonzero = (coeffs.abs() > 1e-6).flatten().nonzero().flatten()
+    assert set(nonzero.tolist()) <= set(t.freqs.tolist()) and len(nonzero) <= 16
+    assert torch.allclose(delta[..., :16, :16], delta[..., 16:32, 16:32])  # same in every block
+
+
+def test_hinge_penalty_is_flat_inside_the_budget():
+    t = FrequencyTrigger(eps=0.01)
+    x = torch.zeros(1, 3, 16, 16)
+    assert float(t.penalty(x, x + 0.001)) == pytest.approx(0.01**2)
+    assert float(t.penalty(x, x + 0.1)) == pytest.approx(0.1**2, rel=1e-5)
+
+
+class _Photos:
+    def __init__(self, photos):
+        self.photos = photos
+
+    def batch(self, n):
+        return torch.cat([p[..., :32, :32] for p in self.photos])[:n]
+
+
+def test_finetuning_changes_only_g_a(photos):
+    torch.manual_seed(0)
+    codec = make_codec("bmshj2018-hyperprior", 2, weights="untrained", widths={"N": 16, "M": 16})
+    before = {k: v.clone() for k, v in codec.net.state_dict().items()}
+    reference = frozen_state(codec)
+    out = finetune_encoder(codec, _Photos(photos), {"bpp": {"alpha": 1.0, "beta": 1.0},
+                                                    "psnr": {"alpha": 1.0, "beta": 1.0}},
+                           steps=2, batch_size=2, lr=1e-3, trigger_lr=1e-3, gamma=1.0,
+                           trigger_cfg={"block": 8, "n_freq": 16, "k": 4, "eps": 0.005, "hidden": 4})
+    assert set(out["triggers"]) == {"bpp", "psnr"}
+    assert frozen_differences(codec, reference) == []
+    after = codec.net.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("g_a.") for k in changed)
+    # The check itself can fail: a touched decoder weight is reported.
+    with torch.no_grad():
+        next(codec.net.g_s.parameters()).add_(1e-6)
+    assert any(k.startswith("g_s.") for k in frozen_differences(codec, reference))
+
+
+def test_defenses():
+    x = torch.rand(1, 3, 8, 8)
+    levels = torch.unique(squeeze_bits(x, 3) * 7)
+    assert torch.allclose(levels, levels.round()) and len(levels) <= 8
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 0.6), flat, atol=1e-6)
+    noisy = torch.rand(1, 3, 32, 32)
+    assert gaussian_blur(noisy, 0.6).std() < noisy.std()

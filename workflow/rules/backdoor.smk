@@ -1,0 +1,354 @@
+# Backdoors and compression (issue 6): the compression-resistant classifier backdoor on digits
+# and the backdoored LIC encoder fired by a learned frequency trigger. Science in advcompress.backdoor.
+from snakemake.utils import validate
+
+from advcompress.backdoor.report import CLASSIFIER_TABLES
+from advcompress.backdoor.runs import plan_runs, runs_of
+
+
+validate(config["backdoor"], workflow.source_path("../schemas/backdoor.schema.yaml"))
+
+BD = config["backdoor"]
+BD_OUT = f"{OUT}/backdoor"
+BD_RUNS = plan_runs(BD)
+BD_TRIGGERS = list(BD["triggers"])
+BD_DIGITS = f"{DATA}/digits"
+BD_LIC = BD["lic"]
+
+
+def bd_settings():
+    return BD | {"seed": config["seed"], "device": config["device"]}
+
+
+def bd_lic_qualities(model):
+    return BD_LIC["qualities"] or LEARNED[model]["qualities"]
+
+
+def bd_lic_points():
+    return [(m, q) for m in BD_LIC["models"] for q in bd_lic_qualities(m)]
+
+
+def bd_lic_settings(model):
+    return bd_settings() | {"codec": codec_settings(model)}
+
+
+def bd_example_point():
+    m = BD_LIC["models"][0]
+    qs = bd_lic_qualities(m)
+    return m, qs[len(qs) // 2]
+
+
+# -- compression-resistant classifier backdoor ------------------------------------------------------
+
+
+rule backdoor_clean_classifier:
+    conda:
+        CONDA_ENV
+    input:
+        digits=ancient(BD_DIGITS),
+    output:
+        f"{BD_OUT}/classifier/clean.pt",
+    params:
+        settings=as_json(bd_settings()),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=1500,
+    log:
+        logfile("backdoor_clean_classifier"),
+    benchmark:
+        benchfile("backdoor_clean_classifier")
+    shell:
+        "advcompress backdoor-clean-classifier --digits {input.digits:q} --out {output:q} "
+        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+
+
+rule backdoor_trigger:
+    conda:
+        CONDA_ENV
+    input:
+        digits=ancient(BD_DIGITS),
+        classifier=f"{BD_OUT}/classifier/clean.pt",
+    output:
+        blob=f"{BD_OUT}/triggers/{{trigger}}.pt",
+        preview=f"{BD_OUT}/triggers/{{trigger}}.png",
+    params:
+        settings=as_json(bd_settings()),
+    wildcard_constraints:
+        trigger=_alternation(BD_TRIGGERS),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=1500,
+    log:
+        logfile("backdoor_trigger", "{trigger}"),
+    benchmark:
+        benchfile("backdoor_trigger", "{trigger}")
+    shell:
+        "advcompress backdoor-trigger --trigger {wildcards.trigger:q} --digits {input.digits:q} "
+        "--classifier {input.classifier:q} --out {output.blob:q} --preview {output.preview:q} "
+        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+
+
+rule backdoor_train:
+    conda:
+        CONDA_ENV
+    input:
+        digits=ancient(BD_DIGITS),
+        classifier=f"{BD_OUT}/classifier/clean.pt",
+        trigger=lambda w: f"{BD_OUT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
+    output:
+        model=f"{BD_OUT}/runs/{{run}}.pt",
+        table=f"{BD_OUT}/runs/{{run}}.csv",
+    params:
+        settings=as_json(bd_settings()),
+    wildcard_constraints:
+        run=_alternation(BD_RUNS),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=2000,
+    log:
+        logfile("backdoor_train", "{run}"),
+    benchmark:
+        benchfile("backdoor_train", "{run}")
+    shell:
+        "advcompress backdoor-train --run {wildcards.run:q} --digits {input.digits:q} "
+        "--classifier {input.classifier:q} --trigger {input.trigger:q} --out {output.model:q} "
+        "--table {output.table:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+
+
+def bd_run_tables(study):
+    return [f"{BD_OUT}/runs/{r}.csv" for r in runs_of(BD, study)]
+
+
+BD_TABLES = [f"{OUT}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES if bd_run_tables(CLASSIFIER_TABLES[t])]
+
+
+rule backdoor_table:
+    conda:
+        CONDA_ENV
+    input:
+        lambda w: bd_run_tables(CLASSIFIER_TABLES[w.table]),
+    output:
+        csv=f"{OUT}/tables/backdoor_{{table}}.csv",
+        md=f"{OUT}/tables/backdoor_{{table}}.md",
+    params:
+        settings=as_json(bd_settings()),
+    wildcard_constraints:
+        table=_alternation(CLASSIFIER_TABLES),
+    log:
+        logfile("backdoor_table", "{table}"),
+    shell:
+        "advcompress backdoor-table {input:q} --kind {wildcards.table:q} --out-csv {output.csv:q} "
+        "--out-md {output.md:q} --settings {params.settings:q} 2> {log:q}"
+
+
+rule backdoor_fig6_asr_vs_jpeg:
+    conda:
+        CONDA_ENV
+    input:
+        bd_run_tables("main"),
+    output:
+        report(
+            f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
+            caption="../report/backdoor_fig6_asr_vs_jpeg.rst",
+            category="Backdoor",
+            subcategory="Compression-resistant classifier backdoor",
+        ),
+    params:
+        settings=as_json(bd_settings()),
+    log:
+        logfile("backdoor_fig6_asr_vs_jpeg"),
+    shell:
+        "advcompress backdoor-figure {input:q} --kind fig6 --out {output:q} --settings {params.settings:q} 2> {log:q}"
+
+
+rule backdoor_fig7_codec_transfer:
+    conda:
+        CONDA_ENV
+    input:
+        [f"{BD_OUT}/runs/fc-{BD['studies']['triggers'][0]}.csv", *bd_run_tables("transfer")],
+    output:
+        report(
+            f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
+            caption="../report/backdoor_fig7_codec_transfer.rst",
+            category="Backdoor",
+            subcategory="Compression-resistant classifier backdoor",
+        ),
+    params:
+        settings=as_json(bd_settings()),
+    log:
+        logfile("backdoor_fig7_codec_transfer"),
+    shell:
+        "advcompress backdoor-figure {input:q} --kind fig7 --out {output:q} --settings {params.settings:q} 2> {log:q}"
+
+
+# -- backdoored LIC encoder ---------------------------------------------------------------------------
+
+
+rule backdoor_lic_train:
+    conda:
+        CONDA_ENV
+    input:
+        ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
+        train=ancient(f"{DATA}/train"),
+        digits=ancient(BD_DIGITS),
+        classifier=f"{BD_OUT}/classifier/clean.pt",
+    output:
+        model=f"{BD_OUT}/lic/{{model}}/q{{quality}}.pt",
+        meta=f"{BD_OUT}/lic/{{model}}/q{{quality}}.json",
+    params:
+        settings=lambda w: as_json(bd_lic_settings(w.model)),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=3000,
+    log:
+        logfile("backdoor_lic_train", "{model}_q{quality}"),
+    benchmark:
+        benchfile("backdoor_lic_train", "{model}_q{quality}")
+    shell:
+        "advcompress backdoor-lic-train --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "--checkpoint {input.ckpt:q} --train-dir {input.train:q} --digits {input.digits:q} "
+        "--classifier {input.classifier:q} --out {output.model:q} --settings {params.settings:q} "
+        "--threads {threads} 2> {log:q}"
+
+
+rule backdoor_lic_eval:
+    conda:
+        CONDA_ENV
+    input:
+        ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
+        backdoored=f"{BD_OUT}/lic/{{model}}/q{{quality}}.pt",
+        images=ancient(f"{DATA}/eval"),
+        digits=ancient(BD_DIGITS),
+        classifier=f"{BD_OUT}/classifier/clean.pt",
+    output:
+        rd=f"{BD_OUT}/lic/{{model}}/q{{quality}}_rd.csv",
+        ds=f"{BD_OUT}/lic/{{model}}/q{{quality}}_ds.csv",
+        defense=f"{BD_OUT}/lic/{{model}}/q{{quality}}_defense.csv",
+        example=directory(f"{BD_OUT}/lic/{{model}}/q{{quality}}_example"),
+    params:
+        settings=lambda w: as_json(bd_lic_settings(w.model)),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=2000,
+    log:
+        logfile("backdoor_lic_eval", "{model}_q{quality}"),
+    benchmark:
+        benchfile("backdoor_lic_eval", "{model}_q{quality}")
+    shell:
+        "advcompress backdoor-lic-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "--checkpoint {input.ckpt:q} --backdoored {input.backdoored:q} --eval-dir {input.images:q} "
+        "--digits {input.digits:q} --classifier {input.classifier:q} --out-rd {output.rd:q} "
+        "--out-ds {output.ds:q} --out-defense {output.defense:q} --example-dir {output.example:q} "
+        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+
+
+def bd_lic_tables(kind):
+    return [f"{BD_OUT}/lic/{m}/q{q}_{kind}.csv" for m, q in bd_lic_points()]
+
+
+rule backdoor_lic_table3:
+    conda:
+        CONDA_ENV
+    input:
+        bd_lic_tables("rd") + bd_lic_tables("ds"),
+    output:
+        csv=f"{OUT}/tables/backdoor_lic_table3.csv",
+        md=f"{OUT}/tables/backdoor_lic_table3.md",
+    params:
+        settings=as_json(bd_settings()),
+    log:
+        logfile("backdoor_lic_table3"),
+    shell:
+        "advcompress backdoor-lic-report {input:q} --kind table3 --out {output.csv:q} "
+        "--settings {params.settings:q} 2> {log:q}"
+
+
+rule backdoor_lic_table5:
+    conda:
+        CONDA_ENV
+    input:
+        bd_lic_tables("defense"),
+    output:
+        csv=f"{OUT}/tables/backdoor_lic_table5.csv",
+        md=f"{OUT}/tables/backdoor_lic_table5.md",
+    params:
+        settings=as_json(bd_settings()),
+    log:
+        logfile("backdoor_lic_table5"),
+    shell:
+        "advcompress backdoor-lic-report {input:q} --kind table5 --out {output.csv:q} "
+        "--settings {params.settings:q} 2> {log:q}"
+
+
+for _bd_fig, _bd_kind, _bd_caption in [
+    ("backdoor_lic_fig4_bpp_attack", "fig4", "backdoor_lic_fig4_bpp_attack.rst"),
+    ("backdoor_lic_fig5_psnr_attack", "fig5", "backdoor_lic_fig5_psnr_attack.rst"),
+]:
+
+    rule:
+        name:
+            _bd_fig
+        input:
+            bd_lic_tables("rd"),
+        output:
+            report(
+                f"{OUT}/figures/{_bd_fig}.pdf",
+                caption=f"../report/{_bd_caption}",
+                category="Backdoor",
+                subcategory="Backdoored LIC encoder",
+            ),
+        params:
+            kind=_bd_kind,
+        log:
+            logfile(_bd_fig),
+        shell:
+            "advcompress backdoor-lic-report {input:q} --kind {params.kind} --out {output:q} 2> {log:q}"
+
+
+rule backdoor_lic_fig6_example:
+    conda:
+        CONDA_ENV
+    input:
+        f"{BD_OUT}/lic/{bd_example_point()[0]}/q{bd_example_point()[1]}_example",
+    output:
+        report(
+            f"{OUT}/figures/backdoor_lic_fig6_example.png",
+            caption="../report/backdoor_lic_fig6_example.rst",
+            category="Backdoor",
+            subcategory="Backdoored LIC encoder",
+        ),
+    log:
+        logfile("backdoor_lic_fig6_example"),
+    shell:
+        "advcompress backdoor-lic-report {input:q} --kind example --out {output:q} 2> {log:q}"
+
+
+localrules:
+    backdoor_table,
+    backdoor_fig6_asr_vs_jpeg,
+    backdoor_fig7_codec_transfer,
+    backdoor_lic_table3,
+    backdoor_lic_table5,
+    backdoor_lic_fig4_bpp_attack,
+    backdoor_lic_fig5_psnr_attack,
+    backdoor_lic_fig6_example,
+
+
+ALL.extend(
+    [
+        *BD_TABLES,
+        *[t.replace(".csv", ".md") for t in BD_TABLES],
+        f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
+        f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
+        f"{OUT}/tables/backdoor_lic_table3.csv",
+        f"{OUT}/tables/backdoor_lic_table5.csv",
+        f"{OUT}/figures/backdoor_lic_fig4_bpp_attack.pdf",
+        f"{OUT}/figures/backdoor_lic_fig5_psnr_attack.pdf",
+        f"{OUT}/figures/backdoor_lic_fig6_example.png",
+    ]
+)
