@@ -7,8 +7,11 @@
 #   tests/cluster/slurm_localhost.sh stop    # stop the three daemons by their pid files, delete the state dir
 #
 # Everything lives in one state directory ($ADV_SLURM_DIR, default /tmp/advcompress-slurm): its own
-# munge key and socket, slurm.conf, spool, logs and pid files. Nothing under /etc is touched, so
-# `start` is idempotent (a running cluster is reused) and `stop` leaves no trace. Needs root (apt,
+# munge key and socket, slurm.conf, spool, logs and pid files. The one thing outside it is a symlink
+# /etc/slurm/slurm.conf -> $ADV_SLURM_DIR/slurm.conf: Snakemake's jobstep plugin strips SLURM_*
+# variables (SLURM_CONF too) before its nested `srun`, which then finds the configuration only at
+# the default path. `start` refuses to replace a slurm.conf it did not write; it is idempotent (a
+# running cluster is reused), and `stop` removes the symlink, so it leaves no trace. Needs root (apt,
 # SlurmUser=root). No cgroups: proctrack/linuxproc and task/none. Accounting is off; finished jobs
 # are recorded by jobcomp/filetxt in $ADV_SLURM_DIR/jobcomp.log, which is what the driver checks
 # (AccountingStorageTRES=gres/gpu would need slurmdbd, so that log shows no GRES; the driver reads
@@ -84,9 +87,20 @@ PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+link_default_config() {
+    local default=/etc/slurm/slurm.conf
+    if [[ -e "$default" || -L "$default" ]] && [[ "$(readlink "$default")" != "$SLURM_CONF" ]]; then
+        log "$default exists and is not ours (a real Slurm installation?); refusing to replace it"
+        exit 1
+    fi
+    mkdir -p /etc/slurm
+    ln -sfn "$SLURM_CONF" "$default"
+}
+
 start() {
     install_packages
     write_config
+    link_default_config
     if ! pid_alive "$DIR/run/munged.pid"; then
         log "starting munged"
         munged --force --socket="$DIR/munge/munge.socket" --key-file="$DIR/munge/munge.key" \
@@ -124,6 +138,9 @@ stop() {
             for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         fi
     done
+    if [[ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" == "$SLURM_CONF" ]]; then
+        rm -f /etc/slurm/slurm.conf
+    fi
     rm -rf "$DIR"
 }
 

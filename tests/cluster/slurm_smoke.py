@@ -1,6 +1,6 @@
 """Run the smoke config through a real Slurm (one node on localhost) and check it against a local run.
 
-    python tests/cluster/slurm_smoke.py [--local-run DIR] [--keep-cluster] [--workdir DIR]
+    python tests/cluster/slurm_smoke.py [--from-git REV] [--local-run DIR] [--keep-cluster] [--workdir DIR]
 
 1. `slurm_localhost.sh start`: munged, slurmctld and slurmd on localhost (installs slurm-wlm if missing).
 2. A clean copy of the workflow runs `snakemake --workflow-profile profiles/slurm --configfile
@@ -11,6 +11,10 @@
    wall-time columns (`*_s`), which measure the machine rather than the science. GPU-tagged rules'
    sbatch calls carry `--gpus` (the one-node cluster has a `gpu` GRES token, no device), the others not.
 4. `slurm_localhost.sh stop` (unless --keep-cluster).
+
+With --from-git REV both runs use that commit (`git archive`, its src/ first on PYTHONPATH, which
+every Slurm job inherits through `--export=ALL`) instead of the working tree: a stable snapshot
+while the tree is being edited.
 
 Exit status 0 when everything holds; the failing check is printed otherwise.
 """
@@ -31,11 +35,29 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import copy_workflow  # noqa: E402
+from conftest import WORKFLOW_FILES  # noqa: E402
 from inspect_workflow import rule_resources  # noqa: E402
 
 CLUSTER = HERE / "slurm_localhost.sh"
 SMOKE = "config/smoke.yaml"
+
+
+def copy_workflow(src: Path, dest: Path) -> Path:
+    """A fresh copy of the workflow files of `src` (no data, no results), as a clean clone has."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src / name, dest / name)
+    return dest
+
+
+def git_snapshot(rev: str, dest: Path) -> Path:
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 def cluster(action: str, env: dict) -> None:
@@ -103,6 +125,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--local-run", type=Path, help="a finished local smoke run to compare with (else one is made)")
     p.add_argument("--workdir", type=Path, help="where to put the workflow copies (default: a temp dir, removed)")
+    p.add_argument("--from-git", metavar="REV", help="run this commit's workflow and library (default: the working tree)")
     p.add_argument("--keep-cluster", action="store_true", help="leave the daemons running")
     a = p.parse_args()
 
@@ -111,11 +134,15 @@ def main() -> None:
     state = base / "slurm-state"
     env = {**os.environ, "ADV_SLURM_DIR": str(state), "SLURM_CONF": str(state / "slurm.conf"),
            "PYTHONWARNINGS": "ignore"}
+    source = ROOT
+    if a.from_git:
+        source = git_snapshot(a.from_git, base / "source")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source / "src"), env.get("PYTHONPATH")]))
     failures: list[str] = []
     try:
         cluster("start", env)
 
-        slurm_dir = copy_workflow(base / "slurm")
+        slurm_dir = copy_workflow(source, base / "slurm")
         log = base / "slurm-run.log"
         elapsed = run_snakemake(
             slurm_dir,
@@ -159,7 +186,7 @@ def main() -> None:
 
         local = a.local_run
         if local is None:
-            local = copy_workflow(base / "local")
+            local = copy_workflow(source, base / "local")
             elapsed = run_snakemake(local, ["--cores", "2"], env, base / "local-run.log")
             print(f"local run: {elapsed:.0f} s", flush=True)
         failures += compare_tables(local / "results/smoke/tables", slurm_dir / "results/smoke/tables")
