@@ -12,9 +12,10 @@
    sbatch calls carry `--gpus` (the one-node cluster has a `gpu` GRES token, no device), the others not.
 4. `slurm_localhost.sh stop` (unless --keep-cluster).
 
-With --from-git REV both runs use that commit (`git archive`, its src/ first on PYTHONPATH, which
-every Slurm job inherits through `--export=ALL`) instead of the working tree: a stable snapshot
-while the tree is being edited.
+The local run goes side by side with the Slurm run. With --from-git REV both use that commit
+(`git archive`), with --freeze a copy of the working tree taken at the start; either way its src/
+comes first on PYTHONPATH, which every Slurm job inherits through `--export=ALL`: a stable
+snapshot while the tree is being edited. Without either, both runs use the live working tree.
 
 Exit status 0 when everything holds; the failing check is printed otherwise.
 """
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +55,13 @@ def copy_workflow(src: Path, dest: Path) -> Path:
     return dest
 
 
+def tree_snapshot(dest: Path) -> Path:
+    """The working tree's workflow files and library as they are now."""
+    copy_workflow(ROOT, dest)
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def git_snapshot(rev: str, dest: Path) -> Path:
     dest.mkdir(parents=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
@@ -72,7 +81,7 @@ def run_snakemake(workdir: Path, args: list[str], env: dict, log: Path) -> float
         proc = subprocess.run(cmd, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        sys.exit(f"snakemake failed ({proc.returncode}) after {elapsed:.0f} s; last lines of {log}:\n"
+        raise RuntimeError(f"snakemake failed ({proc.returncode}) after {elapsed:.0f} s; last lines of {log}:\n"
                  + "\n".join(log.read_text().splitlines()[-40:]))
     return elapsed
 
@@ -126,6 +135,7 @@ def main() -> None:
     p.add_argument("--local-run", type=Path, help="a finished local smoke run to compare with (else one is made)")
     p.add_argument("--workdir", type=Path, help="where to put the workflow copies (default: a temp dir, removed)")
     p.add_argument("--from-git", metavar="REV", help="run this commit's workflow and library (default: the working tree)")
+    p.add_argument("--freeze", action="store_true", help="run a copy of the working tree taken at the start")
     p.add_argument("--keep-cluster", action="store_true", help="leave the daemons running")
     a = p.parse_args()
 
@@ -135,13 +145,18 @@ def main() -> None:
     env = {**os.environ, "ADV_SLURM_DIR": str(state), "SLURM_CONF": str(state / "slurm.conf"),
            "PYTHONWARNINGS": "ignore"}
     source = ROOT
-    if a.from_git:
-        source = git_snapshot(a.from_git, base / "source")
+    if a.from_git or a.freeze:
+        source = git_snapshot(a.from_git, base / "source") if a.from_git else tree_snapshot(base / "source")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source / "src"), env.get("PYTHONPATH")]))
     failures: list[str] = []
     try:
         cluster("start", env)
 
+        local, local_run = a.local_run, None
+        if local is None:  # side by side with the Slurm run
+            local = copy_workflow(source, base / "local")
+            local_run = ThreadPoolExecutor(1).submit(
+                run_snakemake, local, ["--cores", "2"], env, base / "local-run.log")
         slurm_dir = copy_workflow(source, base / "slurm")
         log = base / "slurm-run.log"
         elapsed = run_snakemake(
@@ -184,12 +199,11 @@ def main() -> None:
         for rule in sorted({r for r, _ in remote}):
             print(f"  {rule}: {sum(r == rule for r, _ in remote)} Slurm jobs", flush=True)
 
-        local = a.local_run
-        if local is None:
-            local = copy_workflow(source, base / "local")
-            elapsed = run_snakemake(local, ["--cores", "2"], env, base / "local-run.log")
-            print(f"local run: {elapsed:.0f} s", flush=True)
+        if local_run is not None:
+            print(f"local run: {local_run.result():.0f} s", flush=True)
         failures += compare_tables(local / "results/smoke/tables", slurm_dir / "results/smoke/tables")
+    except RuntimeError as e:
+        failures.append(str(e))
     finally:
         if not a.keep_cluster:
             cluster("stop", env)

@@ -1,0 +1,182 @@
+"""Whole-workflow benchmark: the default config from a clean state, per stage and in total.
+
+    .venv/bin/python benchmark/workflow.py [--configfile config/config.yaml] [--cores 2]
+                                           [--studies attack] [--workdir DIR] [--targets ...]
+
+Copies the workflow to a temporary directory (no data, no results: a clean clone), runs
+`snakemake --cores N` there and prints
+- per rule and per stage (one `.smk` file = one stage): jobs, summed job seconds and the largest
+  max_rss from Snakemake's benchmark files (benchmarks/<tier>/<rule>/...), and the stage's span on
+  the wall clock (first job start to last job end, from Snakemake's log; it covers rules without a
+  benchmark file too, such as the local table and figure rules);
+- in total: wall time, and peak resident memory of the whole process tree (Snakemake plus its
+  jobs, sampled every 0.5 s) next to the largest single job.
+Then it runs each named study's own benchmark script (benchmark/<study>.py; by default the attack
+study's, which prints the batched-vs-looped attack throughput ratio and the attack step time over a
+bare forward+backward), handing it the finished copy with --workdir when the script takes one.
+Target: the whole default config under 20 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import copy_workflow  # noqa: E402
+
+TARGET_S = 20 * 60
+
+
+class TreeMemory:
+    """Peak summed RSS of a process and all its descendants, sampled in a background thread."""
+
+    def __init__(self, pid: int, interval: float = 0.5):
+        self.root, self.interval, self.peak = psutil.Process(pid), interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for p in [self.root, *self.root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                break
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20
+
+
+def stage_of_rules(work: Path) -> dict[str, str]:
+    """Rule name -> stage (the .smk file that defines it)."""
+    out = {}
+    for smk in sorted((work / "workflow" / "rules").glob("*.smk")):
+        for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M):
+            out[name] = smk.stem
+    return out
+
+
+def benchmark_table(work: Path, tier: str) -> pd.DataFrame:
+    rows = []
+    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
+        b = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": tsv.parent.name, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0])})
+    return pd.DataFrame(rows, columns=["rule", "s", "max_rss_mib"])
+
+
+def job_spans(log_text: str) -> pd.DataFrame:
+    """Start and end time of every job, from the timestamps Snakemake writes before each event."""
+    stamp = r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\n"
+    starts = {m.group(3): (m.group(2), m.group(1)) for m in re.finditer(
+        stamp + r"(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log_text, re.M)}
+    ends = {m.group(2): m.group(1) for m in re.finditer(stamp + r"Finished jobid: (\d+)", log_text, re.M)}
+
+    def parse(s):
+        return datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y")
+
+    rows = [{"rule": rule, "start": parse(t0), "end": parse(ends[jid])}
+            for jid, (rule, t0) in starts.items() if jid in ends]
+    return pd.DataFrame(rows, columns=["rule", "start", "end"])
+
+
+def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    stages = stage_of_rules(work)
+    bench = benchmark_table(work, tier)
+    per_rule = bench.groupby("rule").agg(job_s=("s", "sum"), peak_rss_mib=("max_rss_mib", "max"))
+    spans = job_spans(log_text)
+    spans = spans[spans["rule"] != "all"]
+    per_rule = spans.groupby("rule").size().rename("jobs").to_frame().join(per_rule, how="outer")
+    per_rule["stage"] = [stages.get(r, "?") for r in per_rule.index]
+    spans["stage"] = spans["rule"].map(lambda r: stages.get(r, "?"))
+    span = spans.groupby("stage").agg(first_start=("start", "min"), last_end=("end", "max"))
+    per_stage = per_rule.groupby("stage").agg(jobs=("jobs", "sum"), job_s=("job_s", "sum"),
+                                              peak_rss_mib=("peak_rss_mib", "max"))
+    per_stage["span_s"] = (span["last_end"] - span["first_start"]).dt.total_seconds()
+    return per_rule.reset_index().set_index(["stage", "rule"]).sort_index(), per_stage
+
+
+def run_study_benchmark(study: str, work: Path) -> None:
+    script = ROOT / "benchmark" / f"{study}.py"
+    if not script.exists():
+        print(f"\n== benchmark/{study}.py: not present, skipped")
+        return
+    help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
+    cmd = [sys.executable, str(script), *(["--workdir", str(work)] if "--workdir" in help_text else [])]
+    print(f"\n== {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    print(proc.stdout.rstrip())
+    if proc.returncode != 0:
+        print(f"(exit {proc.returncode})\n{proc.stderr[-3000:]}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--cores", default="2")
+    p.add_argument("--studies", nargs="*", default=["attack"], help="benchmark/<study>.py scripts to run after")
+    p.add_argument("--workdir", type=Path, help="keep the workflow copy here (default: a temp dir, removed)")
+    p.add_argument("--targets", nargs="*", default=[], help="only these targets (default: everything)")
+    a = p.parse_args()
+
+    base = a.workdir.resolve() if a.workdir else Path(tempfile.mkdtemp(prefix="advcompress-bench-"))
+    work = copy_workflow(base / "wf")
+    cfg = yaml.safe_load((work / a.configfile).read_text())
+    cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, "--configfile", a.configfile, *a.targets]
+    log_path = base / "snakemake.log"
+    print(f"$ {' '.join(cmd)}  (in {work}, log {log_path})", flush=True)
+    t0 = time.perf_counter()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+        memory = TreeMemory(proc.pid)
+        rc = proc.wait()
+    wall = time.perf_counter() - t0
+    peak_tree = memory.stop()
+    log_text = log_path.read_text()
+    if rc != 0:
+        print(f"snakemake failed (exit {rc}) after {wall:.0f} s; numbers below cover the jobs that ran")
+        print("\n".join(log_text.splitlines()[-30:]))
+
+    per_rule, per_stage = summarise(work, cfg["tier"], log_text)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print("\nper rule (job_s: summed seconds of its jobs; peak_rss_mib: largest job)")
+        print(per_rule.to_string(float_format=lambda v: f"{v:.1f}"))
+        print("\nper stage (span_s: first job start to last job end on the wall clock)")
+        print(per_stage.to_string(float_format=lambda v: f"{v:.1f}"))
+    verdict = "within" if wall <= TARGET_S else "OVER"
+    print(f"\ntotal: wall {wall:.0f} s ({wall / 60:.1f} min) on {a.cores} cores, {verdict} the 20 min target; "
+          f"peak RSS of the whole process tree {peak_tree:.0f} MiB, largest single job "
+          f"{per_rule['peak_rss_mib'].max():.0f} MiB; {int(per_stage['jobs'].sum())} jobs")
+
+    for study in a.studies:
+        run_study_benchmark(study, work)
+    if a.workdir is None:
+        shutil.rmtree(base, ignore_errors=True)
+    sys.exit(0 if rc == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
