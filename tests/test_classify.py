@@ -38,7 +38,7 @@ def digits(tmp_path_factory):
 def cnn(digits):
     (x, y), _ = digits
     torch.manual_seed(0)
-    model, _ = train_small_cnn(x, y, {"width": 8, "epochs": 3, "lr": 5e-3, "batch_size": 64},
+    model, _ = train_small_cnn(x, y, {"width": 8, "epochs": 4, "lr": 1e-2, "batch_size": 32},
                                torch.Generator().manual_seed(0))
     return model
 

@@ -54,3 +54,11 @@ def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
 
 def is_finite(*values) -> bool:
     return all(math.isfinite(float(v)) for v in values)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM (data range 1, Gaussian window 11, or the largest odd window that fits)."""
+    from pytorch_msssim import ssim as _ssim
+
+    win = min(11, min(x.shape[-2:]) - (1 - min(x.shape[-2:]) % 2))
+    return _ssim(x.float(), y.float(), data_range=1.0, size_average=False, win_size=win)

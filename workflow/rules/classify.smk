@@ -118,7 +118,9 @@ rule classify_train:
         ckpt=f"{CLS_DIR}/{{net}}/classifier.pt",
         meta=f"{CLS_DIR}/{{net}}/classifier.json",
     params:
-        settings=lambda w: as_json({"seed": config["seed"], "train": NETS[w.net]["train"]}),
+        settings=lambda w: as_json(
+            {"seed": config["seed"], "train": NETS[w.net]["train"] | {"width": NETS[w.net].get("width", 32)}}
+        ),
     threads: 1
     resources:
         gpu=1,

@@ -126,7 +126,7 @@ def train_small_cnn(x: torch.Tensor, y: torch.Tensor, settings: dict, generator:
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += loss.item()
         history.append(total / steps_per_epoch)
         log.info("epoch %d: loss %.4f", epoch + 1, history[-1])
     model.eval()
