@@ -144,6 +144,8 @@ def main() -> None:
 
     base = a.workdir.resolve() if a.workdir else Path(tempfile.mkdtemp(prefix="advcompress-bench-"))
     work = copy_workflow(base / "wf")
+    if (ROOT / "envs").is_dir() and not (work / "envs").exists():  # rules' conda env files
+        shutil.copytree(ROOT / "envs", work / "envs")
     cfg = yaml.safe_load((work / a.configfile).read_text())
     cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, "--configfile", a.configfile, *a.targets]
     log_path = base / "snakemake.log"

@@ -38,6 +38,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import WORKFLOW_FILES  # noqa: E402
+
+# Rules name their conda environment (envs/advcompress.yaml); Snakemake records it with each job.
+COPIED = [*dict.fromkeys([*WORKFLOW_FILES, "envs"])]
 from inspect_workflow import rule_resources  # noqa: E402
 
 CLUSTER = HERE / "slurm_localhost.sh"
@@ -47,7 +50,9 @@ SMOKE = "config/smoke.yaml"
 def copy_workflow(src: Path, dest: Path) -> Path:
     """A fresh copy of the workflow files of `src` (no data, no results), as a clean clone has."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
+    for name in COPIED:
+        if not (src / name).exists():
+            continue
         if (src / name).is_dir():
             shutil.copytree(src / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:

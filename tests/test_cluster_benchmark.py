@@ -1,0 +1,49 @@
+"""The whole-workflow benchmark's readers of Snakemake's log and benchmark files (benchmark/workflow.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from conftest import ROOT
+
+_spec = importlib.util.spec_from_file_location("workflow_benchmark", ROOT / "benchmark" / "workflow.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+LOG = """[Sun Nov 22 00:00:00 2026]
+rule train_lic:
+    output: results/models/m/q2.pt
+    jobid: 4
+    wildcards: model=m, quality=2
+
+[Sun Nov 22 00:00:02 2026]
+localrule rd_table:
+    input: a
+    jobid: 9
+
+[Sun Nov 22 00:00:10 2026]
+Finished jobid: 9 (Rule: rd_table)
+[Sun Nov 22 00:01:40 2026]
+Finished jobid: 4 (Rule: train_lic)
+"""
+
+
+def test_job_spans_pairs_starts_with_ends():
+    spans = bench.job_spans(LOG).set_index("rule")
+    assert (spans.loc["train_lic", "end"] - spans.loc["train_lic", "start"]).total_seconds() == 100
+    assert (spans.loc["rd_table", "end"] - spans.loc["rd_table", "start"]).total_seconds() == 8
+
+
+def test_summarise_groups_rules_by_stage_file(tmp_path):
+    rules = tmp_path / "workflow" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "models.smk").write_text("rule train_lic:\n    shell: 'x'\n")
+    (rules / "compress.smk").write_text("rule rd_table:\n    shell: 'x'\n")
+    b = tmp_path / "benchmarks" / "smoke" / "train_lic"
+    b.mkdir(parents=True)
+    (b / "m_q2.tsv").write_text("s\th:m:s\tmax_rss\n97.5\t0:01:37\t812.0\n")
+    per_rule, per_stage = bench.summarise(tmp_path, "smoke", LOG)
+    assert per_rule.loc[("models", "train_lic"), "job_s"] == 97.5
+    assert per_rule.loc[("models", "train_lic"), "peak_rss_mib"] == 812.0
+    assert per_stage.loc["compress", "jobs"] == 1 and per_stage.loc["compress", "span_s"] == 8
+    assert per_stage.loc["models", "span_s"] == 100
