@@ -80,8 +80,8 @@ def test_state_dict_matches_official_reference():
     assert {k: v for k, v in mine.items() if v != reference[k]} == {}
 
 
-def test_official_layout_loads_strictly():
-    """A state dict in the official layout (DataParallel prefix, old bottleneck names) loads."""
+def test_official_layout_loads_strictly(tmp_path):
+    """A file in the official layout (DataParallel prefix, old bottleneck names) loads strictly."""
     torch.manual_seed(1)
     net = STF(**SMALL)
     official = {}
@@ -92,6 +92,11 @@ def test_official_layout_loads_strictly():
         official["module." + k] = v
     loaded = from_official_state_dict({"state_dict": official})
     assert all(torch.equal(v, loaded.state_dict()[k]) for k, v in net.state_dict().items())
+    path = tmp_path / "official.pth.tar"
+    torch.save({"epoch": 1, "state_dict": official}, path)
+    codec = make_codec("stf", 3, weights="pretrained", checkpoint=path)
+    loaded = dict(codec.net.named_parameters())  # buffers: update() has rebuilt the coder tables
+    assert all(torch.equal(v, loaded[k]) for k, v in net.named_parameters())
 
 
 def test_checkpoint_reloads_and_codes_identically(codec, tmp_path):
