@@ -15,10 +15,12 @@ from conftest import ROOT, copy_workflow, snakemake
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 
-# Which rules must ask for a GPU and which must not, by what their names say they do. Rules that
-# match neither (e.g. clean compression, assessment by real coding) may choose either way.
+# Which rules must ask for a GPU and which must not, by what their names say they do. Measuring by
+# real coding (clean compression, assessment, evaluation) is entropy coding on the CPU plus one
+# forward pass: such rules, and rules matching neither pattern, may choose either way.
 CPU_ONLY = re.compile(r"fetch|table|figure|plot|report|summar|aggregate|^all$")
 GPU_WORK = re.compile(r"train|attack|defen|finetun|online|backdoor|poison|trigger")
+MEASURING = re.compile(r"clean|compress|assess|eval")
 
 
 def inspect(work: Path, config: str) -> dict:
@@ -45,6 +47,7 @@ def gpu_of(rule: dict) -> int:
 def test_rules_are_classified_by_name():
     assert CPU_ONLY.search("fetch_dataset") and CPU_ONLY.search("rd_table") and CPU_ONLY.search("rd_figure")
     assert not GPU_WORK.search("rd_table") and GPU_WORK.search("train_lic") and GPU_WORK.search("srda_attack")
+    assert MEASURING.search("defense_clean") and not MEASURING.search("defense_online")
 
 
 def test_cpu_only_rules_ask_for_no_gpu(default_workflow):
@@ -56,7 +59,8 @@ def test_cpu_only_rules_ask_for_no_gpu(default_workflow):
 
 def test_training_attack_defense_rules_declare_gpu_and_memory(default_workflow):
     gpu_rules = [r for r in default_workflow["rules"]
-                 if GPU_WORK.search(r["rule"]) and not (r["local"] or CPU_ONLY.search(r["rule"]))]
+                 if GPU_WORK.search(r["rule"])
+                 and not (r["local"] or CPU_ONLY.search(r["rule"]) or MEASURING.search(r["rule"]))]
     assert "train_lic" in {r["rule"] for r in gpu_rules}
     problems = []
     for r in gpu_rules:
