@@ -73,6 +73,20 @@ def test_training_attack_defense_rules_declare_gpu_and_memory(default_workflow):
     assert not problems, "\n".join(problems)
 
 
+def test_gpu_jobs_get_more_memory_when_retried(default_workflow):
+    """A GPU job can run out of memory: its mem_mb grows with `attempt` and it may be retried."""
+    problems = []
+    for r in default_workflow["rules"]:
+        if not gpu_of(r):
+            continue
+        mem = r["resources"].get("mem_mb", {})
+        if not (mem.get("callable") and "attempt" in mem.get("params", [])):
+            problems.append(f"{r['rule']}: mem_mb does not scale with attempt ({mem})")
+        if r["retries"] < 1:
+            problems.append(f"{r['rule']}: no retries")
+    assert not problems, "\n".join(problems)
+
+
 def test_attempt_scaled_memory_comes_with_retries(default_workflow):
     """Memory that grows with `attempt` is pointless unless the rule may be retried."""
     scaled = [r for r in default_workflow["rules"]
