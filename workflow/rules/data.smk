@@ -26,3 +26,10 @@ rule fetch_weights:
     shell:
         "advcompress fetch-weights --model {wildcards.model:q} --quality {wildcards.quality:q} "
         "--out {output:q} 2> {log:q}"
+
+
+# Downloads run where Snakemake runs (the submit host on a cluster): compute nodes often have no
+# internet access, and a fetch needs no GPU.
+localrules:
+    fetch_dataset,
+    fetch_weights,
