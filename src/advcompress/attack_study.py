@@ -1,0 +1,198 @@
+"""The RD-attack study as functions a job calls: attack one algorithm, assess, aggregate.
+
+`run_attack_job` attacks every configured image under every direction for one codec name and one
+registered attack, and re-measures everything by real coding (no proxy). It returns long-form
+tables: one row per image x direction x attacked submodel x coding submodel (`rows`), local
+success ratios (`local`), per-channel latent ranges (`latents`), the per-step attack log (`steps`)
+and the arrays the galleries draw (`gallery`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from advcompress.assess import assess_image, channel_ranges, latent_features, success_ratio
+from advcompress.attacks import AttackSettings, attack_grid, get_attack
+from advcompress.metrics import perturbation_norm
+from advcompress.tables import summarise
+
+log = logging.getLogger(__name__)
+
+CLEAN_KEYS = ("bpp_est", "bpp_actual", "mse255", "psnr_db")
+
+
+def centre_crop(x: torch.Tensor, crop: int | None) -> torch.Tensor:
+    if not crop:
+        return x
+    h, w = x.shape[-2:]
+    if crop > min(h, w):
+        raise ValueError(f"attack crop {crop} is larger than the {h}x{w} evaluation image")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top : top + crop, left : left + crop]
+
+
+def run_attack_job(
+    attack: str,
+    model: str,
+    codecs: dict,
+    names: list[str],
+    x: torch.Tensor,
+    directions: dict,
+    settings: dict,
+) -> dict:
+    """Attack `x` (N images) for every submodel (`codecs`: quality -> codec) and assess.
+
+    SRDA-like (`submodel` scope) attacks each submodel separately and codes each adversarial image
+    with every submodel (the diagonal is the attack, the rest is transfer, Fig. 3); ARDA-like
+    (`algorithm` scope) crafts one image per image x direction against all submodels.
+    """
+    atk = get_attack(attack)
+    s = AttackSettings.from_dict(settings)
+    if atk.direction is not None:
+        directions = {atk.name: atk.direction}
+    qualities = list(codecs)
+    thr_r = [float(t) for t in settings["thresholds"]["rate_bits"]]
+    thr_d = [float(t) for t in settings["thresholds"]["distortion_mse255"]]
+    latent_dirs = [d for d in settings.get("latent_directions", []) if d in directions]
+    g_img = int(settings.get("gallery_image", 0)) % len(names)
+
+    # clean references: one real coding per submodel and image
+    clean, clean_maps, latents, gallery = {}, {}, [], {"clean": x[g_img].numpy().astype(np.float16)}
+    for q, codec in codecs.items():
+        for i in range(len(names)):
+            row, maps = assess_image(codec, x[i : i + 1], x[i : i + 1])
+            clean[q, i], clean_maps[q, i] = row, maps
+            if i == g_img and maps["x_hat"] is not None:
+                gallery[f"recon_clean/q{q}"] = maps["x_hat"][0].numpy().astype(np.float16)
+        if codec.differentiable and latent_dirs:
+            latents += [{"quality": q, "direction": "clean", **r} for r in channel_ranges(latent_features(codec, x))]
+
+    sources = [[q] for q in qualities] if atk.scope == "submodel" else [qualities]
+    rows, local, steps, adv_images = [], [], [], {}
+    for src in sources:
+        t0 = time.perf_counter()
+        target = codecs[src[0]] if atk.scope == "submodel" else [codecs[q] for q in src]
+        res = attack_grid(atk, target, x, directions, s)
+        attack_s = time.perf_counter() - t0
+        src_label = str(src[0]) if atk.scope == "submodel" else "all"
+        log.info("%s %s submodel %s: %d samples attacked in %.1f s", attack, model, src_label,
+                 len(names) * len(directions), attack_s)
+        steps += [{"attacked_quality": src_label, **r} for r in res["log"]]
+        for d, xa in res["x_adv"].items():
+            adv_images[src_label, d] = xa
+            norms = perturbation_norm(xa - x)
+            for q in qualities:
+                is_transfer = atk.scope == "submodel" and q != src[0]
+                for i, name in enumerate(names):
+                    row, maps = assess_image(codecs[q], xa[i : i + 1], x[i : i + 1])
+                    c = clean[q, i]
+                    row.update(
+                        model=model, attack=attack, direction=d, gamma_r=float(directions[d][0]),
+                        gamma_d=float(directions[d][1]), image=name, attacked_quality=src_label,
+                        quality=q, transfer=is_transfer, proxy=s.proxy, epsilon=s.epsilon,
+                        steps_T=s.steps, perturbation_mse=float(norms[i]),
+                        reached_sphere=bool(res["reached"][d][i]), steps_total=int(res["steps_total"][d][i]),
+                        attack_s=attack_s, error_clean=c["error"],
+                        **{f"{k}_clean": c[k] for k in CLEAN_KEYS},
+                    )
+                    row["dR_actual_bpp"] = row["bpp_actual"] - c["bpp_actual"]
+                    row["dR_est_bpp"] = row["bpp_est"] - c["bpp_est"]
+                    row["dD_mse255"] = row["mse255"] - c["mse255"]
+                    rows.append(row)
+                    if is_transfer:
+                        continue
+                    cm = clean_maps[q, i]
+                    d_rate = maps["rate"] - cm["rate"] if maps["rate"] is not None else None
+                    d_dist = maps["dist"] - cm["dist"]
+                    key = {"model": model, "attack": attack, "direction": d, "quality": q, "image": name}
+                    if d_rate is not None:
+                        local += [{**key, "metric": "rate", "threshold": t, "ratio": r,
+                                   "n_nonfinite": int((~torch.isfinite(d_rate)).sum())}
+                                  for t, r in zip(thr_r, success_ratio(d_rate, thr_r), strict=True)]
+                    local += [{**key, "metric": "distortion", "threshold": t, "ratio": r,
+                               "n_nonfinite": int((~torch.isfinite(d_dist)).sum())}
+                              for t, r in zip(thr_d, success_ratio(d_dist, thr_d), strict=True)]
+                    if i == g_img:
+                        gallery[f"adv/q{q}/{d}"] = xa[i].numpy().astype(np.float16)
+                        gallery[f"ddist/q{q}/{d}"] = d_dist.numpy().astype(np.float32)
+                        if maps["x_hat"] is not None:
+                            gallery[f"recon/q{q}/{d}"] = maps["x_hat"][0].numpy().astype(np.float16)
+                if not is_transfer and d in latent_dirs and codecs[q].differentiable:
+                    latents += [{"quality": q, "direction": d, **r}
+                                for r in channel_ranges(latent_features(codecs[q], xa))]
+    for r in latents:
+        r.update(model=model, attack=attack)
+    return {
+        "rows": pd.DataFrame(rows),
+        "local": pd.DataFrame(local),
+        "latents": pd.DataFrame(latents),
+        "steps": pd.DataFrame(steps),
+        "gallery": gallery,
+        "adv": adv_images,
+    }
+
+
+# -- aggregation -----------------------------------------------------------------------------------
+
+DELTAS = ["dR_actual_bpp", "dR_est_bpp", "dD_mse255"]
+
+
+def attacked_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows where the adversarial image is coded by the submodel(s) it was crafted for."""
+    return rows[~rows["transfer"].astype(bool)]
+
+
+def per_submodel(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean deltas over images per model, attack, direction and submodel, with n_invalid."""
+    return summarise(attacked_rows(rows), ["model", "attack", "direction", "quality"], DELTAS,
+                     validity=["bpp_actual", "mse255", "bpp_actual_clean", "mse255_clean"])
+
+
+def per_direction(rows: pd.DataFrame) -> pd.DataFrame:
+    """mu and sigma over submodels of the per-submodel mean deltas (Figs. 5, 6)."""
+    sub = per_submodel(rows)
+    g = sub.groupby(["model", "attack", "direction"], sort=False)
+    out = g[DELTAS].mean().add_prefix("mu_").join(g[DELTAS].std(ddof=0).add_prefix("sigma_"))
+    counts = g[["n_rows", "n_invalid"]].sum()
+    return out.join(counts).reset_index()
+
+
+def table2(rows: pd.DataFrame) -> pd.DataFrame:
+    """Table II: mu and sigma over submodels, averaged over directions; one row per model, one
+    column group per attack. Submodel deltas are means over valid images; sigma is the
+    population standard deviation over submodels."""
+    pdir = per_direction(rows)
+    cols = [f"mu_{d}" for d in DELTAS] + [f"sigma_{d}" for d in DELTAS]
+    g = pdir.groupby(["model", "attack"], sort=False)
+    long = g[cols].mean().join(g[["n_rows", "n_invalid"]].sum()).reset_index()
+    wide = long.pivot(index="model", columns="attack")
+    wide.columns = [f"{a}_{c}" for c, a in wide.columns]
+    attacks = list(dict.fromkeys(long["attack"]))
+    order = [f"{a}_{c}" for a in attacks for c in [*cols, "n_rows", "n_invalid"]]
+    return wide[order].reset_index()
+
+
+def success_curves(local: pd.DataFrame) -> pd.DataFrame:
+    """Figs. 9, 10: mean local success ratio over images, submodels and directions per threshold."""
+    g = local.groupby(["model", "attack", "metric", "threshold"], sort=False)
+    return g["ratio"].mean().to_frame().join(g["n_nonfinite"].sum()).reset_index()
+
+
+def gallery_to_display(img: np.ndarray) -> np.ndarray:
+    """HxWxC for display; NaN becomes 255 (white) as the paper's galleries do: galleries only."""
+    a = np.asarray(img, dtype=np.float32)
+    a = np.where(np.isfinite(a), a, 1.0)
+    return np.clip(a, 0, 1).transpose(1, 2, 0)
+
+
+def fmt_rate_psnr(bpp: float, psnr: float) -> str:
+    def f(v, spec):
+        return "NaN" if v is None or not math.isfinite(v) else format(v, spec)
+
+    return f"{f(bpp, '.3f')} bpp / {f(psnr, '.2f')} dB"

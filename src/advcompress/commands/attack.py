@@ -1,0 +1,165 @@
+"""RD-attack commands: attack one algorithm (job), attack your own image, Table II and figures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from advcompress.cli import make_codec_from_settings, settings_of
+
+log = logging.getLogger("advcompress")
+
+
+def _load_eval(eval_dir, settings):
+    import torch
+
+    from advcompress.attack_study import centre_crop
+    from advcompress.data import load_image_folder
+
+    names, images = load_image_folder(eval_dir)
+    n = settings.get("images")
+    names, images = (names[:n], images[:n]) if n else (names, images)
+    x = torch.cat([centre_crop(im, settings.get("crop")) for im in images])
+    return names, x
+
+
+def cmd_attack_run(a) -> None:
+    import numpy as np
+
+    from advcompress.attack_study import run_attack_job
+    from advcompress.data import save_png
+    from advcompress.device import seed_everything, set_threads
+    from advcompress.io import atomic_path, write_table
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    seed_everything(int(s.get("seed", 0)))
+    qualities = s["qualities"]
+    if len(a.checkpoints) != len(qualities):
+        raise ValueError(f"{len(qualities)} qualities but {len(a.checkpoints)} checkpoints")
+    codecs = {int(q): make_codec_from_settings(a.model, q, s["codec"], ck)
+              for q, ck in zip(qualities, a.checkpoints, strict=True)}
+    device = next(next(iter(codecs.values())).parameters()).device
+    names, x = _load_eval(a.eval_dir, s)
+    out = run_attack_job(a.attack, a.model, codecs, names, x.to(device), s["directions"], s)
+    write_table(a.rows, out["rows"])
+    write_table(a.local, out["local"])
+    write_table(a.latents, out["latents"])
+    write_table(a.steps, out["steps"])
+    with atomic_path(a.gallery) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **out["gallery"])
+    for (src, d), xa in out["adv"].items():
+        for i, name in enumerate(names):
+            save_png(xa[i : i + 1].cpu(), Path(a.adv_dir) / f"q{src}" / d / f"{name}.png")
+    rows = out["rows"]
+    log.info("%s %s: %d rows, %d with errors", a.attack, a.model, len(rows), int((rows["error"] != "").sum()))
+
+
+def cmd_attack_image(a) -> None:
+    """Attack one image file with one command and print clean vs adversarial numbers."""
+    import torch
+
+    from advcompress.attacks import get_attack
+    from advcompress.data import read_image, save_png
+    from advcompress.device import set_threads
+    from advcompress.evaluate import code_image
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    torch.manual_seed(int(s.get("seed", 0)))
+    codec = make_codec_from_settings(a.codec, a.quality, s, a.checkpoint)
+    device = next(codec.parameters()).device
+    x = read_image(Path(a.image)).to(device)
+    res = get_attack(a.attack)(codec, x, tuple(a.direction) if a.direction else None, s.get("attack", {}))
+    save_png(res.x_adv.cpu(), a.out)
+    for label, img in [("clean", x), ("adversarial", res.x_adv)]:
+        row, _ = code_image(codec, img)
+        print(f"{label:12s} bpp_actual={row['bpp_actual']:.4f} bpp_est={row['bpp_est']:.4f} "
+              f"mse255={row['mse255']:.2f} psnr_db={row['psnr_db']:.2f} {row['error']}")
+
+
+def cmd_attack_table(a) -> None:
+    from advcompress.attack_study import table2
+    from advcompress.io import write_table, write_text
+    from advcompress.tables import concat_tables, to_markdown
+
+    t = table2(concat_tables(a.inputs))
+    write_table(a.out_csv, t)
+    write_text(a.out_md, to_markdown(t))
+
+
+def _galleries(paths):
+    import numpy as np
+
+    out = {}
+    for p in paths:
+        model = Path(p).parent.name
+        with np.load(p) as z:
+            out[model] = {k: z[k] for k in z.files}
+    return out
+
+
+def cmd_attack_figure(a) -> None:
+    from advcompress import attack_plots as ap
+    from advcompress.tables import concat_tables
+
+    s = settings_of(a)
+    kind = a.kind
+    name = s.get("attack_label", "")
+    if kind == "rd":
+        ap.rd_before_after(concat_tables(a.inputs), s["directions"], a.out, f"RD before/after {name}")
+    elif kind == "directions":
+        ap.directions_plot(concat_tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction")
+    elif kind == "submodels":
+        ap.submodels_plot(concat_tables(a.inputs), a.out, f"{name}: per-submodel deltas")
+    elif kind == "success":
+        ap.success_plot(concat_tables(a.inputs), a.out, f"{name}: local success ratios")
+    elif kind == "transfer":
+        ap.transfer_plot(concat_tables(a.inputs), int(s["source_index"]), a.out)
+    elif kind == "latents":
+        ap.latents_plot(concat_tables(a.inputs), a.out, f"{name}: latent ranges per channel")
+    elif kind in ("gallery-directions", "gallery-submodels"):
+        rows = concat_tables(a.rows)
+        names = list(dict.fromkeys(rows["image"]))
+        image = names[int(s.get("image", 0)) % len(names)]
+        by = "direction" if kind == "gallery-directions" else "quality"
+        fixed = int(s["quality_index"]) if by == "direction" else s["direction"]
+        ap.gallery_plot(rows, _galleries(a.inputs), a.out, by, fixed,
+                        f"{name}: reconstructions of adversarial images (NaN drawn as 255)", image,
+                        s.get("directions"))
+    elif kind == "masks":
+        half = len(a.inputs) // 2
+        gal = {s["attacks"][0]: _galleries(a.inputs[:half]), s["attacks"][1]: _galleries(a.inputs[half:])}
+        ap.masks_plot(gal, s["direction"], float(s["threshold"]), a.out)
+    else:
+        raise ValueError(f"unknown attack figure kind {kind!r}")
+
+
+def register(add) -> None:
+    sp = add("attack-run", cmd_attack_run, "attack every eval image x direction for one codec; assess by real coding")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--attack", required=True)
+    sp.add_argument("--eval-dir", required=True)
+    sp.add_argument("--checkpoints", nargs="+", required=True, help="one per quality, in settings order")
+    for o in ["rows", "local", "latents", "steps", "gallery", "adv-dir"]:
+        sp.add_argument(f"--{o}", required=True)
+
+    sp = add("attack-image", cmd_attack_image, "attack one image file and print clean vs adversarial RD")
+    sp.add_argument("--codec", required=True)
+    sp.add_argument("--quality", required=True)
+    sp.add_argument("--checkpoint")
+    sp.add_argument("--image", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--attack", default="srda")
+    sp.add_argument("--direction", nargs=2, type=float, metavar=("GAMMA_R", "GAMMA_D"))
+
+    sp = add("attack-table", cmd_attack_table, "Table II (mu/sigma of dR, dD) from per-image attack rows")
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("--out-csv", required=True)
+    sp.add_argument("--out-md", required=True)
+
+    sp = add("attack-figure", cmd_attack_figure, "one figure of the RD-attack study")
+    sp.add_argument("--kind", required=True)
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("--rows", nargs="*", default=[])
+    sp.add_argument("--out", required=True)

@@ -1,0 +1,230 @@
+"""RD attacks (SRDA/ARDA) and their assessment, on the smoke workflow's trained codecs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from advcompress.assess import (
+    assess_image,
+    distortion_map,
+    latent_features,
+    rate_map,
+    success_ratio,
+)
+from advcompress.attack_study import table2
+from advcompress.attacks import (
+    ATTACKS,
+    PAPER_DIRECTIONS,
+    arda_weights,
+    attack_grid,
+    get_attack,
+    project_to_ball,
+    to_8bit_within_budget,
+)
+from advcompress.cli import make_codec_from_settings
+from advcompress.codecs.learned import ARCHITECTURES
+from advcompress.metrics import perturbation_norm
+from tests.conftest import ROOT
+
+SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+LEARNED = SMOKE["codecs"]["learned"]
+FAST = {"steps": 4, "max_warmup_steps": 8, "chunk": 64}
+
+
+def smoke_codec(work, model, quality):
+    spec = LEARNED[model]
+    q = "vr" if ARCHITECTURES[model].variable_rate else quality
+    ckpt = work / SMOKE["results"] / "models" / model / f"q{q}.pt"
+    return make_codec_from_settings(model, quality, {"weights": "trained", "widths": spec.get("widths"),
+                                                     "device": "cpu"}, str(ckpt))
+
+
+@pytest.fixture(scope="module")
+def images(photos):
+    return torch.cat(photos)
+
+
+# -- the optimiser and the budget --------------------------------------------------------------
+
+
+def test_radial_projection_lands_on_the_sphere():
+    d = torch.randn(3, 3, 8, 8) * torch.tensor([0.001, 0.1, 1.0]).view(3, 1, 1, 1)
+    p, before = project_to_ball(d, 1e-3)
+    after = perturbation_norm(p)
+    assert before[0] < 1e-3 and torch.equal(p[0], d[0])  # inside: untouched
+    assert torch.allclose(after[1:], torch.full((2,), 1e-3), rtol=1e-5)
+
+
+def test_8bit_output_respects_budget_exactly():
+    torch.manual_seed(0)
+    x = (torch.rand(4, 3, 16, 16) * 255).round() / 255
+    delta = torch.sign(torch.randn_like(x)) * math.sqrt(1e-3) * 1.3  # rounding would exceed eps
+    x_adv = to_8bit_within_budget(x, delta, 1e-3)
+    assert (perturbation_norm(x_adv - x) <= 1e-3 + 1e-9).all()
+    assert torch.equal(x_adv, (x_adv * 255).round() / 255) and x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+@pytest.mark.parametrize("model", list(LEARNED))
+def test_srda_budget_and_direction_effects(smoke_run, images, model):
+    """Final perturbation within eps after 8-bit quantisation; the distortion direction raises D
+    (decoded bitstream) and the rate direction raises the rate on every smoke image."""
+    q = LEARNED[model]["qualities"][-1]
+    codec = smoke_codec(smoke_run, model, q)
+    res = attack_grid("srda", codec, images, {"sra": (1, 0), "sda": (0, 1)}, {"steps": 8, "chunk": 64})
+    for d, xa in res["x_adv"].items():
+        assert (perturbation_norm(xa - images) <= 1e-3 + 1e-9).all(), d
+        assert (perturbation_norm(xa - images) > 0.5e-3).all(), d  # it did reach the sphere
+        assert res["reached"][d].all()
+    for i in range(len(images)):
+        clean, _ = assess_image(codec, images[i : i + 1])
+        rate, _ = assess_image(codec, res["x_adv"]["sra"][i : i + 1])
+        dist, _ = assess_image(codec, res["x_adv"]["sda"][i : i + 1])
+        assert dist["mse255"] > clean["mse255"] + 10, (model, i)
+        assert rate["bpp_est"] > clean["bpp_est"], (model, i)
+        if "z_hat" in latent_features(codec, images[i : i + 1]):
+            # with a hyperprior the attack moves whole bytes; a factorized prior at 64x64 gains
+            # less than one byte (8 / 4096 bpp), as the paper's Balle2016 is the most rate-robust
+            assert rate["bpp_actual"] > clean["bpp_actual"], (model, i)
+
+
+def test_batched_and_looped_attacks_agree(smoke_run, images):
+    model = next(iter(LEARNED))
+    codec = smoke_codec(smoke_run, model, LEARNED[model]["qualities"][0])
+    dirs = dict(list(PAPER_DIRECTIONS.items())[::2])
+    batched = attack_grid("srda", codec, images[:1], dirs, {**FAST, "chunk": 64})
+    looped = attack_grid("srda", codec, images[:1], dirs, {**FAST, "chunk": 1})
+    for d in dirs:
+        assert len(batched["x_adv"][d]) == 1
+        diff = (batched["x_adv"][d] - looped["x_adv"][d]).abs()
+        assert diff.max() <= 2 / 255 + 1e-6, d  # at most a rounding flip of 8-bit levels
+        assert (diff > 1e-6).float().mean() < 0.01, d
+
+
+def test_arda_weights_sum_to_one_and_stay_finite(smoke_run, images):
+    model = next(iter(LEARNED))
+    codecs = [smoke_codec(smoke_run, model, q) for q in LEARNED[model]["qualities"]]
+    res = attack_grid("arda", codecs, images[:1], {"rd2e-2": (1, 0.02), "sda": (0, 1)}, FAST)
+    w = np.array([r["weights"] for r in res["log"]])
+    assert w.shape[1] == len(codecs)
+    assert np.isfinite(w).all() and np.allclose(w.sum(1), 1, atol=1e-5)
+    assert (perturbation_norm(res["x_adv"]["sda"] - images[:1]) <= 1e-3 + 1e-9).all()
+
+
+def test_arda_weights_favour_the_least_attacked_submodel():
+    init = torch.tensor([[-1.0, -1.0, -1.0]])
+    now = torch.tensor([[-1.0, -2.0, -4.0]])  # submodel 0 not hurt yet
+    w = arda_weights(init, now, tau=1.0)
+    assert torch.allclose(w.sum(1), torch.ones(1)) and w[0, 0] > w[0, 1] > w[0, 2]
+    assert torch.allclose(arda_weights(init, init, 1.0), torch.full((1, 3), 1 / 3))
+
+
+def test_registry_and_single_dimension_variants(smoke_run, images):
+    assert {"srda", "arda", "sra", "sda"} <= set(ATTACKS)
+    assert get_attack("sra").direction == (1.0, 0.0) and get_attack("sda").direction == (0.0, 1.0)
+    with pytest.raises(KeyError, match="unknown attack"):
+        get_attack("pgd-typo")
+    model = next(iter(LEARNED))
+    codec = smoke_codec(smoke_run, model, LEARNED[model]["qualities"][0])
+    a = get_attack("sda")(codec, images[:1], None, FAST)
+    b = get_attack("srda")(codec, images[:1], (0.0, 1.0), FAST)
+    assert torch.equal(a.x_adv, b.x_adv)
+
+
+# -- local maps ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", list(LEARNED))
+def test_local_maps_add_up_to_the_global_figures(smoke_run, images, model):
+    codec = smoke_codec(smoke_run, model, LEARNED[model]["qualities"][0])
+    x = images[:1]
+    row, maps = assess_image(codec, x, x)
+    h, w = x.shape[-2:]
+    assert maps["rate"].sum().item() / (h * w) == pytest.approx(row["bpp_est"], rel=1e-5)
+    assert maps["dist"].mean().item() == pytest.approx(row["mse255"], rel=1e-5)
+    assert torch.allclose(distortion_map(maps["x_hat"], x).mean((1, 2)), torch.tensor([row["mse255"]]))
+    assert rate_map(codec, x).shape[-2:] == maps["rate"].shape
+
+
+def test_success_ratio_counts_elements_above_threshold():
+    m = torch.tensor([[0.0, 1.0], [2.0, float("nan")]])
+    assert success_ratio(m, [-1, 0.5, 1.5, 5]).tolist() == [0.75, 0.5, 0.25, 0.0]
+
+
+def test_coder_failure_is_recorded_not_raised(smoke_run, images):
+    model = next(iter(LEARNED))
+    codec = smoke_codec(smoke_run, model, LEARNED[model]["qualities"][0])
+
+    def broken(_x):
+        raise ValueError("symbol out of range")
+
+    codec.compress = broken
+    row, maps = assess_image(codec, images[:1], images[:1])
+    assert "symbol out of range" in row["error"] and math.isnan(row["bpp_actual"])
+    assert torch.isnan(maps["dist"]).all() and maps["x_hat"] is None
+
+
+# -- aggregation and the workflow ----------------------------------------------------------------
+
+
+def test_table2_recomputed_from_rows(smoke_run):
+    out = smoke_run / SMOKE["results"]
+    rows = pd.concat([pd.read_csv(p) for p in sorted((out / "attack").glob("*/*/rows.csv"))], ignore_index=True)
+    t = pd.read_csv(out / "tables" / "attack" / "table2.csv").set_index("model")
+    main = rows[~rows["transfer"]]
+    for (model, attack), g in main.groupby(["model", "attack"]):
+        mus, sigmas = [], []
+        for _, gd in g.groupby("direction"):
+            per_q = [gq["dD_mse255"].mean() for _, gq in gd.groupby("quality")]
+            mus.append(np.mean(per_q))
+            sigmas.append(np.std(per_q))
+        assert t.loc[model, f"{attack}_mu_dD_mse255"] == pytest.approx(np.mean(mus), rel=1e-6)
+        assert t.loc[model, f"{attack}_sigma_dD_mse255"] == pytest.approx(np.mean(sigmas), rel=1e-6, abs=1e-9)
+        dr = np.mean([gd.groupby("quality")["dR_actual_bpp"].mean().mean() for _, gd in g.groupby("direction")])
+        assert t.loc[model, f"{attack}_mu_dR_actual_bpp"] == pytest.approx(dr, rel=1e-6, abs=1e-12)
+        assert t.loc[model, f"{attack}_n_rows"] == len(g)
+    # every row was re-measured by real coding and names its proxy
+    assert set(rows["proxy"]) == {SMOKE["attack"]["proxy"]}
+    assert (rows["bpp_actual"] > 0).all() and (rows["perturbation_mse"] <= 1e-3 + 1e-9).all()
+
+
+def test_table2_counts_invalid_rows_and_leaves_them_out():
+    base = {"model": "m", "attack": "srda", "direction": "sda", "transfer": False, "error": "",
+            "bpp_actual": 1.0, "mse255": 10.0, "bpp_actual_clean": 0.5, "mse255_clean": 5.0,
+            "dR_actual_bpp": 0.5, "dR_est_bpp": 0.4, "dD_mse255": 5.0}
+    rows = pd.DataFrame([{**base, "quality": 1, "image": "a"}, {**base, "quality": 1, "image": "b",
+                         "mse255": math.nan, "dD_mse255": math.nan}, {**base, "quality": 2, "image": "a"}])
+    t = table2(rows).set_index("model")
+    assert t.loc["m", "srda_n_invalid"] == 1 and t.loc["m", "srda_n_rows"] == 3
+    assert t.loc["m", "srda_mu_dD_mse255"] == pytest.approx(5.0)
+
+
+def test_workflow_writes_every_attack_target(smoke_run):
+    out = smoke_run / SMOKE["results"]
+    atk = SMOKE["attack"]
+    figs = [f"{a}_{k}.pdf" for a in atk["attacks"] for k in
+            ["rd", "directions", "submodels", "success", "latents", "gallery_directions", "gallery_submodels"]]
+    for f in [*figs, "transfer.pdf", "masks.pdf"]:
+        p = out / "figures" / "attack" / f
+        assert p.exists() and p.stat().st_size > 1000, f
+    assert (out / "tables" / "attack" / "table2.md").read_text().startswith("| model |")
+    for a in atk["attacks"]:
+        for m in LEARNED:
+            pngs = list((out / "attack" / a / m / "adv").rglob("*.png"))
+            n_src = 1 if a == "arda" else len(LEARNED[m]["qualities"])
+            assert len(pngs) == n_src * len(atk["directions"]) * atk["images"]
+            lat = pd.read_csv(out / "attack" / a / m / "latents.csv")
+            assert {"clean", *atk["latent_directions"]} <= set(lat["direction"])
+
+
+def test_attack_schema_rejects_a_typo():
+    from snakemake.utils import validate
+
+    section = {**SMOKE["attack"], "stepz": 3}
+    with pytest.raises(Exception, match="stepz"):
+        validate(section, str(ROOT / "workflow" / "schemas" / "attack.schema.yaml"))
