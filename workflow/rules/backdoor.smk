@@ -1,41 +1,8 @@
 # Backdoors and compression (issue 6): the compression-resistant classifier backdoor on digits
 # and the backdoored LIC encoder fired by a learned frequency trigger. Science in advcompress.backdoor.
-from snakemake.utils import validate
-
-from advcompress.backdoor.report import CLASSIFIER_TABLES
-from advcompress.backdoor.runs import plan_runs, runs_of
 
 
-validate(config["backdoor"], workflow.source_path("../schemas/backdoor.schema.yaml"))
-
-BD = config["backdoor"]
-BD_OUT = f"{OUT}/backdoor"
-BD_RUNS = plan_runs(BD)
-BD_TRIGGERS = list(BD["triggers"])
-BD_DIGITS = f"{DATA}/digits"
-BD_LIC = BD["lic"]
-
-
-def bd_settings():
-    return BD | {"seed": config["seed"], "device": config["device"]}
-
-
-def bd_lic_qualities(model):
-    return BD_LIC["qualities"] or LEARNED[model]["qualities"]
-
-
-def bd_lic_points():
-    return [(m, q) for m in BD_LIC["models"] for q in bd_lic_qualities(m)]
-
-
-def bd_lic_settings(model):
-    return bd_settings() | {"codec": codec_settings(model)}
-
-
-def bd_example_point():
-    m = BD_LIC["models"][0]
-    qs = bd_lic_qualities(m)
-    return m, qs[len(qs) // 2]
+include: "backdoor_common.smk"
 
 
 # -- compression-resistant classifier backdoor ------------------------------------------------------
@@ -116,13 +83,6 @@ rule backdoor_train:
         "advcompress backdoor-train --run {wildcards.run:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --trigger {input.trigger:q} --out {output.model:q} "
         "--table {output.table:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
-
-
-def bd_run_tables(study):
-    return [f"{BD_OUT}/runs/{r}.csv" for r in runs_of(BD, study)]
-
-
-BD_TABLES = [f"{OUT}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES if bd_run_tables(CLASSIFIER_TABLES[t])]
 
 
 rule backdoor_table:
@@ -247,15 +207,11 @@ rule backdoor_lic_eval:
         "--settings {params.settings:q} --threads {threads} 2> {log:q}"
 
 
-def bd_lic_tables(kind):
-    return [f"{BD_OUT}/lic/{m}/q{q}_{kind}.csv" for m, q in bd_lic_points()]
-
-
 rule backdoor_lic_table3:
     conda:
         CONDA_ENV
     input:
-        bd_lic_tables("rd") + bd_lic_tables("ds"),
+        [*bd_lic_tables("rd"), *bd_lic_tables("ds")],
     output:
         csv=f"{OUT}/tables/backdoor_lic_table3.csv",
         md=f"{OUT}/tables/backdoor_lic_table3.md",
@@ -293,6 +249,8 @@ for _bd_fig, _bd_kind, _bd_caption in [
     rule:
         name:
             _bd_fig
+        conda:
+            CONDA_ENV
         input:
             bd_lic_tables("rd"),
         output:

@@ -1,0 +1,90 @@
+"""The backdoor stage of the smoke workflow, end to end (reuses the session's smoke run)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from advcompress.backdoor.lic_trigger import load_triggers
+from advcompress.data import load_image_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bd(smoke_run):
+    cfg = yaml.safe_load((smoke_run / "config" / "smoke.yaml").read_text())
+    return smoke_run, cfg
+
+
+def _asr(root, run, codec="none", quality=""):
+    t = pd.read_csv(root / "results/smoke/backdoor/runs" / f"{run}.csv", keep_default_na=False)
+    row = t[(t.metric == "asr") & (t.codec == codec) & (t.quality.astype(str) == str(quality))]
+    assert len(row) == 1, (run, codec, quality)
+    return float(row.rate.iloc[0])
+
+
+def test_every_backdoor_target_exists(bd):
+    root, _ = bd
+    out = root / "results/smoke"
+    for name in ["tables/backdoor_table4.csv", "tables/backdoor_table5.md", "tables/backdoor_table6.csv",
+                 "figures/backdoor_fig6_asr_vs_jpeg.pdf", "figures/backdoor_fig7_codec_transfer.pdf",
+                 "tables/backdoor_lic_table3.csv", "tables/backdoor_lic_table5.csv",
+                 "figures/backdoor_lic_fig4_bpp_attack.pdf", "figures/backdoor_lic_fig5_psnr_attack.pdf",
+                 "figures/backdoor_lic_fig6_example.png"]:
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_fc_backdoor_survives_jpeg50_better_than_the_common_one(bd):
+    root, cfg = bd
+    t = cfg["backdoor"]["studies"]["triggers"][0]
+    assert _asr(root, f"common-{t}", "jpeg", 50) < _asr(root, f"common-{t}")  # drops after JPEG 50
+    assert _asr(root, f"fc-{t}", "jpeg", 50) > _asr(root, f"common-{t}", "jpeg", 50)
+    table = pd.read_csv(root / "results/smoke/tables/backdoor_table4.csv")
+    assert set(table.method) == {"common", "fc"} and table.ta.between(0.5, 1).all()
+    assert {"asr_avif50", "asr_heif50"} <= set(table.columns)  # unseen codecs are columns
+
+
+def test_backdoored_encoder_leaves_decoder_and_entropy_models_identical(bd):
+    root, cfg = bd
+    model = cfg["backdoor"]["lic"]["models"][0]
+    for q in cfg["codecs"]["learned"][model]["qualities"]:
+        orig = torch.load(root / f"results/smoke/models/{model}/q{q}.pt", weights_only=True)["state_dict"]
+        back = torch.load(root / f"results/smoke/backdoor/lic/{model}/q{q}.pt", weights_only=True)["state_dict"]
+        assert set(orig) == set(back)
+        frozen = [k for k in orig if not k.startswith("g_a.")]
+        assert frozen and all(
+            orig[k].dtype == back[k].dtype and orig[k].shape == back[k].shape and torch.equal(orig[k], back[k])
+            for k in frozen
+        )
+        assert any(not torch.equal(orig[k], back[k]) for k in orig if k.startswith("g_a."))
+    rd = pd.read_csv(root / f"results/smoke/backdoor/lic/{model}/q{q}_rd.csv")
+    assert rd.frozen_identical.all()
+
+
+def test_triggered_images_satisfy_the_mse_bound(bd):
+    root, cfg = bd
+    lic = cfg["backdoor"]["lic"]
+    model = lic["models"][0]
+    q = cfg["codecs"]["learned"][model]["qualities"][0]
+    eps = lic["trigger"]["eps"]
+    triggers = load_triggers(root / f"results/smoke/backdoor/lic/{model}/q{q}.pt")
+    _, images = load_image_folder(root / "data/smoke/eval")
+    for o, t in triggers.items():
+        with torch.no_grad():
+            for x in images:
+                assert float((t(x) - x).pow(2).mean()) <= eps**2 * (1 + 1e-4), o
+    rd = pd.read_csv(root / f"results/smoke/backdoor/lic/{model}/q{q}_rd.csv")
+    # The 8-bit file adds at most half a grey level of rounding on top of the float trigger.
+    assert (rd.trigger_mse <= (eps + 0.5 / 255) ** 2).all()
+
+
+def test_bit_rate_trigger_raises_actual_bpp(bd):
+    root, cfg = bd
+    model = cfg["backdoor"]["lic"]["models"][0]
+    for q in cfg["codecs"]["learned"][model]["qualities"]:
+        rd = pd.read_csv(root / f"results/smoke/backdoor/lic/{model}/q{q}_rd.csv")
+        back = rd[rd.encoder == "backdoored"].groupby("trigger").bpp_actual.mean()
+        assert back["bpp"] > back["none"], (q, back.to_dict())
