@@ -34,6 +34,8 @@ def make_codec_from_settings(name: str, quality, settings: dict, checkpoint: str
         checkpoint=checkpoint,
         widths=settings.get("widths"),
         device=pick_device(settings.get("device", "auto")),
+        # settings of a codec wrapper (`<model>+online`); learned codecs ignore it
+        **({"online": settings["online"]} if "online" in settings else {}),
     )
 
 

@@ -135,6 +135,13 @@ def _alternation(names):
     return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
 
 
+def derived_codecs_pattern(names):
+    """Regex of `names` and of the codecs derived from them: `<name>@<tag>` (the same architecture
+    with other weights, e.g. adversarially fine-tuned) and `<codec>+<wrapper>` (e.g. `+online`),
+    as advcompress.codecs.registry resolves them."""
+    return f"(?:{_alternation(names)})(?:@[A-Za-z0-9_-]+)?(?:\\+[A-Za-z0-9_-]+)*"
+
+
 wildcard_constraints:
     model=_alternation([*LEARNED, *CLASSIC]),
     quality=r"\d+|vr",

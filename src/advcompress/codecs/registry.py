@@ -28,12 +28,55 @@ def register_codec(name: str, family: str, description: str = ""):
     return deco
 
 
+# Derived codecs are names built on a registered one, so every rule applies to them unchanged:
+# `<learned>@<tag>` is the same architecture with other weights (e.g. an adversarially fine-tuned
+# checkpoint, which the caller passes), `<codec><suffix>` wraps a codec (e.g. `+online`).
+_WRAPPERS: dict[str, Callable] = {}  # suffix -> wrap(codec, **settings) -> Codec
+
+
+def register_wrapper(suffix: str, wrap: Callable) -> None:
+    """`register_wrapper("+online", wrap)`: `make_codec("x+online", ...)` is `wrap(make_codec("x", ...))`."""
+    if not suffix or suffix[0] not in "+":
+        raise ValueError(f"wrapper suffixes start with '+', not {suffix!r}")
+    if suffix in _WRAPPERS:
+        raise ValueError(f"codec wrapper {suffix!r} is registered twice")
+    _WRAPPERS[suffix] = wrap
+
+
+def _derived_entry(name: str) -> CodecEntry | None:
+    for suffix, wrap in _WRAPPERS.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            inner = codec_entry(name[: -len(suffix)])
+
+            def build_wrapped(quality, _inner=inner, _wrap=wrap, **settings):
+                codec = _wrap(_inner.build(quality, **settings), **settings)
+                codec.name = name
+                return codec
+
+            return CodecEntry(name, inner.family, build_wrapped, f"{inner.description} {suffix}")
+    if "@" in name:
+        base, tag = name.rsplit("@", 1)
+        inner = codec_entry(base)
+        if inner.family != "learned" or not tag:
+            raise KeyError(f"codec {name!r}: only learned codecs have fine-tuned variants <name>@<tag>")
+
+        def build_variant(quality, _inner=inner, **settings):
+            codec = _inner.build(quality, **settings)
+            codec.name = name
+            return codec
+
+        return CodecEntry(name, "learned", build_variant, f"{inner.description}, weights {tag}")
+    return None
+
+
 def codec_entry(name: str) -> CodecEntry:
     _load_builtin()
-    try:
+    if name in _REGISTRY:
         return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown codec {name!r}; registered: {', '.join(sorted(_REGISTRY))}") from None
+    derived = _derived_entry(name)
+    if derived is None:
+        raise KeyError(f"unknown codec {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+    return derived
 
 
 def registered_codecs(family: str | None = None) -> list[str]:
@@ -43,4 +86,5 @@ def registered_codecs(family: str | None = None) -> list[str]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_codec decorators.
+    from advcompress import defenses  # noqa: F401  (codec wrappers: +online)
     from advcompress.codecs import arch, classic, learned  # noqa: F401

@@ -1,0 +1,75 @@
+"""Wall time and peak memory of the defense stage (adversarial training, online updating, their
+attacks, Table III and Figs. 13-15, 17) on the default config.
+
+In a clean copy of the workflow it first builds what the stage reads from earlier stages (the
+defended models' checkpoints and clean tables, the attack rows of the undefended models), untimed,
+then times the defense targets alone and prints per-rule figures from Snakemake's benchmark files
+(attack jobs of defended codecs counted as the defense stage's). Target: about 3 minutes on 2 cores
+(issue ceiling: 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import copy_workflow, snakemake  # noqa: E402
+
+
+def defense_stats(work: Path, tier: str) -> pd.DataFrame:
+    """Per rule of the defense stage: jobs, summed seconds, peak resident memory (MiB)."""
+    rows = []
+    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
+        rule, job = tsv.parent.name, tsv.stem
+        if rule == "attack_run" and not ("@" in job or "+" in job):
+            continue  # attacks of undefended models belong to the attack stage
+        if not (rule.startswith("defense") or rule == "attack_run"):
+            continue
+        b = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": rule, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0])})
+    df = pd.DataFrame(rows)
+    return df.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), peak_rss_mib=("max_rss_mib", "max"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--cores", default="2")
+    a = p.parse_args()
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = copy_workflow(Path(tmp) / "wf")
+        cfg = yaml.safe_load((work / a.configfile).read_text())
+        out, d = cfg["results"], cfg["defense"]
+        models = d["models"] or list(cfg["codecs"]["learned"])
+        prereq = [f"{out}/attack/{atk}/{m}/rows.csv" for atk in d["attacks"] for m in models]
+        prereq += [f"{out}/clean/{m}/q{q}.csv" for m in models for q in cfg["codecs"]["learned"][m]["qualities"]]
+        t0 = time.perf_counter()
+        snakemake(work, "--configfile", a.configfile, "--cores", a.cores, *prereq)
+        print(f"prerequisites (training, clean coding, attacks of the undefended models): "
+              f"{time.perf_counter() - t0:.1f} s, not counted")
+        targets = [f"{out}/tables/defense/table3.csv", f"{out}/figures/defense/combined_srda.pdf",
+                   f"{out}/figures/defense/clean_rd_at.pdf"]
+        targets += [f"{out}/figures/defense/improvement_{atk}.pdf" for atk in d["attacks"]]
+        t0 = time.perf_counter()
+        snakemake(work, "--configfile", a.configfile, "--cores", a.cores, *targets)
+        wall = time.perf_counter() - t0
+        stats = defense_stats(work, cfg["tier"])
+        print(stats.to_string(float_format=lambda v: f"{v:.1f}"))
+        print(f"defense stage: wall {wall:.1f} s on {a.cores} cores; "
+              f"peak job memory {stats.peak_rss_mib.max():.0f} MiB; summed job time {stats.seconds.sum():.1f} s")
+        print((work / out / "tables" / "defense" / "table3.md").read_text())
+        print(pd.read_csv(work / out / "tables" / "defense" / "robustness_srda.csv").to_string())
+
+
+if __name__ == "__main__":
+    main()

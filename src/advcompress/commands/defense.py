@@ -1,0 +1,87 @@
+"""Defense commands: adversarial fine-tuning of one submodel, Table III and the defense figures.
+
+Attacks on defended codecs are the attack study's own `attack-run` jobs; online updating is the
+`<codec>+online` codec wrapper, so it needs no command of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from advcompress.cli import make_codec_from_settings, settings_of
+
+log = logging.getLogger("advcompress")
+
+
+def cmd_defense_train(a) -> None:
+    """Fine-tune (model, quality) adversarially from its checkpoint; save as `<model>@at-<samples>`."""
+    from advcompress.codecs.learned import save_checkpoint
+    from advcompress.data import load_image_folder
+    from advcompress.defenses import ATSettings, adversarial_train
+    from advcompress.device import seed_everything, set_threads
+    from advcompress.io import write_json
+    from advcompress.train import PatchSampler
+
+    s = settings_of(a)
+    set_threads(a.threads)
+    g = seed_everything(int(s.get("seed", 0)))
+    qualities = [int(q) for q in s["qualities"]]
+    codec = make_codec_from_settings(a.model, qualities[0], s["codec"], a.init)
+    _, images = load_image_folder(a.train_dir)
+    sampler = PatchSampler(images, int(s["patch"]), g)
+    at = ATSettings.from_dict(s["at"])
+    summary = adversarial_train(codec, sampler, qualities, at, g)
+    name = f"{a.model}@at-{a.samples}"
+    meta = {"codec": name, "model": a.model, "samples": a.samples, "qualities": qualities, "init": a.init,
+            "settings": s, **summary}
+    save_checkpoint(codec, a.out, {k: v for k, v in meta.items() if k != "history"})
+    write_json(Path(a.out).with_suffix(".json"), meta)
+    log.info("%s q%s: %d AT steps in %.1f s", name, qualities, summary["steps"], summary["seconds"])
+
+
+def cmd_defense_table(a) -> None:
+    from advcompress.defense_study import robustness, table3
+    from advcompress.io import write_table, write_text
+    from advcompress.tables import concat_tables, to_markdown
+
+    s = settings_of(a)
+    summary = robustness(concat_tables(a.inputs), s["labels"])
+    write_table(a.out_summary, summary)
+    t = table3(summary, s["samples"])  # label -> sample kind
+    write_table(a.out_csv, t)
+    write_text(a.out_md, to_markdown(t))
+
+
+def cmd_defense_figure(a) -> None:
+    from advcompress import defense_study as ds
+    from advcompress.tables import concat_tables
+
+    s = settings_of(a)
+    if a.kind == "bars":
+        summary = ds.robustness(concat_tables(a.inputs), s["labels"])
+        ds.defense_bars(summary, s["attack"], s["defenses"], a.out, s["title"])
+    elif a.kind == "clean-rd":
+        ds.clean_rd_before_after(concat_tables(a.inputs), s["labels"], a.out, s["title"])
+    else:
+        raise ValueError(f"unknown defense figure kind {a.kind!r}")
+
+
+def register(add) -> None:
+    sp = add("defense-train", cmd_defense_train, "adversarially fine-tune one learned submodel (clean + SRDA crops)")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--samples", required=True, help="name of the AT sample kind (the @at-<samples> suffix)")
+    sp.add_argument("--train-dir", required=True)
+    sp.add_argument("--init", required=True, help="checkpoint of the model before AT")
+    sp.add_argument("--out", required=True)
+
+    sp = add("defense-table", cmd_defense_table, "Table III and the robustness summary from attack rows")
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("--out-summary", required=True)
+    sp.add_argument("--out-csv", required=True)
+    sp.add_argument("--out-md", required=True)
+
+    sp = add("defense-figure", cmd_defense_figure, "one figure of the defense study")
+    sp.add_argument("--kind", required=True, choices=["bars", "clean-rd"])
+    sp.add_argument("inputs", nargs="+")
+    sp.add_argument("--out", required=True)

@@ -1,0 +1,223 @@
+"""Defenses of learned codecs: derived codec names, online updating, adversarial training, outputs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from advcompress.codecs import make_codec
+from advcompress.codecs.learned import LearnedCodec, save_checkpoint
+from advcompress.defenses import (
+    OnlineCodec,
+    OnlineSettings,
+    adversarial_train,
+    online_update,
+    rd_objective,
+    sample_gammas,
+)
+from advcompress.train import PatchSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+MODEL = SMOKE["defense"]["models"][0]
+WIDTHS = SMOKE["codecs"]["learned"][MODEL].get("widths")
+QUALITY = SMOKE["codecs"]["learned"][MODEL]["qualities"][-1]
+
+
+def smoke_codec(smoke_run, name=MODEL, quality=QUALITY, **extra):
+    ckpt = smoke_run / f"results/smoke/models/{MODEL}/q{quality}.pt"
+    return make_codec(name, quality, weights="trained", checkpoint=str(ckpt), widths=WIDTHS, **extra)
+
+
+# -- derived codec names --------------------------------------------------------------------------
+
+
+def test_derived_names_resolve_to_base_architecture_and_wrapper():
+    at = make_codec(f"{MODEL}@at-srda", 2, weights="untrained", widths=WIDTHS)
+    assert isinstance(at, LearnedCodec) and at.name == f"{MODEL}@at-srda"
+    online = make_codec(f"{MODEL}@at-srda+online", 2, weights="untrained", widths=WIDTHS, online={"steps": 2})
+    assert isinstance(online, OnlineCodec) and online.name == f"{MODEL}@at-srda+online"
+    assert online.settings.steps == 2 and online.base.name == f"{MODEL}@at-srda"
+    with pytest.raises(KeyError):
+        make_codec("jpeg@at-srda", 50)
+    with pytest.raises(KeyError):
+        make_codec("no-such-codec+online", 2)
+    with pytest.raises(ValueError, match="unknown settings"):
+        make_codec(f"{MODEL}+online", 2, weights="untrained", widths=WIDTHS, online={"stepz": 2})
+
+
+def test_sample_gammas_fixed_and_random():
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(sample_gammas({"fixed": [0.0, 1.0]}, 3, g), torch.tensor([[0.0, 1.0]] * 3))
+    gam = sample_gammas({"log10_gamma_d": [-4.0, 0.0], "endpoint_prob": 0.2}, 2000, g)
+    rate_only = (gam[:, 0] == 1) & (gam[:, 1] == 0)
+    dist_only = (gam[:, 0] == 0) & (gam[:, 1] == 1)
+    mixed = ~(rate_only | dist_only)
+    assert 0.15 < rate_only.float().mean() < 0.25 and 0.15 < dist_only.float().mean() < 0.25
+    assert (gam[mixed, 0] == 1).all() and (gam[mixed, 1] >= 1e-4).all() and (gam[mixed, 1] <= 1).all()
+
+
+# -- online updating ------------------------------------------------------------------------------
+
+
+def test_online_never_increases_the_rd_loss_it_codes(smoke_run, photos):
+    codec = smoke_codec(smoke_run)
+    x = torch.cat(photos)
+    lmbda = 0.0130
+    for settings in [OnlineSettings(steps=8, lr=1e-2), OnlineSettings(steps=3, lr=5.0)]:
+        x_opt, info = online_update(codec, x, lmbda, settings)
+        before = rd_objective(codec, x, x, lmbda)["loss"]
+        after = rd_objective(codec, x_opt, x, lmbda)["loss"]
+        assert (after <= before).all(), (settings, before, after)
+        assert torch.allclose(info["loss_before"], before) and torch.allclose(info["loss_after"], after)
+        assert x_opt.min() >= 0 and x_opt.max() <= 1
+    # the paper's learning rate actually lowers the loss of a trained model
+    x_opt, _ = online_update(codec, x, lmbda, OnlineSettings(steps=8, lr=1e-2))
+    assert (rd_objective(codec, x_opt, x, lmbda)["loss"] < rd_objective(codec, x, x, lmbda)["loss"]).all()
+
+
+def test_online_codec_codes_the_optimised_image_for_real(smoke_run, photos):
+    base = smoke_codec(smoke_run)
+    online = smoke_codec(smoke_run, f"{MODEL}+online", online={"steps": 6, "lr": 1e-2, "lmbda": 0.013})
+    x = photos[0]
+    x_hat, bs = online.roundtrip(x)
+    x_opt = online.encoder_input(x)
+    assert not torch.equal(x_opt, x)
+    assert bs.strings == base.compress(x_opt).strings  # the optimised image, coded by the base codec
+    assert torch.equal(x_hat, base.decompress(bs))
+    # the RD loss of what it codes (estimated rate from its forward, D against the received image)
+    # is no higher than coding the received image directly
+    lmbda = online.lmbda
+    est = rd_objective(online, x, x, lmbda)["loss"]
+    assert est <= rd_objective(base, x, x, lmbda)["loss"] + 1e-6
+    # an oblivious attacker's gradient path is the plain codec's
+    xg = x.clone().requires_grad_(True)
+    a = online.forward(xg, proxy="ste")["x_hat"].sum()
+    (ga,) = torch.autograd.grad(a, xg)
+    xg2 = x.clone().requires_grad_(True)
+    (gb,) = torch.autograd.grad(base.forward(xg2, proxy="ste")["x_hat"].sum(), xg2)
+    assert torch.allclose(ga, gb)
+
+
+# -- adversarial training -------------------------------------------------------------------------
+
+
+AT_TINY = {"steps": 2, "batch_size": 2, "lr": 1e-3, "lr_final": 1e-4,
+           "attack": {"steps": 1, "max_warmup_steps": 2}}
+
+
+def test_at_checkpoint_reloads_weights_only_and_codes_bit_identically(tmp_path, photos):
+    g = torch.Generator().manual_seed(0)
+    codec = make_codec(MODEL, 2, weights="untrained", widths=WIDTHS)
+    summary = adversarial_train(codec, PatchSampler(photos, 64, g), [2], AT_TINY, g)
+    assert summary["steps"] == 2 and summary["adv_per_batch"] == 1
+    path = tmp_path / "q2.pt"
+    save_checkpoint(codec, path, {"steps": 2})
+    blob = torch.load(path, weights_only=True)
+    assert set(blob) == {"state_dict", "meta"}
+    loaded = make_codec(f"{MODEL}@at-srda", 2, weights="trained", checkpoint=str(path), widths=WIDTHS)
+    for x in photos:
+        a, b = codec.compress(x), loaded.compress(x)
+        assert a.strings == b.strings and a.shape == b.shape
+        assert torch.equal(codec.decompress(a), loaded.decompress(b))
+
+
+def _srda_deltas(codec, x, directions, attack):
+    from advcompress.attacks import srda
+    from advcompress.evaluate import code_image
+
+    dr, dd = [], []
+    for gammas in directions:
+        torch.manual_seed(0)
+        xa = srda(codec, x, gammas, attack).x_adv
+        for i in range(x.shape[0]):
+            clean, _ = code_image(codec, x[i : i + 1])
+            adv, _ = code_image(codec, xa[i : i + 1])
+            dr.append(adv["bpp_actual"] - clean["bpp_actual"])
+            dd.append(adv["mse255"] - clean["mse255"])
+    assert all(math.isfinite(v) for v in dr + dd)
+    return sum(dr) / len(dr), sum(dd) / len(dd)
+
+
+def test_at_lowers_srda_deltas_of_the_smoke_model(smoke_run):
+    """A real fine-tune of a few steps on the smoke images: SRDA at the same budget hurts less."""
+    from advcompress.data import load_image_folder
+
+    codec = smoke_codec(smoke_run)
+    _, images = load_image_folder(smoke_run / "data/smoke/eval")
+    x = torch.cat(images)
+    attack = {"steps": 4, "max_warmup_steps": 8}
+    directions = [(1.0, 0.0), (1.0, 2e-2), (0.0, 1.0)]
+    before = _srda_deltas(codec, x, directions, attack)
+    g = torch.Generator().manual_seed(0)
+    settings = {"steps": 20, "batch_size": 4, "lr": 1e-3, "lr_final": 1e-4, "attack": attack,
+                "samples": {"log10_gamma_d": [-4.0, 0.0], "endpoint_prob": 0.2}}
+    adversarial_train(codec, PatchSampler(images, 64, g), [QUALITY], settings, g)
+    after = _srda_deltas(codec, x, directions, attack)
+    assert after[0] < before[0] or after[1] < before[1], (before, after)
+
+
+# -- aggregation ------------------------------------------------------------------------------------
+
+
+def _rows(model, d_r, d_d, n=2):
+    return pd.DataFrame([{"model": model, "attack": "srda", "direction": "sra", "quality": 2, "image": f"i{i}",
+                          "transfer": False, "bpp_actual": 1.0, "mse255": 10.0, "bpp_actual_clean": 1.0,
+                          "mse255_clean": 10.0, "dR_actual_bpp": d_r[i], "dR_est_bpp": d_r[i],
+                          "dD_mse255": d_d[i], "error": ""} for i in range(n)])
+
+
+def test_table3_means_valid_rows_and_counts_invalid():
+    from advcompress.defense_study import robustness, table3
+
+    rows = pd.concat([_rows("m", [0.4, 0.2], [100.0, 50.0]), _rows("m@at-srda", [0.1, 0.3], [20.0, 40.0]),
+                      _rows("m@at-sra", [0.1, 0.1], [80.0, 90.0])])
+    rows.loc[rows.index[-1], "mse255"] = float("nan")  # one invalid row of m@at-sra
+    labels = {"m": {"model": "m", "defense": "none"}, "m@at-srda": {"model": "m", "defense": "AT"},
+              "m@at-sra": {"model": "m", "defense": "AT-sra"}}
+    t = table3(robustness(rows, labels), {"AT-sra": "sra", "AT": "srda"}).set_index("model")
+    assert t.loc["m", "none_mu_dR_actual_bpp"] == pytest.approx(0.3)
+    assert t.loc["m", "at_srda_mu_dD_mse255"] == pytest.approx(30.0)
+    assert t.loc["m", "at_sra_mu_dD_mse255"] == pytest.approx(80.0)  # the NaN row is left out ...
+    assert t.loc["m", "at_sra_n_invalid"] == 1  # ... and counted
+    with pytest.raises(ValueError, match="without a defense label"):
+        robustness(rows, {"m": labels["m"]})
+
+
+def test_schema_rejects_a_typo_naming_the_key():
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    schema = str(ROOT / "workflow/schemas/defense.schema.yaml")
+    section = yaml.safe_load((ROOT / "config/config.yaml").read_text())["defense"]
+    validate(dict(section), schema)
+    bad = {**section, "online": {**section["online"], "stepz": 3}}
+    with pytest.raises(WorkflowError, match="stepz"):
+        validate(bad, schema)
+    for tier in ["smoke.yaml", "paper.yaml"]:
+        validate(yaml.safe_load((ROOT / "config" / tier).read_text())["defense"], schema)
+
+
+# -- the smoke workflow's outputs -------------------------------------------------------------------
+
+
+def test_smoke_run_builds_every_defense_target(smoke_run):
+    out = smoke_run / "results/smoke"
+    for f in ["figures/defense/combined_srda.pdf", "figures/defense/clean_rd_at.pdf",
+              "figures/defense/improvement_srda.pdf", "figures/defense/improvement_arda.pdf",
+              "tables/defense/table3.md"]:
+        assert (out / f).stat().st_size > 0, f
+    t3 = pd.read_csv(out / "tables/defense/table3.csv").set_index("model")
+    for kind in ["none", "at_srda", "at_sra", "at_sda"]:
+        assert t3[f"{kind}_n_rows"].loc[MODEL] > 0
+    summary = pd.read_csv(out / "tables/defense/robustness_srda.csv")
+    assert set(summary["defense"]) >= {"none", "AT", "online", "AT + online"}
+    online_rows = pd.read_csv(out / f"attack/srda/{MODEL}+online/rows.csv")
+    assert set(online_rows["model"]) == {f"{MODEL}+online"}
+    meta = yaml.safe_load((out / f"models/{MODEL}@at-srda/q{QUALITY}.json").read_text())
+    assert meta["steps"] == SMOKE["defense"]["at"]["steps"] and meta["codec"] == f"{MODEL}@at-srda"
