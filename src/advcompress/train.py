@@ -9,7 +9,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from advcompress.codecs.learned import LearnedCodec, lambda_for
+from advcompress.codecs.learned import LearnedCodec
 from advcompress.metrics import mse255
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def train_codec(
         x = sampler.batch(batch_size).to(device)
         kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
         out = net(x, **kw)
-        terms = rd_loss(out, x, lambda_for(q))
+        terms = rd_loss(out, x, codec.arch.rd_lambda(q))
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
         opt.zero_grad(set_to_none=True)

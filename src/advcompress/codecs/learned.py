@@ -48,6 +48,8 @@ class Architecture:
     pad_multiple: int = 64
     widths_keys: tuple[str, ...] = field(default=("N", "M"))
     level: Callable[[int], object] = field(default=lambda quality: quality - 1)
+    # The rate-distortion trade-off a quality trains with: loss = R + lambda * 255^2 * MSE.
+    rd_lambda: Callable[[int], float] = field(default=lambda quality: lambda_for(quality))
 
 
 ARCHITECTURES: dict[str, Architecture] = {}

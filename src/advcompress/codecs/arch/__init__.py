@@ -6,7 +6,7 @@ when imported; MODULES lists the ones the registry loads.
 
 import importlib
 
-MODULES: tuple[str, ...] = ("elic", "hific", "stf", "tcm")
+MODULES: tuple[str, ...] = ("cai2022", "elic", "hific", "song2021", "stf", "tcm")
 
 for _mod in MODULES:
     importlib.import_module(f"{__name__}.{_mod}")

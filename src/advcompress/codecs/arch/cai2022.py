@@ -22,6 +22,8 @@ coder instead decodes round(y - mu) + mu, which no parallel forward pass can rep
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -470,5 +472,8 @@ register_architecture(
         pad_multiple=64,
         widths_keys=tuple(OFFICIAL),
         level=lambda quality: quality / 100.0,
+        # The official lambda(q) = 1e-3 * exp(4.382 q), q in [0, 1] the quality-map value; the
+        # official loss weights 255^2 * MSE the same way, so it plugs into rd_loss unchanged.
+        rd_lambda=lambda quality: 1e-3 * math.exp(4.382 * quality / 100.0),
     )
 )

@@ -18,6 +18,8 @@ load; the one naming difference (the entropy bottleneck's parameter lists) is ha
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -327,5 +329,8 @@ register_architecture(
         pad_multiple=64,
         widths_keys=("N", "M", "prior_nc", "sft_ks", "sft_hidden"),
         level=lambda quality: quality / 100.0,
+        # The official lambda(q) = 1e-3 * exp(4.382 q), q in [0, 1] the quality-map value; the
+        # official loss weights 255^2 * MSE the same way, so it plugs into rd_loss unchanged.
+        rd_lambda=lambda quality: 1e-3 * math.exp(4.382 * quality / 100.0),
     )
 )
