@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmark/workflow.py [--configfile config/config.yaml] [--cores 2]
                                            [--studies attack] [--workdir DIR] [--targets ...]
+                                           [--from-git REV]
 
 Copies the workflow to a temporary directory (no data, no results: a clean clone), runs
 `snakemake --cores N` there and prints
@@ -14,12 +15,14 @@ Copies the workflow to a temporary directory (no data, no results: a clean clone
 Then it runs each named study's own benchmark script (benchmark/<study>.py; by default the attack
 study's, which prints the batched-vs-looped attack throughput ratio and the attack step time over a
 bare forward+backward), handing it the finished copy with --workdir when the script takes one.
-Target: the whole default config under 20 minutes on 2 cores.
+Target: the whole default config under 20 minutes on 2 cores. With --from-git REV it runs that
+commit (workflow and library, the latter first on PYTHONPATH) instead of the working tree.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -115,7 +118,7 @@ def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.Da
     span = spans.groupby("stage").agg(first_start=("start", "min"), last_end=("end", "max"))
     per_stage = per_rule.groupby("stage").agg(jobs=("jobs", "sum"), job_s=("job_s", "sum"),
                                               peak_rss_mib=("peak_rss_mib", "max"))
-    per_stage["span_s"] = (span["last_end"] - span["first_start"]).dt.total_seconds()
+    per_stage["span_s"] = (pd.to_datetime(span["last_end"]) - pd.to_datetime(span["first_start"])).dt.total_seconds()
     return per_rule.reset_index().set_index(["stage", "rule"]).sort_index(), per_stage
 
 
@@ -140,19 +143,29 @@ def main() -> None:
     p.add_argument("--studies", nargs="*", default=["attack"], help="benchmark/<study>.py scripts to run after")
     p.add_argument("--workdir", type=Path, help="keep the workflow copy here (default: a temp dir, removed)")
     p.add_argument("--targets", nargs="*", default=[], help="only these targets (default: everything)")
+    p.add_argument("--from-git", metavar="REV", help="benchmark this commit instead of the working tree")
     a = p.parse_args()
 
     base = a.workdir.resolve() if a.workdir else Path(tempfile.mkdtemp(prefix="advcompress-bench-"))
-    work = copy_workflow(base / "wf")
-    if (ROOT / "envs").is_dir() and not (work / "envs").exists():  # rules' conda env files
-        shutil.copytree(ROOT / "envs", work / "envs")
+    base.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if a.from_git:
+        work = base / "wf"
+        work.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", a.from_git], check=True, capture_output=True)
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work / "src"), env.get("PYTHONPATH")]))
+    else:
+        work = copy_workflow(base / "wf")
+        if (ROOT / "envs").is_dir() and not (work / "envs").exists():  # rules' conda env files
+            shutil.copytree(ROOT / "envs", work / "envs")
     cfg = yaml.safe_load((work / a.configfile).read_text())
     cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, "--configfile", a.configfile, *a.targets]
     log_path = base / "snakemake.log"
     print(f"$ {' '.join(cmd)}  (in {work}, log {log_path})", flush=True)
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env)
         memory = TreeMemory(proc.pid)
         rc = proc.wait()
     wall = time.perf_counter() - t0
@@ -161,6 +174,8 @@ def main() -> None:
     if rc != 0:
         print(f"snakemake failed (exit {rc}) after {wall:.0f} s; numbers below cover the jobs that ran")
         print("\n".join(log_text.splitlines()[-30:]))
+        if "Finished jobid" not in log_text:
+            sys.exit(1)
 
     per_rule, per_stage = summarise(work, cfg["tier"], log_text)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
