@@ -51,21 +51,24 @@ def codec_qualities(model):
 
 
 def checkpoint(model, quality):
-    """Where the weights of (model, quality) live: trained here, fetched, or given as a file."""
+    """Where the weights of (model, quality) live: trained here, or official (fetched or placed).
+
+    Official files default to {DATA}/weights/<model>/q<quality>.pth.tar, made by fetch_weights
+    (a download, or an error saying where to get the file); `checkpoints: {quality: path}` points
+    at files elsewhere, which must then exist.
+    """
     spec = LEARNED[model]
     q = "vr" if is_variable_rate(model) else quality
     if spec["weights"] == "trained":
         return f"{OUT}/models/{model}/q{q}.pt"
-    if spec["weights"] == "pretrained":
-        return f"{DATA}/weights/{model}/q{q}.pth.tar"
-    path = spec["checkpoints"].get(str(q)) or spec["checkpoints"].get(q)
+    given = spec.get("checkpoints", {})
+    path = given.get(str(q)) or given.get(q)
     if path is None:
-        raise ValueError(f"codecs.learned.{model}.checkpoints has no entry for quality {q}")
+        return f"{DATA}/weights/{model}/q{q}.pth.tar"
     if not Path(path).exists():
-        source = _architectures()[model].source
         raise FileNotFoundError(
-            f"official checkpoint {path} for {model} q{q} is missing; download it from {source} "
-            "and place it there (see docs/codecs/)"
+            f"official checkpoint {path} for {model} q{q} is missing; get it from "
+            f"{_architectures()[model].source} (see docs/codecs/) and place it there"
         )
     return path
 
@@ -75,8 +78,7 @@ def codec_settings(model):
     if model in CLASSIC:
         return {}
     spec = LEARNED[model]
-    weights = "pretrained" if spec["weights"] in ("pretrained", "file") else "trained"
-    return {"weights": weights, "widths": spec.get("widths"), "device": config["device"]}
+    return {"weights": spec["weights"], "widths": spec.get("widths"), "device": config["device"]}
 
 
 def checkpoint_input(wildcards):
@@ -124,7 +126,7 @@ def train_settings(wildcards):
         "steps": steps,
         "batch_size": t["batch_size"],
         "patch": t["patch"],
-        "lr": t["lr"],
+        "lr": LEARNED[wildcards.model].get("lr", t["lr"]),
         "aux_lr": t["aux_lr"],
         "seed": config["seed"],
         "device": config["device"],

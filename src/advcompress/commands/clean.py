@@ -65,21 +65,27 @@ def cmd_train_lic(a) -> None:
 
 
 def cmd_fetch_weights(a) -> None:
+    import re
+
     from advcompress.codecs.learned import ARCHITECTURES
     from advcompress.data import DataError, fetch_url
-
-    arch = ARCHITECTURES.get(a.model)
-    if arch is None or arch.pretrained_url is None:
-        raise DataError(f"{a.model} has no public download in the registry; place its checkpoint at {a.out}")
-    url = arch.pretrained_url(int(a.quality) if str(a.quality).isdigit() else 0)
-    # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar.
-    prefix = url.rsplit("-", 1)[-1].split(".")[0]
-    path = fetch_url(url, a.out)
     from advcompress.io import sha256_file
 
-    if not sha256_file(path).startswith(prefix):
+    arch = ARCHITECTURES[a.model]
+    quality = int(a.quality) if str(a.quality).isdigit() else 0
+    url = arch.pretrained_url(quality) if arch.pretrained_url else None
+    # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar: a pinned hash.
+    pinned = re.search(r"-([0-9a-f]{8})\.pth\.tar$", url or "")
+    if not pinned:
+        where = url or arch.source
+        raise DataError(
+            f"{a.model} q{a.quality}: the official checkpoint has no direct download; get it from {where} "
+            f"(see docs/codecs/{a.model}.md) and place it at {a.out}"
+        )
+    path = fetch_url(url, a.out)
+    if not sha256_file(path).startswith(pinned.group(1)):
         Path(path).unlink()
-        raise DataError(f"{url}: SHA-256 does not start with the pinned {prefix}; deleted the download")
+        raise DataError(f"{url}: SHA-256 does not start with the pinned {pinned.group(1)}; deleted the download")
 
 
 def cmd_compress(a) -> None:
