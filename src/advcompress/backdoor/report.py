@@ -15,6 +15,19 @@ CLASSIFIER_TABLES = {
 }
 
 
+def _quality(v) -> str:
+    """Codec quality as text ('' for none): CSV round trips turn 50 into 50.0 when a column has blanks."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return ""
+    f = float(v)
+    return str(int(f)) if f.is_integer() else str(f)
+
+
+def _asr_rows(df: pd.DataFrame) -> pd.DataFrame:
+    asr = df[df.metric == "asr"]
+    return asr.assign(quality=asr.quality.map(_quality))
+
+
 def _wide(df: pd.DataFrame, test_codecs: dict) -> pd.DataFrame:
     """One row per run: TA, ASR, ASR after each test codec (NaN plus a note if its encoder is missing)."""
     keys = ["run", "method", "trigger", "alpha", "ir", "n_backdoor", "train_codecs"]
@@ -23,12 +36,12 @@ def _wide(df: pd.DataFrame, test_codecs: dict) -> pd.DataFrame:
         row = dict(zip(keys, k, strict=True))
         ta = g[g.metric == "ta"].iloc[0]
         row["ta"] = ta.rate
-        asr = g[g.metric == "asr"]
+        asr = _asr_rows(g)
         row["asr"] = asr[asr.codec == "none"].rate.iloc[0]
         notes = []
         for codec, q in test_codecs.items():
-            hit = asr[(asr.codec == codec) & (asr.quality.astype(str) == str(q))]
-            row[f"asr_{codec}{q}"] = hit.rate.iloc[0] if len(hit) else math.nan
+            hit = asr[(asr.codec == codec) & (asr.quality == _quality(q))]
+            row[f"asr_{codec}_q{_quality(q)}"] = hit.rate.iloc[0] if len(hit) else math.nan
             if len(hit) and isinstance(hit.note.iloc[0], str) and hit.note.iloc[0]:
                 notes.append(f"{codec}: {hit.note.iloc[0]}")
         row["n_test"] = int(asr[asr.codec == "none"].n.iloc[0])
@@ -65,9 +78,9 @@ def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
     from advcompress.io import save_figure
 
     sns.set_theme(style="whitegrid", context="paper")
-    asr = df[df.metric == "asr"]
+    asr = _asr_rows(df)
     if kind == "fig6":
-        sweep = asr[(asr.codec == "jpeg") & asr.quality.astype(str).isin([str(q) for q in s["jpeg_sweep"]])]
+        sweep = asr[asr.codec == "jpeg"]  # the sweep plus the test set's own JPEG quality
         sweep = sweep.assign(quality=sweep.quality.astype(int))
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for (trig, method), g in sweep.groupby(["trigger", "method"]):
@@ -80,8 +93,8 @@ def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
         ax.legend(fontsize=7)
         ax.set_title("ASR vs JPEG quality (Fig. 6)")
     elif kind == "fig7":
-        cols = [f"{c}@{q}" for c, q in s["test_codecs"].items()]
-        t = asr.assign(test=asr.codec + "@" + asr.quality.astype(str))
+        cols = [f"{c}@{_quality(q)}" for c, q in s["test_codecs"].items()]
+        t = asr.assign(test=asr.codec + "@" + asr.quality)
         t = t[t.test.isin(cols)]
         grid = t.pivot_table(index="train_codecs", columns="test", values="rate", aggfunc="mean", dropna=False)
         grid = grid.reindex(columns=cols) * 100
