@@ -124,7 +124,8 @@ def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
                          ["bpp_actual", "bpp_est", "psnr_db", "psnr_vs_clean_db", "trigger_mse"],
                          validity=["bpp_actual", "psnr_vs_clean_db"])
         if is_ds.any():
-            ds = df[is_ds]
+            # Digit rows are their own inputs (clean or ds-triggered digits), named apart from the photos.
+            ds = df[is_ds].assign(trigger=lambda d: "digits:" + d.trigger.astype(str))
             rates = (ds.groupby(["model", "quality", "encoder", "trigger"])
                      .agg(ds_asr=("hit_target", "mean"), ds_accuracy=("correct", "mean"), ds_n=("pred", "size"))
                      .reset_index())
