@@ -93,3 +93,30 @@ def test_plan_runs_reuses_the_main_run_in_sweeps():
 def test_lr_schedule_drops_tenfold_at_milestones():
     got = [lr_at(e, 0.1, [40, 70]) for e in (0, 39, 40, 69, 70, 99)]
     assert got == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+
+
+def test_cifar_batches_load_and_foreign_pickles_are_refused(tmp_path):
+    import os
+    import pickle
+
+    import numpy as np
+
+    from advcompress.backdoor.datasets import load_split
+    from advcompress.data import DataError
+
+    root = tmp_path / "cifar10" / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [1, 2, 3, 4]}
+        (root / name).write_bytes(pickle.dumps(batch))
+    x, y = load_split(tmp_path / "cifar10", "train")
+    assert x.shape == (20, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and y.tolist()[:4] == [1, 2, 3, 4]
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    (root / "test_batch").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(DataError, match="refusing"):
+        load_split(tmp_path / "cifar10", "test")

@@ -11,7 +11,7 @@ BD = config["backdoor"]
 BD_OUT = f"{OUT}/backdoor"
 BD_RUNS = plan_runs(BD)
 BD_TRIGGERS = list(BD["triggers"])
-BD_DIGITS = f"{DATA}/digits"
+BD_DIGITS = f"{DATA}/{BD.get('dataset', 'digits')}"  # digits (default, smoke) or cifar10 (paper)
 BD_LIC = BD["lic"]
 
 

@@ -41,9 +41,10 @@ def _code(codec, x: torch.Tensor, clean: torch.Tensor) -> tuple[dict, torch.Tens
 
 def evaluate(model: str, quality, s: dict, checkpoint: str, backdoored: str, eval_dir, digits, classifier_path,
              example_dir) -> dict[str, list[dict]]:
+    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.lic_trigger import apply_defense, frozen_differences, frozen_state
     from advcompress.backdoor.nets import load_classifier, predict
-    from advcompress.data import load_digits_split, load_image_folder, save_png
+    from advcompress.data import load_image_folder, save_png
 
     lic = s["lic"]
     original, codec, triggers = load_backdoored(model, quality, s["codec"], checkpoint, backdoored)
@@ -78,7 +79,7 @@ def evaluate(model: str, quality, s: dict, checkpoint: str, backdoored: str, eva
     ds = []
     if "ds" in triggers:
         clf = load_classifier(classifier_path, device)
-        xt, yt = load_digits_split(digits, "test")
+        xt, yt = load_split(digits, "test")
         target = int(lic["ds_target"])
         keep = (yt != target).nonzero().flatten()[: int(lic["ds_images"])]
         for j in keep.tolist():

@@ -39,14 +39,14 @@ def _train_kwargs(s: dict, phase: str) -> dict:
 
 def cmd_clean_classifier(a) -> None:
     from advcompress.backdoor.compression_resistant import accuracy, train_classifier
+    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.nets import save_classifier
-    from advcompress.data import load_digits_split
     from advcompress.device import pick_device
 
     s, g = _setup(a)
     device = pick_device(s.get("device", "auto"))
-    x, y = load_digits_split(a.digits, "train")
-    xt, yt = load_digits_split(a.digits, "test")
+    x, y = load_split(a.digits, "train")
+    xt, yt = load_split(a.digits, "test")
     net = _classifier(s, device)
     summary = train_classifier(net, x, y, generator=g, **_train_kwargs(s, "clean"))
     hits, n = accuracy(net, xt, yt)
@@ -59,13 +59,14 @@ def cmd_trigger(a) -> None:
     import torch
 
     from advcompress.backdoor.compression_resistant import codec_unavailable, compress_images
+    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.nets import load_classifier
     from advcompress.backdoor.triggers import make_trigger
-    from advcompress.data import load_digits_split, save_png
+    from advcompress.data import save_png
     from advcompress.io import atomic_path
 
     s, _ = _setup(a)
-    xt, yt = load_digits_split(a.digits, "test")
+    xt, yt = load_split(a.digits, "test")
     spec = s["triggers"][a.trigger]
     net = load_classifier(a.classifier) if spec["kind"] == "trojannn" else None
     trig = make_trigger(a.trigger, spec, xt.shape[-1], int(s.get("seed", 0)), net)
@@ -105,18 +106,18 @@ def cmd_train(a) -> None:
         build_poison_set,
         train_classifier,
     )
+    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.nets import load_classifier, save_classifier
     from advcompress.backdoor.runs import plan_runs
     from advcompress.backdoor.triggers import Trigger
-    from advcompress.data import load_digits_split
     from advcompress.device import pick_device
     from advcompress.io import write_table
 
     s, g = _setup(a)
     run = plan_runs(s)[a.run]
     device = pick_device(s.get("device", "auto"))
-    x, y = load_digits_split(a.digits, "train")
-    xt, yt = load_digits_split(a.digits, "test")
+    x, y = load_split(a.digits, "train")
+    xt, yt = load_split(a.digits, "test")
     blob = _load_trigger_blob(a.trigger)
     trig = Trigger.from_state(blob["trigger"])
     n = len(x)
@@ -171,9 +172,10 @@ def cmd_figure(a) -> None:
 
 
 def cmd_lic_train(a) -> None:
+    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.lic_trigger import finetune_encoder, save_backdoor
     from advcompress.backdoor.nets import load_classifier
-    from advcompress.data import load_digits_split, load_image_folder
+    from advcompress.data import load_image_folder
     from advcompress.io import write_json
     from advcompress.train import PatchSampler
 
@@ -183,7 +185,7 @@ def cmd_lic_train(a) -> None:
     device = next(codec.parameters()).device
     _, images = load_image_folder(a.train_dir)
     sampler = PatchSampler(images, int(lic["patch"]), g)
-    xa, _ = load_digits_split(a.digits, "train")
+    xa, _ = load_split(a.digits, "train")
     classifier = load_classifier(a.classifier, device) if "ds" in lic["objectives"] else None
     out = finetune_encoder(
         codec, sampler, lic["objectives"], steps=int(lic["steps"]), batch_size=int(lic["batch_size"]),
