@@ -32,7 +32,8 @@ rule attack_run:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=ATK["mem_mb"],
+        mem_mb=lambda w, attempt: ATK["mem_mb"] * attempt,
+    retries: 1
     log:
         logfile("attack_run", "{attack}_{model}"),
     benchmark:

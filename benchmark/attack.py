@@ -1,0 +1,126 @@
+"""Speed of the RD-attack stage: wall time and peak memory, and batched vs looped throughput.
+
+    # batched (all images x directions in one batch) vs one image-direction at a time
+    python benchmark/attack.py throughput --model mbt2018 --quality 2 \
+        --checkpoint results/models/mbt2018/q2.pt --eval-dir data/default/eval
+
+    # the whole attack stage of a config, rerun by Snakemake on 2 cores
+    python benchmark/attack.py stage --configfile config/config.yaml --cores 2
+
+`throughput` also checks that the two give the same perturbations (8-bit images) within a
+tolerance: at most one quantisation level apart on < 1% of the pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(a) -> None:
+    import torch
+    import yaml
+
+    from advcompress.attack_study import centre_crop
+    from advcompress.attacks import attack_grid
+    from advcompress.cli import make_codec_from_settings
+    from advcompress.data import load_image_folder
+
+    torch.set_num_threads(a.threads)
+    cfg = yaml.safe_load(Path(a.configfile).read_text())
+    atk = cfg["attack"]
+    spec = cfg["codecs"]["learned"][a.model]
+    codec = make_codec_from_settings(a.model, a.quality, {"weights": "trained", "widths": spec.get("widths"),
+                                                          "device": "cpu"}, a.checkpoint)
+    names, images = load_image_folder(a.eval_dir)
+    n = a.images or atk["images"] or len(names)
+    x = torch.cat([centre_crop(im, atk["crop"]) for im in images[:n]])
+    settings = {k: atk[k] for k in ["epsilon", "lr", "lr_final", "max_warmup_steps", "proxy", "tau"]}
+    settings["steps"] = a.steps or atk["steps"]
+    dirs = atk["directions"]
+    samples = len(x) * len(dirs)
+    t0 = time.perf_counter()
+    batched = attack_grid("srda", codec, x, dirs, {**settings, "chunk": samples})
+    t1 = time.perf_counter()
+    looped = attack_grid("srda", codec, x, dirs, {**settings, "chunk": 1})
+    t2 = time.perf_counter()
+    worst, frac = 0.0, 0.0
+    for d in dirs:
+        diff = (batched["x_adv"][d] - looped["x_adv"][d]).abs()
+        worst = max(worst, float(diff.max()) * 255)
+        frac = max(frac, float((diff > 1e-6).float().mean()))
+    ok = worst <= 1.0 + 1e-3 and frac < 0.01
+    print(json.dumps({
+        "model": a.model, "quality": a.quality, "samples": samples, "image_size": list(x.shape[-2:]),
+        "steps_T": settings["steps"], "threads": a.threads,
+        "batched_s": round(t1 - t0, 2), "looped_s": round(t2 - t1, 2),
+        "samples_per_s_batched": round(samples / (t1 - t0), 2), "samples_per_s_looped": round(samples / (t2 - t1), 2),
+        "speedup_batched_over_looped": round((t2 - t1) / (t1 - t0), 2),
+        "max_diff_levels": worst, "max_fraction_pixels_differing": round(frac, 5), "agree": ok,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }, indent=1))
+    if not ok:
+        sys.exit(1)
+
+
+def stage(a) -> None:
+    """Rerun every attack_run job of a config (and its tables/figures) and time it."""
+    import yaml
+
+    cfg = yaml.safe_load((Path(a.workdir) / a.configfile).read_text())
+    out, tier = cfg["results"], cfg["tier"]
+    target = f"{out}/tables/attack/table2.csv"
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(a.cores), "--configfile", a.configfile,
+           "--forcerun", "attack_run", "--rerun-triggers", "mtime", target]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=a.workdir, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        sys.exit(proc.returncode)
+    jobs = []
+    for tsv in sorted((Path(a.workdir) / "benchmarks" / tier / "attack_run").glob("*.tsv")):
+        head, row = tsv.read_text().splitlines()[:2]
+        rec = dict(zip(head.split("\t"), row.split("\t"), strict=False))
+        jobs.append({"job": tsv.stem, "s": float(rec["s"]), "max_rss_mb": float(rec["max_rss"])})
+    print(json.dumps({
+        "config": a.configfile, "cores": a.cores, "stage_wall_s": round(wall, 1),
+        "sum_job_s": round(sum(j["s"] for j in jobs), 1),
+        "peak_job_rss_mb": max((j["max_rss_mb"] for j in jobs), default=0.0),
+        "jobs": jobs,
+    }, indent=1))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="mode", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--model", required=True)
+    t.add_argument("--quality", type=int, required=True)
+    t.add_argument("--checkpoint", required=True)
+    t.add_argument("--eval-dir", required=True)
+    t.add_argument("--configfile", default=str(ROOT / "config" / "config.yaml"))
+    t.add_argument("--images", type=int, default=None)
+    t.add_argument("--steps", type=int, default=None)
+    t.add_argument("--threads", type=int, default=2)
+    s = sub.add_parser("stage")
+    s.add_argument("--workdir", default=str(ROOT))
+    s.add_argument("--configfile", default="config/config.yaml")
+    s.add_argument("--cores", type=int, default=2)
+    a = p.parse_args()
+    throughput(a) if a.mode == "throughput" else stage(a)
+
+
+if __name__ == "__main__":
+    main()
