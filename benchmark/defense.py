@@ -11,6 +11,7 @@ then times the defense targets alone and prints per-rule figures from Snakemake'
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +49,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = copy_workflow(Path(tmp) / "wf")
+        if (ROOT / "envs").is_dir() and not (work / "envs").exists():  # the rules' conda env file
+            shutil.copytree(ROOT / "envs", work / "envs")
         cfg = yaml.safe_load((work / a.configfile).read_text())
         out, d = cfg["results"], cfg["defense"]
         models = d["models"] or list(cfg["codecs"]["learned"])

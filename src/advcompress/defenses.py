@@ -23,7 +23,7 @@ import torch
 
 from advcompress.attacks import AttackSettings, srda
 from advcompress.codecs.base import Bitstream, Codec
-from advcompress.codecs.learned import PROXIES, LearnedCodec, estimated_bpp, lambda_for
+from advcompress.codecs.learned import PROXIES, LearnedCodec, estimated_bpp
 from advcompress.codecs.registry import register_wrapper
 from advcompress.metrics import mse255
 
@@ -106,8 +106,8 @@ def adversarial_train(
     Each step draws one quality (a variable-rate model learns all of its configured levels), a
     batch of crops, and perturbs the first `adv_fraction` of them with SRDA against the codec as it
     is at that step (eval mode, the attack's proxy), each with its own random direction. The loss is
-    R + lambda * D over the whole batch in training mode (noise proxy, as CompressAI trains), with
-    D measured against each crop as given, perturbed or not.
+    R + lambda * D (the architecture's own lambda of the quality) over the whole batch in training
+    mode (noise proxy, as CompressAI trains), with D measured against each crop as given, perturbed or not.
     """
     from advcompress.train import split_parameters
 
@@ -136,7 +136,7 @@ def adversarial_train(
             x = torch.cat([srda(views[q], x[:n_adv], gammas, attack).x_adv.detach(), x[n_adv:]])
         net.train()
         out = views[q].forward(x)  # training mode: CompressAI's additive-noise quantisation
-        terms = per_sample_rd(out, x, lambda_for(q))
+        terms = per_sample_rd(out, x, arch.rd_lambda(q))
         loss = terms["loss"].mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{codec.name}: non-finite AT loss at step {step}")
@@ -170,7 +170,7 @@ class OnlineSettings:
 
     steps: int = 50
     lr: float = 1e-2
-    lmbda: float | None = None  # None: CompressAI's lambda of the codec's quality (what it was trained for)
+    lmbda: float | None = None  # None: the lambda the codec was trained with at its quality (arch.rd_lambda)
     proxy: str = "ste"  # gradient path through rounding
     attacker_sees: bool = False  # attacks see the online step (straight-through) instead of the plain codec
 
@@ -241,7 +241,7 @@ class OnlineCodec(Codec):
         self.base = base
         self.name = f"{base.name}+online"
         self.settings = settings
-        self.lmbda = settings.lmbda if settings.lmbda is not None else lambda_for(base.quality)
+        self.lmbda = settings.lmbda if settings.lmbda is not None else base.arch.rd_lambda(base.quality)
         self._shadow = LearnedCodec(base.name, base.quality, copy.deepcopy(base.net), base.arch)
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.last_info: dict = {}
