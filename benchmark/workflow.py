@@ -13,8 +13,8 @@ Copies the workflow to a temporary directory (no data, no results: a clean clone
 - in total: wall time, and peak resident memory of the whole process tree (Snakemake plus its
   jobs, sampled every 0.5 s) next to the largest single job.
 Then it runs each named study's own benchmark script (benchmark/<study>.py; by default the attack
-study's, which prints the batched-vs-looped attack throughput ratio and the attack step time over a
-bare forward+backward), handing it the finished copy with --workdir when the script takes one.
+study's `throughput` mode, which prints the batched-vs-looped attack throughput ratio, on the first
+checkpoint the run trained), handing other scripts the finished copy with --workdir when they take one.
 Target: the whole default config under 20 minutes on 2 cores. With --from-git REV it runs that
 commit (workflow and library, the latter first on PYTHONPATH) instead of the working tree.
 """
@@ -122,13 +122,37 @@ def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.Da
     return per_rule.reset_index().set_index(["stage", "rule"]).sort_index(), per_stage
 
 
-def run_study_benchmark(study: str, work: Path) -> None:
+def attack_args(work: Path, cfg: dict, configfile: str) -> list[str] | None:
+    """benchmark/attack.py throughput on the first fixed-rate learned codec the run has trained."""
+    if "attack" not in cfg:
+        return None
+    for model, spec in cfg["codecs"]["learned"].items():
+        for q in spec["qualities"]:
+            ckpt = work / cfg["results"] / "models" / model / f"q{q}.pt"
+            if ckpt.exists():
+                return ["throughput", "--model", model, "--quality", str(q), "--checkpoint", str(ckpt),
+                        "--eval-dir", str(work / cfg["data_dir"] / "eval"), "--configfile", str(work / configfile)]
+    return None
+
+
+# How to call a study's benchmark script on the finished copy, for scripts that need more than --workdir.
+STUDY_ARGS = {"attack": attack_args}
+
+
+def run_study_benchmark(study: str, work: Path, cfg: dict, configfile: str) -> None:
     script = ROOT / "benchmark" / f"{study}.py"
     if not script.exists():
         print(f"\n== benchmark/{study}.py: not present, skipped")
         return
-    help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
-    cmd = [sys.executable, str(script), *(["--workdir", str(work)] if "--workdir" in help_text else [])]
+    if study in STUDY_ARGS:
+        args = STUDY_ARGS[study](work, cfg, configfile)
+        if args is None:
+            print(f"\n== benchmark/{study}.py: nothing to run it on (no trained checkpoint or no {study} section)")
+            return
+    else:
+        help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
+        args = ["--workdir", str(work)] if "--workdir" in help_text else []
+    cmd = [sys.executable, str(script), *args]
     print(f"\n== {' '.join(cmd)}", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     print(proc.stdout.rstrip())
@@ -189,7 +213,7 @@ def main() -> None:
           f"{per_rule['peak_rss_mib'].max():.0f} MiB; {int(per_stage['jobs'].sum())} jobs")
 
     for study in a.studies:
-        run_study_benchmark(study, work)
+        run_study_benchmark(study, work, cfg, a.configfile)
     if a.workdir is None:
         shutil.rmtree(base, ignore_errors=True)
     sys.exit(0 if rc == 0 else 1)

@@ -47,3 +47,17 @@ def test_summarise_groups_rules_by_stage_file(tmp_path):
     assert per_rule.loc[("models", "train_lic"), "peak_rss_mib"] == 812.0
     assert per_stage.loc["compress", "jobs"] == 1 and per_stage.loc["compress", "span_s"] == 8
     assert per_stage.loc["models", "span_s"] == 100
+
+
+def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
+    cfg = {"results": "results", "data_dir": "data/default", "attack": {},
+           "codecs": {"learned": {"vbr": {"qualities": [2]}, "fixed": {"qualities": [2, 4]}}}}
+    assert bench.attack_args(tmp_path, cfg, "config/config.yaml") is None  # nothing trained yet
+    ckpt = tmp_path / "results" / "models" / "fixed" / "q4.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"")
+    args = bench.attack_args(tmp_path, cfg, "config/config.yaml")
+    assert args[:5] == ["throughput", "--model", "fixed", "--quality", "4"]
+    assert args[args.index("--checkpoint") + 1] == str(ckpt)
+    assert bench.attack_args(tmp_path, {**cfg, "attack": None} | {}, "c") is not None
+    assert bench.attack_args(tmp_path, {k: v for k, v in cfg.items() if k != "attack"}, "c") is None
