@@ -7,7 +7,8 @@ The analysis transform is a Swin-style pyramid (patch embedding, then stages of 
 window attention joined by patch merging); the synthesis transform mirrors it with patch
 splitting (linear + pixel shuffle). The entropy model is Minnen & Singh's channel-wise
 autoregressive model (ChARM): a mean/scale hyperprior, latent slices coded in sequence, each
-conditioned on the hyperprior and on earlier slices, plus a latent residual prediction (LRP).
+conditioned on the hyperprior and on earlier slices, plus a latent residual prediction (LRP);
+it is `_charm.ChannelwiseContextModel`, shared with TCM.
 
 Module and parameter names follow the official code so that an official checkpoint loads with
 `strict=True` after `official_key_map` (which only strips `module.` and renames the entropy
@@ -21,18 +22,10 @@ import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from compressai.ans import BufferedRansEncoder, RansDecoder
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import conv3x3, subpel_conv3x3
-from compressai.models import CompressionModel
 
+from advcompress.codecs.arch._charm import ChannelwiseContextModel
 from advcompress.codecs.learned import LAMBDAS, Architecture, register_architecture
-
-
-def ste_round(x: torch.Tensor) -> torch.Tensor:
-    """Round in the forward pass, identity in the backward pass (straight-through)."""
-    return x + (torch.round(x) - x).detach()
-
 
 # -- windows ------------------------------------------------------------------------------------
 
@@ -229,23 +222,10 @@ class PatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), x.shape[-2], x.shape[-1]
 
 
-def _conv(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=1)
-
-
-def _context_net(cin: int, hidden: tuple[int, ...], cout: int) -> nn.Sequential:
-    """3x3 convs with GELU between them: the per-slice mean, scale and LRP networks."""
-    widths = [cin, *hidden, cout]
-    layers: list[nn.Module] = []
-    for a, b in zip(widths[:-1], widths[1:], strict=True):
-        layers += [_conv(a, b), nn.GELU()]
-    return nn.Sequential(*layers[:-1])
-
-
 # -- the model ----------------------------------------------------------------------------------
 
 
-class STF(CompressionModel):
+class STF(ChannelwiseContextModel):
     """Zou2022 STF. Defaults are the official configuration (embed_dim 48: M = 384, Z = 192).
 
     The latent y has M = embed_dim * 2**(stages-1) channels at 1/(patch * 2**(stages-1)) of the
@@ -270,12 +250,11 @@ class STF(CompressionModel):
         super().__init__()
         depths, num_heads, cc_hidden = list(depths), list(num_heads), tuple(cc_hidden)
         stages = len(depths)
-        self.embed_dim, self.num_slices, self.max_support_slices = embed_dim, num_slices, max_support_slices
+        self.embed_dim = embed_dim
         self.M = M = embed_dim * 2 ** (stages - 1)
         Z, step = M // 2, M // 8
         if M % num_slices or M % 8:
             raise ValueError(f"M={M} must be divisible by 8 and by num_slices={num_slices}")
-        S = M // num_slices
 
         rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
@@ -320,18 +299,7 @@ class STF(CompressionModel):
             )  # fmt: skip
 
         self.h_mean_s, self.h_scale_s = h_s(), h_s()
-        k = max_support_slices
-        self.cc_mean_transforms = nn.ModuleList(
-            _context_net(M + S * min(i, k), cc_hidden, S) for i in range(num_slices)
-        )
-        self.cc_scale_transforms = nn.ModuleList(
-            _context_net(M + S * min(i, k), cc_hidden, S) for i in range(num_slices)
-        )
-        self.lrp_transforms = nn.ModuleList(
-            _context_net(M + S * min(i + 1, k + 1), cc_hidden, S) for i in range(num_slices)
-        )
-        self.entropy_bottleneck = EntropyBottleneck(Z)
-        self.gaussian_conditional = GaussianConditional(None)
+        self._init_context_model(M, Z, num_slices, max_support_slices, cc_hidden)
 
     # -- transforms -------------------------------------------------------------------------
     def g_a(self, x: torch.Tensor) -> torch.Tensor:
@@ -346,96 +314,6 @@ class STF(CompressionModel):
         for stage in self.syn_layers:
             t, h, w = stage(t, h, w)
         return self.end_conv(t.transpose(1, 2).reshape(b, self.embed_dim, h, w))
-
-    def _round(self, em, x: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-        """Quantise around `means` for the decoder path.
-
-        Training uses straight-through rounding as the official code. In eval mode the entropy
-        model's own `quantize(..., "dequantize")` rounds, so `quantization_proxy` can replace it.
-        """
-        if self.training:
-            return ste_round(x - means) + means
-        return em.quantize(x, "dequantize", means)
-
-    def _slice_params(self, i, latent_means, latent_scales, decoded):
-        support = decoded[: self.max_support_slices] if self.max_support_slices >= 0 else decoded
-        mean_support = torch.cat([latent_means, *support], dim=1)
-        mu = self.cc_mean_transforms[i](mean_support)
-        scale = self.cc_scale_transforms[i](torch.cat([latent_scales, *support], dim=1))
-        return mu, scale, mean_support
-
-    def _refine(self, i, mean_support, y_hat_slice):
-        """Latent residual prediction: correct part of the quantisation error from the context."""
-        lrp = self.lrp_transforms[i](torch.cat([mean_support, y_hat_slice], dim=1))
-        return y_hat_slice + 0.5 * torch.tanh(lrp)
-
-    # -- CompressAI contract ----------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> dict:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        _, z_likelihoods = self.entropy_bottleneck(z)
-        z_hat = self._round(self.entropy_bottleneck, z, self.entropy_bottleneck._get_medians())
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-
-        decoded, likelihoods = [], []
-        for i, y_slice in enumerate(y.chunk(self.num_slices, 1)):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            _, lik = self.gaussian_conditional(y_slice, scale, mu)
-            likelihoods.append(lik)
-            y_hat_slice = self._round(self.gaussian_conditional, y_slice, mu)
-            decoded.append(self._refine(i, mean_support, y_hat_slice))
-        x_hat = self.g_s(torch.cat(decoded, dim=1))
-        return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods}}
-
-    def _tables(self):
-        gc = self.gaussian_conditional
-        return (
-            gc.quantized_cdf.tolist(),
-            gc.cdf_length.reshape(-1).int().tolist(),
-            gc.offset.reshape(-1).int().tolist(),
-        )
-
-    def compress(self, x: torch.Tensor) -> dict:
-        """One rANS string for all y slices (the official layout), one for z; batch size 1."""
-        if x.shape[0] != 1:
-            raise ValueError("STF.compress codes one image at a time")
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-
-        gc = self.gaussian_conditional
-        symbols, indexes, decoded = [], [], []
-        for i, y_slice in enumerate(y.chunk(self.num_slices, 1)):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            q = gc.quantize(y_slice, "symbols", mu)
-            symbols += q.reshape(-1).tolist()
-            indexes += gc.build_indexes(scale).reshape(-1).tolist()
-            decoded.append(self._refine(i, mean_support, gc.dequantize(q, mu)))
-        encoder = BufferedRansEncoder()
-        encoder.encode_with_indexes(symbols, indexes, *self._tables())
-        return {"strings": [[encoder.flush()], z_strings], "shape": z.shape[-2:]}
-
-    def decompress(self, strings, shape) -> dict:
-        if len(strings) != 2 or len(strings[0]) != 1:
-            raise ValueError("STF.decompress expects [[y_string], [z_string]] for one image")
-        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-        h, w = 4 * z_hat.shape[2], 4 * z_hat.shape[3]
-
-        gc = self.gaussian_conditional
-        tables = self._tables()
-        decoder = RansDecoder()
-        decoder.set_stream(strings[0][0])
-        decoded = []
-        for i in range(self.num_slices):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            index = gc.build_indexes(scale).reshape(-1).tolist()
-            q = torch.tensor(decoder.decode_stream(index, *tables), dtype=torch.int32)
-            q = q.reshape(1, -1, h, w).to(mu.device)
-            decoded.append(self._refine(i, mean_support, gc.dequantize(q, mu)))
-        return {"x_hat": self.g_s(torch.cat(decoded, dim=1)).clamp_(0, 1)}
 
 
 # -- official checkpoints -----------------------------------------------------------------------

@@ -7,9 +7,10 @@ The transforms are CompressAI residual blocks (with GDN) interleaved with Transf
 mixture (TCM) blocks: a 1x1 conv splits 2N channels into a CNN half (residual block) and a
 transformer half (Swin block), and a second 1x1 conv fuses them back as a residual. The entropy
 model is the channel-wise autoregressive model of Minnen & Singh (hyperprior, slices coded in
-sequence, latent residual prediction) whose mean and scale supports first pass through SWAtten:
-a channel-squeezed attention block (1x1 conv to 128, CompressAI's attention block with a Swin
-block as its non-local branch, 1x1 conv back).
+sequence, latent residual prediction; `_charm.ChannelwiseContextModel`, shared with STF) whose
+mean and scale supports first pass through SWAtten: a channel-squeezed attention block (1x1
+conv to 128, CompressAI's attention block with a Swin block as its non-local branch, 1x1 conv
+back).
 
 Module and parameter names follow the official code so that an official checkpoint loads with
 `strict=True` after `official_key_map`. This is an independent implementation, not a copy.
@@ -22,8 +23,6 @@ import re
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from compressai.ans import BufferedRansEncoder, RansDecoder
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import (
     AttentionBlock,
     ResidualBlock,
@@ -33,14 +32,13 @@ from compressai.layers import (
     conv3x3,
     subpel_conv3x3,
 )
-from compressai.models import CompressionModel
 
+from advcompress.codecs.arch._charm import ChannelwiseContextModel
 from advcompress.codecs.arch.stf import (
     drop_path,
     from_windows,
     official_key_map,
     shift_mask,
-    ste_round,
     to_windows,
 )
 from advcompress.codecs.learned import Architecture, register_architecture
@@ -162,15 +160,7 @@ class SWAtten(AttentionBlock):
         return self.out_conv(out)
 
 
-def _context_net(cin: int, hidden: tuple[int, ...], cout: int) -> nn.Sequential:
-    widths = [cin, *hidden, cout]
-    layers: list[nn.Module] = []
-    for a, b in zip(widths[:-1], widths[1:], strict=True):
-        layers += [nn.Conv2d(a, b, 3, padding=1), nn.GELU()]
-    return nn.Sequential(*layers[:-1])
-
-
-class TCM(CompressionModel):
+class TCM(ChannelwiseContextModel):
     """Liu2023 TCM. Defaults are the official large model (N = 128, M = 320); small is N = 64.
 
     `config[i]` counts the TCM blocks of the 3 analysis and 3 synthesis stages, `head_dim[i]`
@@ -202,7 +192,7 @@ class TCM(CompressionModel):
         config, head_dim, cc_hidden = list(config), list(head_dim), tuple(cc_hidden)
         if M % num_slices:
             raise ValueError(f"M={M} must be divisible by num_slices={num_slices}")
-        self.N, self.M, self.num_slices, self.max_support_slices = N, M, num_slices, max_support_slices
+        self.N, self.M = N, M
         S = M // num_slices
         rates = torch.linspace(0, drop_path_rate, sum(config)).tolist()
 
@@ -249,103 +239,11 @@ class TCM(CompressionModel):
 
         self.atten_mean = nn.ModuleList(atten(i) for i in range(num_slices))
         self.atten_scale = nn.ModuleList(atten(i) for i in range(num_slices))
-        self.cc_mean_transforms = nn.ModuleList(
-            _context_net(M + S * min(i, k), cc_hidden, S) for i in range(num_slices)
-        )
-        self.cc_scale_transforms = nn.ModuleList(
-            _context_net(M + S * min(i, k), cc_hidden, S) for i in range(num_slices)
-        )
-        self.lrp_transforms = nn.ModuleList(
-            _context_net(M + S * min(i + 1, k + 1), cc_hidden, S) for i in range(num_slices)
-        )
-        self.entropy_bottleneck = EntropyBottleneck(Z)
-        self.gaussian_conditional = GaussianConditional(None)
+        self._init_context_model(M, Z, num_slices, max_support_slices, cc_hidden)
 
-    # -- entropy model pieces ---------------------------------------------------------------
-    def _round(self, em, x, means):
-        """Straight-through rounding in training (official); the entropy model's own rounding in
-        eval mode, so that `quantization_proxy` can make it differentiable."""
-        if self.training:
-            return ste_round(x - means) + means
-        return em.quantize(x, "dequantize", means)
-
-    def _slice_params(self, i, latent_means, latent_scales, decoded):
-        support = decoded[: self.max_support_slices] if self.max_support_slices >= 0 else decoded
-        mean_support = self.atten_mean[i](torch.cat([latent_means, *support], dim=1))
-        scale_support = self.atten_scale[i](torch.cat([latent_scales, *support], dim=1))
-        return self.cc_mean_transforms[i](mean_support), self.cc_scale_transforms[i](scale_support), mean_support
-
-    def _refine(self, i, mean_support, y_hat_slice):
-        """Latent residual prediction from the (attended) mean support and the decoded slice."""
-        lrp = self.lrp_transforms[i](torch.cat([mean_support, y_hat_slice], dim=1))
-        return y_hat_slice + 0.5 * torch.tanh(lrp)
-
-    # -- CompressAI contract ----------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> dict:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        _, z_likelihoods = self.entropy_bottleneck(z)
-        z_hat = self._round(self.entropy_bottleneck, z, self.entropy_bottleneck._get_medians())
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-
-        decoded, likelihoods = [], []
-        for i, y_slice in enumerate(y.chunk(self.num_slices, 1)):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            _, lik = self.gaussian_conditional(y_slice, scale, mu)
-            likelihoods.append(lik)
-            y_hat_slice = self._round(self.gaussian_conditional, y_slice, mu)
-            decoded.append(self._refine(i, mean_support, y_hat_slice))
-        x_hat = self.g_s(torch.cat(decoded, dim=1))
-        return {"x_hat": x_hat, "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods}}
-
-    def _tables(self):
-        gc = self.gaussian_conditional
-        return (
-            gc.quantized_cdf.tolist(),
-            gc.cdf_length.reshape(-1).int().tolist(),
-            gc.offset.reshape(-1).int().tolist(),
-        )
-
-    def compress(self, x: torch.Tensor) -> dict:
-        """One rANS string for all y slices (the official layout), one for z; batch size 1."""
-        if x.shape[0] != 1:
-            raise ValueError("TCM.compress codes one image at a time")
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-
-        gc = self.gaussian_conditional
-        symbols, indexes, decoded = [], [], []
-        for i, y_slice in enumerate(y.chunk(self.num_slices, 1)):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            q = gc.quantize(y_slice, "symbols", mu)
-            symbols += q.reshape(-1).tolist()
-            indexes += gc.build_indexes(scale).reshape(-1).tolist()
-            decoded.append(self._refine(i, mean_support, gc.dequantize(q, mu)))
-        encoder = BufferedRansEncoder()
-        encoder.encode_with_indexes(symbols, indexes, *self._tables())
-        return {"strings": [[encoder.flush()], z_strings], "shape": z.shape[-2:]}
-
-    def decompress(self, strings, shape) -> dict:
-        if len(strings) != 2 or len(strings[0]) != 1:
-            raise ValueError("TCM.decompress expects [[y_string], [z_string]] for one image")
-        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        latent_means, latent_scales = self.h_mean_s(z_hat), self.h_scale_s(z_hat)
-        h, w = 4 * z_hat.shape[2], 4 * z_hat.shape[3]
-
-        gc = self.gaussian_conditional
-        tables = self._tables()
-        decoder = RansDecoder()
-        decoder.set_stream(strings[0][0])
-        decoded = []
-        for i in range(self.num_slices):
-            mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            index = gc.build_indexes(scale).reshape(-1).tolist()
-            q = torch.tensor(decoder.decode_stream(index, *tables), dtype=torch.int32)
-            decoded.append(self._refine(i, mean_support, gc.dequantize(q.reshape(1, -1, h, w).to(mu.device), mu)))
-        return {"x_hat": self.g_s(torch.cat(decoded, dim=1)).clamp_(0, 1)}
+    def _supports(self, i, mean_support, scale_support):
+        """SWAtten on slice i's supports; the attended mean support also feeds the LRP."""
+        return self.atten_mean[i](mean_support), self.atten_scale[i](scale_support)
 
 
 # -- official checkpoints -----------------------------------------------------------------------
