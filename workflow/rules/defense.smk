@@ -42,7 +42,7 @@ rule defense_clean:
         CONDA_ENV
     input:
         images=ancient(f"{DATA}/eval"),
-        ckpt=lambda w: at_checkpoint(w.model, w.defense, w.quality),
+        ckpt=lambda w: ancient(at_checkpoint(w.model, w.defense, w.quality)),
     output:
         table=f"{OUT}/defense/clean/{{model}}@at-{{defense}}/q{{quality}}.csv",
     params:
@@ -68,7 +68,7 @@ rule defense_table3:
     conda:
         CONDA_ENV
     input:
-        lambda w: defense_rows("srda", ["none", *table3_samples()]),
+        lambda w: defense_rows("srda", ["none", *table3_samples(), "online", "AT + online"]),
     output:
         summary=f"{OUT}/tables/defense/robustness_srda.csv",
         csv=f"{OUT}/tables/defense/table3.csv",

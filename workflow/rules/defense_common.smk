@@ -43,8 +43,9 @@ def defense_labels():
 
 
 def _at_settings(model):
-    """How the attack job rebuilds a fine-tuned codec: the base architecture and widths, our checkpoint."""
-    return {"weights": "trained", "widths": LEARNED[model].get("widths"), "device": config["device"]}
+    """How a job rebuilds a fine-tuned codec: as its base (same weights mode: an AT checkpoint of a
+    pretrained CompressAI model keeps the layout `from_state_dict` reads), with the AT checkpoint."""
+    return codec_settings(model)
 
 
 def _register_defended_codecs():
