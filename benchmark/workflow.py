@@ -87,8 +87,9 @@ def benchmark_table(work: Path, tier: str) -> pd.DataFrame:
     rows = []
     for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0])})
-    return pd.DataFrame(rows, columns=["rule", "s", "max_rss_mib"])
+        rows.append({"rule": tsv.parent.name, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0]),
+                     "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan")})
+    return pd.DataFrame(rows, columns=["rule", "s", "max_rss_mib", "cpu_s"])
 
 
 def job_spans(log_text: str) -> pd.DataFrame:
@@ -109,14 +110,15 @@ def job_spans(log_text: str) -> pd.DataFrame:
 def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     stages = stage_of_rules(work)
     bench = benchmark_table(work, tier)
-    per_rule = bench.groupby("rule").agg(job_s=("s", "sum"), peak_rss_mib=("max_rss_mib", "max"))
+    per_rule = bench.groupby("rule").agg(job_s=("s", "sum"), job_cpu_s=("cpu_s", "sum"),
+                                         peak_rss_mib=("max_rss_mib", "max"))
     spans = job_spans(log_text)
     spans = spans[spans["rule"] != "all"]
     per_rule = spans.groupby("rule").size().rename("jobs").to_frame().join(per_rule, how="outer")
     per_rule["stage"] = [stages.get(r, "?") for r in per_rule.index]
     spans["stage"] = spans["rule"].map(lambda r: stages.get(r, "?"))
     span = spans.groupby("stage").agg(first_start=("start", "min"), last_end=("end", "max"))
-    per_stage = per_rule.groupby("stage").agg(jobs=("jobs", "sum"), job_s=("job_s", "sum"),
+    per_stage = per_rule.groupby("stage").agg(jobs=("jobs", "sum"), job_s=("job_s", "sum"), job_cpu_s=("job_cpu_s", "sum"),
                                               peak_rss_mib=("peak_rss_mib", "max"))
     per_stage["span_s"] = (pd.to_datetime(span["last_end"]) - pd.to_datetime(span["first_start"])).dt.total_seconds()
     return per_rule.reset_index().set_index(["stage", "rule"]).sort_index(), per_stage
@@ -203,14 +205,17 @@ def main() -> None:
 
     per_rule, per_stage = summarise(work, cfg["tier"], log_text)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print("\nper rule (job_s: summed seconds of its jobs; peak_rss_mib: largest job)")
+        print("\nper rule (job_s: summed wall seconds of its jobs, job_cpu_s: their CPU seconds, which a\n"
+              "busy machine does not inflate; peak_rss_mib: largest job)")
         print(per_rule.to_string(float_format=lambda v: f"{v:.1f}"))
         print("\nper stage (span_s: first job start to last job end on the wall clock)")
         print(per_stage.to_string(float_format=lambda v: f"{v:.1f}"))
     verdict = "within" if wall <= TARGET_S else "OVER"
     print(f"\ntotal: wall {wall:.0f} s ({wall / 60:.1f} min) on {a.cores} cores, {verdict} the 20 min target; "
           f"peak RSS of the whole process tree {peak_tree:.0f} MiB, largest single job "
-          f"{per_rule['peak_rss_mib'].max():.0f} MiB; {int(per_stage['jobs'].sum())} jobs")
+          f"{per_rule['peak_rss_mib'].max():.0f} MiB; {int(per_stage['jobs'].sum())} jobs; "
+          f"{per_stage['job_cpu_s'].sum():.0f} CPU seconds in benchmarked jobs; load average during the run "
+          f"{os.getloadavg()[0]:.1f} (1 min, at the end) on {os.cpu_count()} CPUs")
 
     for study in a.studies:
         run_study_benchmark(study, work, cfg, a.configfile)
