@@ -31,13 +31,14 @@ def test_slurm_driver_parsers(tmp_path):
     sys.path.insert(0, str(DRIVER.parent))
     import slurm_smoke as d
 
-    log = ("[Sun Nov 22 00:00:00 2026]\nrule train_lic:\n    output: a\n    jobid: 7\n    wildcards: m\n"
-           "Job 7 has been submitted with SLURM jobid 12 (log: x).\n"
+    log = ("[Sun Nov 22 00:00:00 2026]\nlocalrule rd_table:\n    input: b\n    jobid: 3\n"
            "sbatch call: sbatch --parsable --job-name u --comment rule_train_lic_wildcards_m_2 "
            "-p debug --gpus=1 --wrap=\"x\"\n"
-           "[Sun Nov 22 00:00:01 2026]\nlocalrule rd_table:\n    input: b\n    jobid: 3\n")
-    assert d.executed_jobs(log) == [("train_lic", "7"), ("rd_table", "3")]
-    assert d.submissions(log) == {"7": "12"}
+           "Job 7 has been submitted with SLURM jobid 12 (log: /w/.snakemake/slurm_logs/rule_train_lic/m_2/12.log).\n"
+           "[Sun Nov 22 00:00:01 2026]\nFinished jobid: 3 (Rule: rd_table)\n"
+           "[Sun Nov 22 00:00:09 2026]\nFinished jobid: 7 (Rule: train_lic)\n")
+    assert d.executed_jobs(log) == [("rd_table", "3"), ("train_lic", "7")]
+    assert d.submissions(log) == {"7": ("12", "train_lic")}
     assert "--gpus=1" in d.sbatch_calls(log)["train_lic"]
     comp = tmp_path / "jobcomp.log"
     comp.write_text("JobId=12 UserId=root(0) Name=u JobState=COMPLETED Partition=debug\n")

@@ -92,13 +92,15 @@ def run_snakemake(workdir: Path, args: list[str], env: dict, log: Path) -> float
 
 
 def executed_jobs(log_text: str) -> list[tuple[str, str]]:
-    """(rule, snakemake jobid) of every job Snakemake started, local or submitted."""
-    return re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log_text, re.M)
+    """(rule, snakemake jobid) of every job Snakemake finished, local or submitted."""
+    return [(rule, jid) for jid, rule in re.findall(r"^Finished jobid: (\d+) \(Rule: (\w+)\)", log_text, re.M)]
 
 
-def submissions(log_text: str) -> dict[str, str]:
-    """Snakemake jobid -> Slurm jobid, from the plugin's 'submitted with SLURM jobid' lines."""
-    return dict(re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log_text))
+def submissions(log_text: str) -> dict[str, tuple[str, str]]:
+    """Snakemake jobid -> (Slurm jobid, rule), from the plugin's 'submitted with SLURM jobid' lines."""
+    found = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/",
+                       log_text)
+    return {jid: (sid, rule) for jid, sid, rule in found}
 
 
 def sbatch_calls(log_text: str) -> dict[str, str]:
@@ -135,6 +137,48 @@ def compare_tables(a: Path, b: Path) -> list[str]:
     return problems
 
 
+def check_slurm_run(slurm_dir: Path, text: str, jobcomp: Path) -> list[str]:
+    """Every non-local job went through sbatch and COMPLETED in Slurm; --gpus exactly for GPU rules."""
+    failures = []
+    jobs = executed_jobs(text)
+    subs = submissions(text)
+    comp = jobcomp_records(jobcomp)
+    run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
+    rules = {r["rule"]: r for r in rule_resources(slurm_dir, slurm_dir / SMOKE)}
+    remote = [(rule, jid) for rule, jid in jobs if not rules[rule]["local"]]
+    print(f"{len(jobs)} jobs finished, {len(remote)} of them non-local; {len(subs)} submitted with sbatch; "
+          f"{len(comp)} in Slurm's job-completion log", flush=True)
+    if not remote:
+        failures.append("no job ran on Slurm")
+    for rule, jid in remote:
+        if jid not in subs:
+            failures.append(f"{rule} (job {jid}) was not submitted through sbatch")
+            continue
+        sid, sub_rule = subs[jid]
+        rec = comp.get(sid)
+        if sub_rule != rule:
+            failures.append(f"job {jid} finished as {rule} but was submitted as {sub_rule}")
+        if rec is None:
+            failures.append(f"{rule}: Slurm job {sid} is missing from the job-completion log")
+        elif rec.get("JobState") != "COMPLETED" or rec.get("Name") != run_id:
+            failures.append(f"{rule}: Slurm job {sid} is {rec.get('JobState')} named {rec.get('Name')}")
+    local_submitted = [jid for jid, (_, rule) in subs.items() if rules[rule]["local"]]
+    if local_submitted:
+        failures.append(f"local rules went to Slurm: {local_submitted}")
+    calls = sbatch_calls(text)
+    for rule in sorted({r for r, _ in remote}):
+        call = calls.get(rule, "")
+        wants_gpu = rules[rule]["resources"].get("gpu", {}).get("value", 0)
+        if not call:
+            failures.append(f"{rule}: no sbatch call in the log")
+        elif bool(wants_gpu) != ("--gpus=" in call):
+            failures.append(f"{rule}: declares gpu={wants_gpu} but its sbatch call is: {call}")
+        n = sum(r == rule for r, _ in remote)
+        print(f"  {rule}: {n} Slurm job(s), gpu={wants_gpu}, sbatch ... {'--gpus=' + str(wants_gpu) if wants_gpu else ''}",
+              flush=True)
+    return failures
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--local-run", type=Path, help="a finished local smoke run to compare with (else one is made)")
@@ -142,7 +186,17 @@ def main() -> None:
     p.add_argument("--from-git", metavar="REV", help="run this commit's workflow and library (default: the working tree)")
     p.add_argument("--freeze", action="store_true", help="run a copy of the working tree taken at the start")
     p.add_argument("--keep-cluster", action="store_true", help="leave the daemons running")
+    p.add_argument("--check-only", action="store_true",
+                   help="only check a finished --workdir (its slurm/, local/, slurm-run.log, jobcomp.log)")
     a = p.parse_args()
+    if a.check_only:
+        base = a.workdir.resolve()
+        if (base / "source" / "src").is_dir():  # the snapshot's library parses the snapshot's rules
+            sys.path.insert(0, str(base / "source" / "src"))
+        failures = check_slurm_run(base / "slurm", (base / "slurm-run.log").read_text(), base / "jobcomp.log")
+        failures += compare_tables(base / "local/results/smoke/tables", base / "slurm/results/smoke/tables")
+        report(failures)
+        return
 
     base = (a.workdir or Path(tempfile.mkdtemp(prefix="advcompress-slurm-run-"))).resolve()
     base.mkdir(parents=True, exist_ok=True)
@@ -153,6 +207,7 @@ def main() -> None:
     if a.from_git or a.freeze:
         source = git_snapshot(a.from_git, base / "source") if a.from_git else tree_snapshot(base / "source")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source / "src"), env.get("PYTHONPATH")]))
+        sys.path.insert(0, str(source / "src"))  # for reading the snapshot's rules in this process
     failures: list[str] = []
     try:
         cluster("start", env)
@@ -172,37 +227,8 @@ def main() -> None:
             env, log,
         )
         print(f"Slurm run: {elapsed:.0f} s", flush=True)
-        text = log.read_text()
-        jobs = executed_jobs(text)
-        subs = submissions(text)
-        comp = jobcomp_records(state / "jobcomp.log")
-        run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
-
-        rules = {r["rule"]: r for r in rule_resources(slurm_dir, slurm_dir / SMOKE)}
-        remote = [(rule, jid) for rule, jid in jobs if not rules[rule]["local"] and rule != "all"]
-        print(f"{len(jobs)} jobs ran, {len(remote)} non-local, {len(subs)} submitted with sbatch, "
-              f"{len(comp)} in Slurm's job-completion log", flush=True)
-        for rule, jid in remote:
-            sid = subs.get(jid)
-            if sid is None:
-                failures.append(f"{rule} (job {jid}) was not submitted through sbatch")
-                continue
-            rec = comp.get(sid)
-            if rec is None:
-                failures.append(f"{rule}: Slurm job {sid} is missing from the job-completion log")
-                continue
-            if rec.get("JobState") != "COMPLETED" or rec.get("Name") != run_id:
-                failures.append(f"{rule}: Slurm job {sid} is {rec.get('JobState')} named {rec.get('Name')}")
-        calls = sbatch_calls(text)
-        for rule in sorted({r for r, _ in remote}):
-            call = calls.get(rule, "")
-            wants_gpu = rules[rule]["resources"].get("gpu", {}).get("value", 0)
-            if not call:
-                failures.append(f"{rule}: no sbatch call in the log")
-            elif bool(wants_gpu) != ("--gpus=" in call):
-                failures.append(f"{rule}: declares gpu={wants_gpu} but its sbatch call is: {call}")
-        for rule in sorted({r for r, _ in remote}):
-            print(f"  {rule}: {sum(r == rule for r, _ in remote)} Slurm jobs", flush=True)
+        shutil.copy2(state / "jobcomp.log", base / "jobcomp.log")  # `stop` deletes the state dir
+        failures += check_slurm_run(slurm_dir, log.read_text(), base / "jobcomp.log")
 
         if local_run is not None:
             print(f"local run: {local_run.result():.0f} s", flush=True)
@@ -215,6 +241,10 @@ def main() -> None:
         if a.workdir is None and not failures:
             shutil.rmtree(base, ignore_errors=True)
 
+    report(failures)
+
+
+def report(failures: list[str]) -> None:
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         sys.exit(1)
