@@ -58,13 +58,13 @@ def test_every_default_figure_is_a_captioned_report_item(tmp_path):
 
 
 def report_results(html: str) -> dict:
-    """The report's embedded `var results = {...}` (one entry per result file)."""
-    start = html.index("var results = ") + len("var results = ")
+    """The report's embedded `<script id="results"> var results = {...}` (one entry per result file)."""
+    start = html.index("var results = ", html.index('<script id="results">')) + len("var results = ")
     return json.JSONDecoder().raw_decode(html, start)[0]
 
 
 def test_report_parser_reads_results():
-    html = 'x <script> var results = {"a.pdf": {"caption": "<p>c</p>", "data_uri": "data:;base64,AA=="}};\n</script>'
+    html = 'var results = [];\n<script id="results"> var results = {"a.pdf": {"caption": "<p>c</p>", "data_uri": "data:;base64,AA=="}};\n</script>'
     assert report_results(html) == {"a.pdf": {"caption": "<p>c</p>", "data_uri": "data:;base64,AA=="}}
 
 
