@@ -44,3 +44,15 @@ def test_slurm_driver_parsers(tmp_path):
     comp.write_text("JobId=12 UserId=root(0) Name=u JobState=COMPLETED Partition=debug\n")
     assert d.jobcomp_records(comp)["12"] == {"JobId": "12", "UserId": "root(0)", "Name": "u",
                                              "JobState": "COMPLETED", "Partition": "debug"}
+
+
+def test_tables_compare_exactly_except_timing_columns(tmp_path):
+    sys.path.insert(0, str(DRIVER.parent))
+    import slurm_smoke as d
+
+    for run, (psnr, enc, ms) in {"a": (30.0, 0.1, 5.0), "b": (30.0, 0.7, 9.0)}.items():
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "t.csv").write_text(f"psnr_db,encode_s,defense_ms_per_image\n{psnr},{enc},{ms}\n")
+    assert d.compare_tables(tmp_path / "a", tmp_path / "b") == []
+    (tmp_path / "b" / "t.csv").write_text("psnr_db,encode_s,defense_ms_per_image\n30.000001,0.7,9.0\n")
+    assert d.compare_tables(tmp_path / "a", tmp_path / "b")

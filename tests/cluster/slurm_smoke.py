@@ -7,8 +7,9 @@
    config/smoke.yaml`, with the two settings a cluster without accounting needs (status from squeue,
    a short first status check).
 3. Checks: every non-local job Snakemake ran was submitted with sbatch, and Slurm's job-completion
-   log (jobcomp/filetxt) lists each of those Slurm jobs as COMPLETED under this run's name; the tables under results/smoke/tables equal those of a local run column by column, except
-   wall-time columns (`*_s`), which measure the machine rather than the science. GPU-tagged rules'
+   log (jobcomp/filetxt) lists each of those Slurm jobs as COMPLETED under this run's name; the
+   tables under results/smoke/tables equal those of a local run column by column, except timing
+   columns (`*_s`, `*_ms_*`), which measure the machine rather than the science. GPU-tagged rules'
    sbatch calls carry `--gpus` (the one-node cluster has a `gpu` GRES token, no device), the others not.
 4. `slurm_localhost.sh stop` (unless --keep-cluster).
 
@@ -118,8 +119,13 @@ def jobcomp_records(path: Path) -> dict[str, dict]:
     return out
 
 
+# Columns that time the machine, not the science: a unit `s`/`ms`/`us` as one word of the name
+# (encode_s, decode_s, defense_ms_per_image).
+TIMING = re.compile(r"(?:^|_)(?:s|ms|us|seconds)(?:_|$)")
+
+
 def compare_tables(a: Path, b: Path) -> list[str]:
-    """Differences between two result trees' tables, ignoring wall-time columns (`*_s`)."""
+    """Differences between two result trees' tables, ignoring timing columns."""
     import pandas as pd
 
     problems = []
@@ -129,7 +135,7 @@ def compare_tables(a: Path, b: Path) -> list[str]:
         problems.append(f"different table sets: {names_a} vs {names_b}")
     for name in set(names_a) & set(names_b):
         ta, tb = pd.read_csv(a / name), pd.read_csv(b / name)
-        keep = [c for c in ta.columns if not c.endswith("_s")]
+        keep = [c for c in ta.columns if not TIMING.search(c)]
         try:
             pd.testing.assert_frame_equal(ta[keep], tb.reindex(columns=keep), check_exact=True)
         except AssertionError as e:
