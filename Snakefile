@@ -32,6 +32,6 @@ rule all:
 
 
 for _stage in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
-    if _stage.name != "common.smk":
+    if not _stage.stem.endswith("common"):  # lookups, included by their stage file
 
         include: _stage

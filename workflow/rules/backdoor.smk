@@ -20,7 +20,8 @@ rule backdoor_clean_classifier:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=1500,
+        mem_mb=lambda w, attempt: 1500 * attempt,
+    retries: 1
     log:
         logfile("backdoor_clean_classifier"),
     benchmark:
@@ -46,7 +47,8 @@ rule backdoor_trigger:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=1500,
+        mem_mb=lambda w, attempt: 1500 * attempt,
+    retries: 1
     log:
         logfile("backdoor_trigger", "{trigger}"),
     benchmark:
@@ -74,7 +76,8 @@ rule backdoor_train:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
     log:
         logfile("backdoor_train", "{run}"),
     benchmark:
@@ -163,7 +166,8 @@ rule backdoor_lic_train:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=3000,
+        mem_mb=lambda w, attempt: 3000 * attempt,
+    retries: 1
     log:
         logfile("backdoor_lic_train", "{model}_q{quality}"),
     benchmark:
@@ -194,7 +198,8 @@ rule backdoor_lic_eval:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=2000,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
     log:
         logfile("backdoor_lic_eval", "{model}_q{quality}"),
     benchmark:

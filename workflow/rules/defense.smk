@@ -24,7 +24,8 @@ rule defense_train_at:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=DEF["at"]["mem_mb"],
+        mem_mb=lambda w, attempt: DEF["at"]["mem_mb"] * attempt,
+    retries: 1
     log:
         logfile("defense_train_at", "{model}_{defense}_q{quality}"),
     benchmark:
