@@ -12,6 +12,10 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One torch thread in the test process, as the workflow's jobs run: on two cores, more threads only
+# contend with the smoke run's parallel jobs and make tiny tensor operations slower.
+torch.set_num_threads(1)
 WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "envs", "pyproject.toml"]
 
 
