@@ -63,7 +63,7 @@ def test_pickled_object_is_refused(tmp_path):
 
 def test_schema_error_names_the_offending_key(tmp_path):
     work = copy_workflow(tmp_path / "wf")
-    cfg = (work / "config" / "smoke.yaml").read_text().replace("  patch: 64\n", "  patch: 64\n  pach_size: 3\n")
+    cfg = (work / "config" / "smoke.yaml").read_text().replace("\ntrain:\n", "\ntrain:\n  pach_size: 3\n", 1)
     (work / "config" / "bad.yaml").write_text(cfg)
     proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
     assert proc.returncode != 0
