@@ -22,6 +22,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark.workflow import benchmark_table  # noqa: E402
 from tests.conftest import copy_workflow, snakemake  # noqa: E402
 
 
@@ -31,19 +32,12 @@ def defense_stats(work: Path, tier: str) -> pd.DataFrame:
     CPU seconds matter on a shared machine: a one-thread job's wall time grows with the load, its
     CPU time hardly.
     """
-    rows = []
-    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
-        rule, job = tsv.parent.name, tsv.stem
-        if rule == "attack_run" and not ("@" in job or "+" in job):
-            continue  # attacks of undefended models belong to the attack stage
-        if not (rule.startswith("defense") or rule == "attack_run"):
-            continue
-        b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": rule, "s": float(b["s"].iloc[0]), "cpu_s": float(b["cpu_time"].iloc[0]),
-                     "max_rss_mib": float(b["max_rss"].iloc[0])})
-    df = pd.DataFrame(rows)
-    return df.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), cpu_seconds=("cpu_s", "sum"),
-                                  peak_rss_mib=("max_rss_mib", "max"))
+    jobs = benchmark_table(work, tier, with_job=True)
+    attacks = jobs["rule"] == "attack_run"
+    defended = jobs["job"].str.contains("@|\\+")  # attacks of undefended models: the attack stage's
+    jobs = jobs[jobs["rule"].str.startswith("defense") | (attacks & defended)]
+    return jobs.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), cpu_seconds=("cpu_s", "sum"),
+                                    peak_rss_mib=("max_rss_mib", "max"))
 
 
 def main() -> None:

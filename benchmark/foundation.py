@@ -17,17 +17,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark.workflow import benchmark_table  # noqa: E402
 from tests.conftest import copy_workflow, snakemake  # noqa: E402
 
 
 def rule_stats(work: Path, tier: str) -> pd.DataFrame:
-    """Per rule: jobs, summed seconds, peak resident memory (MiB), from benchmarks/<tier>/."""
-    rows = []
-    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
-        b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0])})
-    df = pd.DataFrame(rows)
-    return df.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), peak_rss_mib=("max_rss_mib", "max"))
+    """Per rule: jobs, summed wall and CPU seconds, peak resident memory (MiB)."""
+    jobs = benchmark_table(work, tier)
+    return jobs.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), cpu_seconds=("cpu_s", "sum"),
+                                    peak_rss_mib=("max_rss_mib", "max"))
 
 
 def main() -> None:
@@ -48,7 +46,8 @@ def main() -> None:
         stats = rule_stats(work, cfg["tier"])
         print(stats.to_string(float_format=lambda v: f"{v:.1f}"))
         print(f"foundation stage: wall {wall:.1f} s on {a.cores} cores; "
-              f"peak job memory {stats.peak_rss_mib.max():.0f} MiB; summed job time {stats.seconds.sum():.1f} s")
+              f"peak job memory {stats.peak_rss_mib.max():.0f} MiB; summed job wall {stats.seconds.sum():.1f} s, "
+              f"CPU {stats.cpu_seconds.sum():.1f} s")
         print((work / out / "tables" / "rd_clean.md").read_text())
 
 

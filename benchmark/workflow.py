@@ -83,13 +83,16 @@ def stage_of_rules(work: Path) -> dict[str, str]:
     return out
 
 
-def benchmark_table(work: Path, tier: str) -> pd.DataFrame:
+def benchmark_table(work: Path, tier: str, with_job: bool = False) -> pd.DataFrame:
+    """One row per job from Snakemake's benchmark files: rule, wall s, peak RSS, CPU s (and job)."""
     rows = []
     for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
         b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "s": float(b["s"].iloc[0]), "max_rss_mib": float(b["max_rss"].iloc[0]),
+        rows.append({"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
+                     "max_rss_mib": float(b["max_rss"].iloc[0]),
                      "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan")})
-    return pd.DataFrame(rows, columns=["rule", "s", "max_rss_mib", "cpu_s"])
+    cols = ["rule", "job", "s", "max_rss_mib", "cpu_s"] if with_job else ["rule", "s", "max_rss_mib", "cpu_s"]
+    return pd.DataFrame(rows, columns=["rule", "job", "s", "max_rss_mib", "cpu_s"])[cols]
 
 
 def job_spans(log_text: str) -> pd.DataFrame:
