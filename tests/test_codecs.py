@@ -87,3 +87,14 @@ def test_proxy_context_restores_rounding():
     with pytest.raises(ValueError, match="unknown quantization proxy"):
         with quantization_proxy(codec.net, "magic"):
             pass
+
+
+def test_learned_loader_finds_project_architectures_in_a_fresh_process():
+    # train-lic builds codecs through load_learned_codec before anything touched the registry.
+    import subprocess
+    import sys
+
+    code = ("from advcompress.codecs.learned import load_learned_codec as f; "
+            "print(f('song2021', 25, weights='untrained', widths={'N': 16, 'M': 16}).level)")
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "0.25", proc.stderr[-2000:]

@@ -55,6 +55,15 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
+def architecture(name: str) -> Architecture:
+    """The registered architecture `name`, loading the registry's modules first if needed."""
+    from advcompress.codecs.registry import codec_entry
+
+    if codec_entry(name).family != "learned" or name not in ARCHITECTURES:
+        raise KeyError(f"{name!r} is not a learned architecture")
+    return ARCHITECTURES[name]
+
+
 def register_architecture(arch: Architecture) -> Architecture:
     """Add a learned algorithm to the one codec registry."""
     ARCHITECTURES[arch.name] = arch
@@ -181,7 +190,7 @@ def lambda_for(quality: int) -> float:
 
 def build_net(name: str, quality: int, widths: dict | None = None) -> torch.nn.Module:
     """An untrained network of architecture `name`, at `widths` or at the official widths."""
-    arch = ARCHITECTURES[name]
+    arch = architecture(name)
     widths = dict(widths) if widths else arch.official_widths(quality)
     return arch.make(**widths)
 
@@ -226,7 +235,7 @@ def load_learned_codec(
     `weights="untrained"` is only for tests and training; `trained` and `pretrained` both need
     `checkpoint`: a file this project trained, or an official file the fetch rule placed.
     """
-    arch = ARCHITECTURES[name]
+    arch = architecture(name)
     if weights == "untrained":
         net = build_net(name, quality, widths)
     elif weights in ("trained", "pretrained"):

@@ -67,11 +67,11 @@ def cmd_train_lic(a) -> None:
 def cmd_fetch_weights(a) -> None:
     import re
 
-    from advcompress.codecs.learned import ARCHITECTURES
+    from advcompress.codecs.learned import architecture
     from advcompress.data import DataError, fetch_url
     from advcompress.io import sha256_file
 
-    arch = ARCHITECTURES[a.model]
+    arch = architecture(a.model)
     quality = int(a.quality) if str(a.quality).isdigit() else 0
     url = arch.pretrained_url(quality) if arch.pretrained_url else None
     # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar: a pinned hash.
