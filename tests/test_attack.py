@@ -17,7 +17,7 @@ from advcompress.assess import (
     rate_map,
     success_ratio,
 )
-from advcompress.attack_study import table2
+from advcompress.attack_tables import table2
 from advcompress.attacks import (
     ATTACKS,
     PAPER_DIRECTIONS,

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from advcompress.attack_study import (  # noqa: E402
+from advcompress.attack_tables import (  # noqa: E402
     attacked_rows,
     fmt_rate_psnr,
     gallery_to_display,

@@ -74,7 +74,7 @@ def main(argv=None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from advcompress.codecs.learned import CheckpointError
+    from advcompress.codecs.base import CheckpointError
     from advcompress.data import DataError
 
     try:

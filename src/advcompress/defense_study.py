@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from advcompress.attack_study import DELTAS, per_direction  # noqa: E402
+from advcompress.attack_tables import DELTAS, per_direction  # noqa: E402
 from advcompress.io import save_figure  # noqa: E402
 from advcompress.tables import rd_table  # noqa: E402
 

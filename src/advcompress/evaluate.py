@@ -9,7 +9,6 @@ import time
 import torch
 
 from advcompress.codecs import Codec
-from advcompress.codecs.learned import estimated_bpp
 from advcompress.metrics import ms_ssim, mse255, psnr_from_mse255
 
 log = logging.getLogger(__name__)
@@ -25,6 +24,8 @@ def code_image(codec: Codec, x: torch.Tensor) -> tuple[dict, torch.Tensor | None
     row = {"bpp_est": math.nan, "bpp_actual": math.nan, "mse255": math.nan, "psnr_db": math.nan,
            "ms_ssim": math.nan, "encode_s": math.nan, "decode_s": math.nan, "error": ""}
     if codec.differentiable:
+        from advcompress.codecs.learned import estimated_bpp
+
         with torch.no_grad():
             row["bpp_est"] = float(estimated_bpp(codec.forward(x), h * w)[0])
     try:

@@ -57,6 +57,24 @@ def split_parameters(net: torch.nn.Module):
     return main, aux
 
 
+def variable_rate_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int], batch_size: int,
+                       device) -> dict:
+    """RD loss of one step, averaged over every quality in `qualities` on its own sub-batch.
+
+    A fixed-rate codec has one quality. A variable-rate one sees all its levels in every step: the
+    same objective as drawing a level per step, but each update contrasts the levels, which is what
+    teaches the network to use its rate input within a short schedule (one level per step left the
+    default-tier Song2021 coding every level alike).
+    """
+    per_q = max(1, math.ceil(batch_size / len(qualities)))
+    parts = []
+    for q in qualities:
+        x = sampler.batch(per_q).to(device)
+        kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
+        parts.append(rd_loss(codec.net(x, **kw), x, codec.arch.rd_lambda(q)))
+    return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
+
+
 def train_codec(
     codec: LearnedCodec,
     sampler: PatchSampler,
@@ -70,11 +88,13 @@ def train_codec(
     log_every: int = 50,
     progress: bool = True,
 ) -> dict:
-    """Train in place. A fixed-rate codec has one quality; a variable-rate one samples a level per step.
+    """Train in place. A fixed-rate codec has one quality; a variable-rate one trains on all of them.
 
     The learning rate drops tenfold after `lr_drop_at` of the steps; the auxiliary loss fits the
     entropy bottleneck's quantiles; `update(force=True)` rebuilds the coder tables at the end.
     """
+    if steps < 1:
+        raise ValueError(f"{codec.name}: training needs at least one step, got {steps}")
     net = codec.net
     if sampler.patch % codec.arch.pad_multiple:
         raise ValueError(
@@ -93,11 +113,7 @@ def train_codec(
         if step == int(lr_drop_at * steps):
             for group in opt.param_groups:
                 group["lr"] = lr / 10
-        q = qualities[int(torch.randint(len(qualities), (1,), generator=sampler.g))]
-        x = sampler.batch(batch_size).to(device)
-        kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
-        out = net(x, **kw)
-        terms = rd_loss(out, x, codec.arch.rd_lambda(q))
+        terms = variable_rate_loss(codec, sampler, qualities, batch_size, device)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -110,11 +126,11 @@ def train_codec(
             aux_loss = net.aux_loss()
             aux_loss.backward()
             aux_opt.step()
-        row = {k: v.item() for k, v in terms.items()} | {"step": step, "quality": q}
+        row = {k: v.item() for k, v in terms.items()} | {"step": step}
         history.append(row)
         if step % log_every == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", mse=f"{row['mse255']:.1f}")
-            log.info("step %d q%d loss %.4f bpp %.4f mse255 %.2f", step, q, row["loss"], row["bpp"], row["mse255"])
+            log.info("step %d loss %.4f bpp %.4f mse255 %.2f", step, row["loss"], row["bpp"], row["mse255"])
     net.eval()
     codec.update()
     tail = history[-max(1, min(50, steps // 5)) :]

@@ -116,17 +116,17 @@ def warm_start(wildcards):
 
 
 def train_settings(wildcards):
-    t = config["train"]
-    steps = t["steps"] if warm_start(wildcards) is None else t["warm_start_steps"]
+    t, codec = config["train"], LEARNED[wildcards.model]
+    steps = codec.get("steps", t["steps"]) if warm_start(wildcards) is None else t["warm_start_steps"]
     if wildcards.quality == "vr":
         steps = int(steps * t["variable_rate_factor"])
     return {
         "qualities": train_qualities(wildcards),
-        "widths": LEARNED[wildcards.model].get("widths"),
+        "widths": codec.get("widths"),
         "steps": steps,
         "batch_size": t["batch_size"],
         "patch": t["patch"],
-        "lr": LEARNED[wildcards.model].get("lr", t["lr"]),
+        "lr": codec.get("lr", t["lr"]),
         "aux_lr": t["aux_lr"],
         "seed": config["seed"],
         "device": config["device"],

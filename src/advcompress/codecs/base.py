@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 import torch
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit its architecture: one line for the user."""
+
+
 @dataclass
 class Bitstream:
     """What a real encoder produced: payload strings plus the side facts a decoder needs.

@@ -15,17 +15,13 @@ import torch
 import torch.nn.functional as F
 from compressai.entropy_models import EntropyModel
 
-from advcompress.codecs.base import Bitstream, Codec
+from advcompress.codecs.base import Bitstream, CheckpointError, Codec  # noqa: F401  (re-exported)
 from advcompress.codecs.registry import register_codec
 
 PROXIES = ("none", "ste", "noise")
 
 # CompressAI's lambda table for MSE models: loss = R(bpp) + lambda * 255^2 * MSE.
 LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
-
-
-class CheckpointError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

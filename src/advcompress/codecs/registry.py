@@ -70,7 +70,10 @@ def _derived_entry(name: str) -> CodecEntry | None:
 
 
 def codec_entry(name: str) -> CodecEntry:
-    _load_builtin()
+    if name not in _REGISTRY:
+        _load_classic()
+    if name not in _REGISTRY:
+        _load_builtin()
     if name in _REGISTRY:
         return _REGISTRY[name]
     derived = _derived_entry(name)
@@ -82,6 +85,11 @@ def codec_entry(name: str) -> CodecEntry:
 def registered_codecs(family: str | None = None) -> list[str]:
     _load_builtin()
     return sorted(n for n, e in _REGISTRY.items() if family in (None, e.family))
+
+
+def _load_classic() -> None:
+    # Classic codecs alone: a job that only runs JPEG & co. skips importing CompressAI (~2 s a job).
+    from advcompress.codecs import classic  # noqa: F401
 
 
 def _load_builtin() -> None:

@@ -79,7 +79,7 @@ def cmd_attack_image(a) -> None:
 
 
 def cmd_attack_table(a) -> None:
-    from advcompress.attack_study import table2
+    from advcompress.attack_tables import table2
     from advcompress.io import write_table, write_text
     from advcompress.tables import concat_tables, to_markdown
 

@@ -1,0 +1,75 @@
+"""Training loop: every level of a variable-rate codec in each step, guards, per-codec overrides."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+import yaml
+
+from advcompress.codecs import make_codec
+from advcompress.train import PatchSampler, rd_loss, train_codec, variable_rate_loss
+from tests.conftest import copy_workflow, snakemake
+
+SMALL = {"N": 16, "M": 16}
+
+
+def _sampler(photos, seed=0):
+    return PatchSampler(photos, 64, torch.Generator().manual_seed(seed))
+
+
+def test_variable_rate_step_averages_the_loss_over_every_level(photos):
+    codec = make_codec("mbt2018-mean-vbr", 1, weights="untrained", widths=SMALL)
+    net = codec.net.train()
+    seen, losses = [], []
+    forward = net.forward
+
+    def spy(x, s):
+        out = forward(x, s=s)
+        seen.append((s, x.shape[0]))
+        losses.append(rd_loss(out, x, codec.arch.rd_lambda(s + 1))["loss"].item())
+        return out
+
+    net.forward = spy
+    torch.manual_seed(0)  # the vbr forward's noise
+    terms = variable_rate_loss(codec, _sampler(photos), [1, 4, 8], batch_size=6, device="cpu")
+    assert seen == [(0, 2), (3, 2), (7, 2)]  # quality q -> gain index q - 1, 6 / 3 patches each
+    assert terms["loss"].item() == pytest.approx(sum(losses) / 3, rel=1e-4)
+
+
+def test_fixed_rate_step_is_the_plain_rd_loss(photos):
+    codec = make_codec("bmshj2018-factorized", 4, weights="untrained", widths=SMALL)
+    codec.net.train()
+    torch.manual_seed(1)  # the training-mode quantisation noise
+    terms = variable_rate_loss(codec, _sampler(photos), [4], batch_size=3, device="cpu")
+    x = _sampler(photos).batch(3)
+    torch.manual_seed(1)
+    again = rd_loss(codec.net(x), x, codec.arch.rd_lambda(4))
+    for key in ("bpp", "mse255", "loss"):
+        assert terms[key].item() == pytest.approx(again[key].item(), rel=1e-6)
+
+
+def test_zero_steps_is_a_clear_error(photos):
+    codec = make_codec("bmshj2018-factorized", 4, weights="untrained", widths=SMALL)
+    with pytest.raises(ValueError, match="at least one step"):
+        train_codec(codec, _sampler(photos), [4], steps=0, batch_size=2, lr=1e-3, progress=False)
+
+
+def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
+    """`codecs.learned.<name>.steps` / `.lr` reach the from-scratch job only; warm starts keep theirs."""
+    work = copy_workflow(tmp_path / "wf")
+    cfg_path = work / "config" / "smoke.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    name, spec = next((n, c) for n, c in cfg["codecs"]["learned"].items() if len(c["qualities"]) > 1)
+    spec.update(steps=7, lr=3e-4)
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    qs = spec["qualities"]
+    proc = snakemake(work, "--configfile", "config/smoke.yaml", "-n", "-p", "--forceall",
+                     f"{cfg['results']}/models/{name}/q{qs[1]}.pt")
+    settings = {}
+    for q, blob in re.findall(r"--out \S+/q(\d+)\.pt .*?--settings '(\{.*?\})'", proc.stdout):
+        settings[int(q)] = json.loads(blob)
+    assert settings[qs[0]]["steps"] == 7 and settings[qs[0]]["lr"] == 3e-4
+    assert settings[qs[1]]["steps"] == cfg["train"]["warm_start_steps"] and settings[qs[1]]["lr"] == 3e-4
