@@ -37,12 +37,17 @@ def figures(workflow: dict) -> list[str]:
     return [t for t in workflow["targets"] if t.endswith(FIGURE_SUFFIXES)]
 
 
-def test_every_default_figure_is_a_captioned_report_item(tmp_path):
-    """Statically, for the default config: each figure target is a report() output with a real caption."""
+def tables(workflow: dict) -> list[str]:
+    return [t for t in workflow["targets"] if "/tables/" in t and t.endswith(".csv")]
+
+
+def test_every_default_figure_and_table_is_a_captioned_report_item(tmp_path):
+    """Statically, for the default config: each figure and table target is a report() output with a real caption."""
     work = copy_workflow(tmp_path)
     wf = inspect(work, "config/config.yaml")
-    figs = figures(wf)
+    figs = figures(wf) + tables(wf)
     assert any(f.endswith("figures/rd_clean.pdf") for f in figs)
+    assert any(f.endswith("tables/attack/table2.csv") for f in figs)
     problems = []
     for fig in figs:
         entry = report_entry_for(fig, wf["rules"])

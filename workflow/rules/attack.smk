@@ -52,7 +52,8 @@ rule attack_table2:
     input:
         [r for a in ATTACK_NAMES for r in attack_rows(a)],
     output:
-        csv=f"{OUT}/tables/attack/table2.csv",
+        csv=report(f"{OUT}/tables/attack/table2.csv", caption="../report/attack_table2.rst",
+                   category="attack", subcategory="Global deltas"),
         md=f"{OUT}/tables/attack/table2.md",
     log:
         logfile("attack_table2"),

@@ -94,7 +94,8 @@ rule backdoor_table:
     input:
         lambda w: bd_run_tables(CLASSIFIER_TABLES[w.table]),
     output:
-        csv=f"{OUT}/tables/backdoor_{{table}}.csv",
+        csv=report(f"{OUT}/tables/backdoor_{{table}}.csv", caption="../report/backdoor_table.rst",
+                   category="backdoor", subcategory="Compression-resistant classifier backdoor"),
         md=f"{OUT}/tables/backdoor_{{table}}.md",
     params:
         settings=as_json(bd_settings()),
@@ -116,7 +117,7 @@ rule backdoor_fig6_asr_vs_jpeg:
         report(
             f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
             caption="../report/backdoor_fig6_asr_vs_jpeg.rst",
-            category="Backdoor",
+            category="backdoor",
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
@@ -136,7 +137,7 @@ rule backdoor_fig7_codec_transfer:
         report(
             f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
             caption="../report/backdoor_fig7_codec_transfer.rst",
-            category="Backdoor",
+            category="backdoor",
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
@@ -218,7 +219,8 @@ rule backdoor_lic_table3:
     input:
         [*bd_lic_tables("rd"), *bd_lic_tables("ds")],
     output:
-        csv=f"{OUT}/tables/backdoor_lic_table3.csv",
+        csv=report(f"{OUT}/tables/backdoor_lic_table3.csv", caption="../report/backdoor_lic_table3.rst",
+                   category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table3.md",
     params:
         settings=as_json(bd_settings()),
@@ -235,7 +237,8 @@ rule backdoor_lic_table5:
     input:
         bd_lic_tables("defense"),
     output:
-        csv=f"{OUT}/tables/backdoor_lic_table5.csv",
+        csv=report(f"{OUT}/tables/backdoor_lic_table5.csv", caption="../report/backdoor_lic_table5.rst",
+                   category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table5.md",
     params:
         settings=as_json(bd_settings()),
@@ -262,7 +265,7 @@ for _bd_fig, _bd_kind, _bd_caption in [
             report(
                 f"{OUT}/figures/{_bd_fig}.pdf",
                 caption=f"../report/{_bd_caption}",
-                category="Backdoor",
+                category="backdoor",
                 subcategory="Backdoored LIC encoder",
             ),
         params:
@@ -282,7 +285,7 @@ rule backdoor_lic_fig6_example:
         report(
             f"{OUT}/figures/backdoor_lic_fig6_example.png",
             caption="../report/backdoor_lic_fig6_example.rst",
-            category="Backdoor",
+            category="backdoor",
             subcategory="Backdoored LIC encoder",
         ),
     log:

@@ -254,7 +254,8 @@ rule classify_table:
     input:
         lambda w: CLS_INPUTS[w.kind],
     output:
-        csv=f"{OUT}/tables/classify_{{kind}}.csv",
+        csv=report(f"{OUT}/tables/classify_{{kind}}.csv", caption="../report/classify_table.rst",
+                   category="classify", subcategory="Compression defenses"),
         md=f"{OUT}/tables/classify_{{kind}}.md",
     wildcard_constraints:
         kind=_alt(CLS_INPUTS),

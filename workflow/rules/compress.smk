@@ -35,7 +35,8 @@ rule rd_table:
     input:
         CLEAN_TABLES,
     output:
-        csv=f"{OUT}/tables/rd_clean.csv",
+        csv=report(f"{OUT}/tables/rd_clean.csv", caption="../report/rd_table.rst",
+                   category="foundation", subcategory="Clean rate-distortion"),
         md=f"{OUT}/tables/rd_clean.md",
     log:
         logfile("rd_table"),
@@ -52,7 +53,7 @@ rule rd_figure:
         report(
             f"{OUT}/figures/rd_clean.pdf",
             caption="../report/rd_clean.rst",
-            category="Foundation",
+            category="foundation",
             subcategory="Clean rate-distortion",
         ),
     log:

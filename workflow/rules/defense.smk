@@ -72,7 +72,8 @@ rule defense_table3:
         lambda w: defense_rows("srda", ["none", *table3_samples(), "online", "AT + online"]),
     output:
         summary=f"{OUT}/tables/defense/robustness_srda.csv",
-        csv=f"{OUT}/tables/defense/table3.csv",
+        csv=report(f"{OUT}/tables/defense/table3.csv", caption="../report/defense_table3.rst",
+                   category="defense", subcategory="Robustness after defenses"),
         md=f"{OUT}/tables/defense/table3.md",
     params:
         settings=lambda w: as_json({"labels": defense_labels(), "samples": table3_samples()}),
