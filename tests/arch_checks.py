@@ -1,4 +1,4 @@
-"""Checks shared by the tests of registered learned codecs (STF and TCM so far).
+"""Checks shared by the tests of registered learned codecs (STF and TCM; Song2021 and Cai2022).
 
 The two codecs share their entropy model and their CompressAI contract, so their tests check
 the same things; each check is written once here, as a plain function of the registered name
@@ -122,3 +122,75 @@ def check_training_lowers_rd_loss(name: str, widths: dict):
         losses.append(loss.item())
     assert all(map(lambda v: v == v, losses))
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0]
+
+
+# -- variable-rate codecs driven by a quality map (Song2021, Cai2022) -----------------------------
+
+
+def smooth_map_image(size=64, seed=0):
+    """A smooth random image: low-frequency noise upsampled, so a few steps can learn it."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, size // 16, size // 16, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def check_quality_map_levels(name: str, official: dict):
+    """Registry quality q is the uniform map q / 100; official widths at every level."""
+    arch = ARCHITECTURES[name]
+    assert arch.variable_rate
+    assert [arch.level(q) for q in (10, 25, 40, 55, 70, 90)] == [0.1, 0.25, 0.4, 0.55, 0.7, 0.9]
+    assert arch.official_widths(10) == official == arch.official_widths(90)
+
+
+def check_forward_finite_in_eval(codec, x):
+    out = codec.forward(x)
+    assert out["x_hat"].shape == x.shape
+    for lik in out["likelihoods"].values():
+        assert torch.isfinite(lik).all() and (lik > 0).all()
+
+
+def check_roundtrip_matches_forward(codec, x):
+    with torch.no_grad():
+        ref = codec.forward(x)["x_hat"].clamp(0, 1)
+    bs = codec.compress(x)
+    assert bs.nbytes > 0
+    torch.testing.assert_close(codec.decompress(bs), ref, atol=1e-5, rtol=0)
+
+
+def check_reload_codes_identically(codec, widths: dict, tmp_path: Path, x):
+    """A project checkpoint reloads (weights_only) into a codec that writes the same bytes."""
+    path = tmp_path / f"{codec.name}.pt"
+    save_checkpoint(codec, path, {"widths": widths})
+    again = make_codec(codec.name, codec.quality, weights="trained", checkpoint=path, widths=widths)
+    assert again.compress(x).strings == codec.compress(x).strings
+
+
+def check_ste_input_gradient(codec, x):
+    x = x.clone().requires_grad_(True)
+    with quantization_proxy(codec.net, "ste"):
+        out = codec.net(x, s=codec.level)
+    loss = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
+    (loss + out["x_hat"].square().sum()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def check_training_lowers_eval_rd_loss(net, x, s=0.5, lmbda=0.0130, steps=10):
+    """A few Adam steps on R + lambda 255^2 MSE at level s lower the eval-mode loss."""
+
+    def loss():
+        out = net(x, s=s)
+        return rd_loss(out, x, lmbda)
+
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.eval()
+    with torch.no_grad():
+        before = loss().item()
+    net.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        (loss() + net.aux_loss()).backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        after = loss().item()
+    assert after < before
