@@ -14,6 +14,7 @@ rule train_lic:
         settings=lambda w: as_json(train_settings(w)),
         init=lambda w, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
     threads: 1
+    priority: 10  # most of the DAG waits on trained codecs: start them before the independent studies
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 2000 * attempt,

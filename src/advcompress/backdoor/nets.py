@@ -68,7 +68,7 @@ def save_classifier(net: SmallResNet, path, meta: dict | None = None) -> None:
 
 
 def load_classifier(path, device="cpu") -> SmallResNet:
-    from advcompress.codecs.learned import CheckpointError
+    from advcompress.codecs.base import CheckpointError
 
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)

@@ -156,7 +156,7 @@ def save_classifier(model: nn.Module, path, meta: dict) -> None:
 
 def load_classifier(spec: dict, checkpoint, device="cpu") -> nn.Module:
     """Rebuild classifier `spec` ({kind: smallcnn|torchvision, ...}) from its weights file."""
-    from advcompress.codecs.learned import load_state
+    from advcompress.codecs.base import load_state
 
     kind = spec["kind"]
     if kind == "smallcnn":

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit its architecture: one line for the user."""
+
+
+def load_state(path) -> dict:
+    """A state dict from a file, loaded with weights_only=True; any failure is a CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0].split('. ')[0][:160]}); "
+            "delete it and rerun its train rule, or restore it with `dvc pull`"
+        ) from None
+    if isinstance(blob, dict) and "state_dict" in blob:
+        return blob["state_dict"]
+    if isinstance(blob, dict):
+        return blob
+    raise CheckpointError(f"checkpoint {path} holds {type(blob).__name__}, not a state dict")
 
 
 @dataclass

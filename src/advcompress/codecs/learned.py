@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from compressai.entropy_models import EntropyModel
 
-from advcompress.codecs.base import Bitstream, CheckpointError, Codec  # noqa: F401  (re-exported)
+from advcompress.codecs.base import Bitstream, CheckpointError, Codec, load_state  # noqa: F401  (re-exported)
 from advcompress.codecs.registry import register_codec
 
 PROXIES = ("none", "ste", "noise")
@@ -197,24 +196,6 @@ def save_checkpoint(codec: LearnedCodec, path, meta: dict) -> None:
 
     with atomic_path(path) as tmp:
         torch.save({"state_dict": codec.net.state_dict(), "meta": meta}, tmp)
-
-
-def load_state(path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0].split('. ')[0][:160]}); "
-            "delete it and rerun its train rule, or restore it with `dvc pull`"
-        ) from None
-    if isinstance(blob, dict) and "state_dict" in blob:
-        return blob["state_dict"]
-    if isinstance(blob, dict):
-        return blob
-    raise CheckpointError(f"checkpoint {path} holds {type(blob).__name__}, not a state dict")
 
 
 def load_learned_codec(
