@@ -58,12 +58,12 @@ def test_zero_steps_is_a_clear_error(photos):
 
 
 def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
-    """`codecs.learned.<name>.steps` / `.lr` reach the from-scratch job only; warm starts keep theirs."""
+    """`codecs.learned.<name>.steps` sets the from-scratch job, `.warm_start_steps` the later ones, `.lr` both."""
     work = copy_workflow(tmp_path / "wf")
     cfg_path = work / "config" / "smoke.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     name, spec = next((n, c) for n, c in cfg["codecs"]["learned"].items() if len(c["qualities"]) > 1)
-    spec.update(steps=7, lr=3e-4)
+    spec.update(steps=7, lr=3e-4, warm_start_steps=5)
     cfg_path.write_text(yaml.safe_dump(cfg))
     qs = spec["qualities"]
     proc = snakemake(work, "--configfile", "config/smoke.yaml", "-n", "-p", "--forceall",
@@ -72,4 +72,4 @@ def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
     for q, blob in re.findall(r"--out \S+/q(\d+)\.pt .*?--settings '(\{.*?\})'", proc.stdout):
         settings[int(q)] = json.loads(blob)
     assert settings[qs[0]]["steps"] == 7 and settings[qs[0]]["lr"] == 3e-4
-    assert settings[qs[1]]["steps"] == cfg["train"]["warm_start_steps"] and settings[qs[1]]["lr"] == 3e-4
+    assert settings[qs[1]]["steps"] == 5 and settings[qs[1]]["lr"] == 3e-4

@@ -117,7 +117,10 @@ def warm_start(wildcards):
 
 def train_settings(wildcards):
     t, codec = config["train"], LEARNED[wildcards.model]
-    steps = codec.get("steps", t["steps"]) if warm_start(wildcards) is None else t["warm_start_steps"]
+    if warm_start(wildcards) is None:
+        steps = codec.get("steps", t["steps"])
+    else:
+        steps = codec.get("warm_start_steps", t["warm_start_steps"])
     if wildcards.quality == "vr":
         steps = int(steps * t["variable_rate_factor"])
     return {
