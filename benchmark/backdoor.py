@@ -62,7 +62,7 @@ def main() -> None:
     extra = ["--nolock"] if a.nolock else []
     cfg = yaml.safe_load((ROOT / a.configfile).read_text())
     prereq, final = targets(cfg)
-    snakemake(a.cores, a.configfile, *extra, *prereq)
+    snakemake(a.cores, a.configfile, *extra, "--", *prereq)
     t0 = time.perf_counter()
     snakemake(a.cores, a.configfile, *extra, "--forcerun", *ROOT_RULES, "--", *final)
     wall = time.perf_counter() - t0
