@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from advcompress.codecs import make_codec
-from advcompress.train import PatchSampler, rd_loss, train_codec, variable_rate_loss
+from advcompress.train import PatchSampler, rd_loss, rd_step_loss, train_codec
 from tests.conftest import copy_workflow, snakemake
 
 SMALL = {"N": 16, "M": 16}
@@ -34,7 +34,7 @@ def test_variable_rate_step_averages_the_loss_over_every_level(photos):
 
     net.forward = spy
     torch.manual_seed(0)  # the vbr forward's noise
-    terms = variable_rate_loss(codec, _sampler(photos), [1, 4, 8], batch_size=6, device="cpu")
+    terms = rd_step_loss(codec, _sampler(photos), [1, 4, 8], batch_size=6, device="cpu")
     assert seen == [(0, 2), (3, 2), (7, 2)]  # quality q -> gain index q - 1, 6 / 3 patches each
     assert terms["loss"].item() == pytest.approx(sum(losses) / 3, rel=1e-4)
 
@@ -43,7 +43,7 @@ def test_fixed_rate_step_is_the_plain_rd_loss(photos):
     codec = make_codec("bmshj2018-factorized", 4, weights="untrained", widths=SMALL)
     codec.net.train()
     torch.manual_seed(1)  # the training-mode quantisation noise
-    terms = variable_rate_loss(codec, _sampler(photos), [4], batch_size=3, device="cpu")
+    terms = rd_step_loss(codec, _sampler(photos), [4], batch_size=3, device="cpu")
     x = _sampler(photos).batch(3)
     torch.manual_seed(1)
     again = rd_loss(codec.net(x), x, codec.arch.rd_lambda(4))

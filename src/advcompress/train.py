@@ -57,7 +57,7 @@ def split_parameters(net: torch.nn.Module):
     return main, aux
 
 
-def variable_rate_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int], batch_size: int,
+def rd_step_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int], batch_size: int,
                        device) -> dict:
     """RD loss of one step, averaged over every quality in `qualities` on its own sub-batch.
 
@@ -113,7 +113,7 @@ def train_codec(
         if step == int(lr_drop_at * steps):
             for group in opt.param_groups:
                 group["lr"] = lr / 10
-        terms = variable_rate_loss(codec, sampler, qualities, batch_size, device)
+        terms = rd_step_loss(codec, sampler, qualities, batch_size, device)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
         opt.zero_grad(set_to_none=True)
