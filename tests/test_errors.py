@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
+import pytest
 import torch
+import yaml
 
 from advcompress.codecs.learned import CheckpointError, load_learned_codec, save_checkpoint
 from advcompress.data import prepare_skimage_photos
@@ -68,3 +70,19 @@ def test_schema_error_names_the_offending_key(tmp_path):
     proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
     assert proc.returncode != 0
     assert "'pach_size' was unexpected" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "study, key",
+    [("attack", "models"), ("defense", "models"), ("backdoor", "lic")],
+)
+def test_study_naming_an_unconfigured_codec_fails_naming_its_key(tmp_path, study, key):
+    work = copy_workflow(tmp_path / "wf")
+    cfg = yaml.safe_load((work / "config" / "smoke.yaml").read_text())
+    section = cfg[study][key] if key == "lic" else cfg[study]
+    section["models"] = ["mbt2018"]  # registered, but not in the smoke tier's codecs.learned
+    (work / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
+    assert proc.returncode != 0
+    where = f"{study}.lic.models" if key == "lic" else f"{study}.models"
+    assert f"{where} lists 'mbt2018'" in proc.stdout + proc.stderr

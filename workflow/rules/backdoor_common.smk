@@ -13,6 +13,9 @@ BD_RUNS = plan_runs(BD)
 BD_TRIGGERS = list(BD["triggers"])
 BD_DIGITS = f"{DATA}/{BD.get('dataset', 'digits')}"  # digits (default, smoke) or cifar10 (paper)
 BD_LIC = BD["lic"]
+for _m in BD_LIC["models"]:
+    if _m not in LEARNED:
+        raise ValueError(f"backdoor.lic.models lists {_m!r}, which is not in codecs.learned")
 
 
 def bd_settings():
