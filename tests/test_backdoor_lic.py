@@ -8,6 +8,8 @@ import torch
 from advcompress.backdoor.dct import dct_matrix, middle_band
 from advcompress.backdoor.lic_trigger import (
     FrequencyTrigger,
+    _rd,
+    budget_at,
     finetune_encoder,
     frozen_differences,
     frozen_state,
@@ -88,3 +90,43 @@ def test_defenses():
     assert torch.allclose(gaussian_blur(flat, 0.6), flat, atol=1e-6)
     noisy = torch.rand(1, 3, 32, 32)
     assert gaussian_blur(noisy, 0.6).std() < noisy.std()
+
+
+def test_budget_warm_up_holds_then_fades_geometrically_to_eps():
+    cur = {"eps_start": 0.2, "hold": 0.2, "anneal": 0.6}
+    assert budget_at(0, 100, 0.005, None) == 0.005
+    assert budget_at(0, 100, 0.005, cur) == budget_at(20, 100, 0.005, cur) == pytest.approx(0.2)
+    assert budget_at(50, 100, 0.005, cur) == pytest.approx((0.2 * 0.005) ** 0.5)  # halfway, geometric
+    assert budget_at(80, 100, 0.005, cur) == budget_at(99, 100, 0.005, cur) == pytest.approx(0.005)
+    budgets = [budget_at(i, 100, 0.005, cur) for i in range(100)]
+    assert all(a >= b for a, b in zip(budgets, budgets[1:], strict=False))
+
+
+def test_curriculum_triggers_end_at_the_stealth_bound(photos):
+    torch.manual_seed(0)
+    codec = make_codec("bmshj2018-hyperprior", 2, weights="untrained", widths={"N": 16, "M": 16})
+    cfg = {"block": 8, "n_freq": 16, "k": 4, "eps": 0.005, "hidden": 4}
+    kwargs = dict(steps=4, batch_size=2, lr=1e-3, trigger_lr=1e-3, gamma=1.0, trigger_cfg=cfg)
+    out = finetune_encoder(codec, _Photos(photos), {"bpp": {"alpha": 1.0, "beta": 1.0}},
+                           curriculum={"eps_start": 0.1, "hold": 0.5, "anneal": 0.25}, **kwargs)
+    assert [round(h["eps"], 6) for h in out["history"]][:2] == [0.1, 0.1]
+    assert out["history"][-1]["eps"] == pytest.approx(0.005)
+    t = out["triggers"]["bpp"]
+    assert t.eps == 0.005
+    with torch.no_grad():
+        assert float((t(photos[0]) - photos[0]).pow(2).mean()) <= 0.005**2 * (1 + 1e-4)
+    with pytest.raises(ValueError, match=r"hold \+ anneal"):
+        finetune_encoder(codec, _Photos(photos), {"bpp": {"alpha": 1.0, "beta": 1.0}},
+                         curriculum={"eps_start": 0.1, "hold": 0.6, "anneal": 0.6}, **kwargs)
+
+
+def test_one_forward_pass_over_several_batches_equals_one_pass_each(photos):
+    torch.manual_seed(0)
+    codec = make_codec("bmshj2018-hyperprior", 2, weights="untrained", widths={"N": 16, "M": 16})
+    a, b = photos[0][..., :32, :32], photos[1][..., :32, :32]
+    with torch.no_grad():
+        joint = _rd(codec, [a, b], proxy="ste")
+        alone = [_rd(codec, [x], proxy="ste")[0] for x in (a, b)]
+    for (xh1, r1, d1), (xh2, r2, d2) in zip(joint, alone, strict=True):
+        assert torch.allclose(xh1, xh2, atol=1e-5) and torch.allclose(r1, r2, rtol=1e-5)
+        assert torch.allclose(d1, d2, rtol=1e-4)

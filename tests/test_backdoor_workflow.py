@@ -81,16 +81,11 @@ def test_triggered_images_satisfy_the_mse_bound(bd):
     assert (rd.trigger_mse <= (eps + 0.5 / 255) ** 2).all()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 6 asks for it, but the smoke tier's short fine-tuning (tens of CPU steps) does not make "
-    "the encoder trigger-selective; measured on the smoke images: triggered bpp == or < clean bpp "
-    "(docs/backdoor.md). Kept so the gap stays visible; it passes once the encoder learns the trigger.",
-)
 def test_bit_rate_trigger_raises_actual_bpp(bd):
     root, cfg = bd
     model = cfg["backdoor"]["lic"]["models"][0]
     for q in cfg["codecs"]["learned"][model]["qualities"]:
         rd = pd.read_csv(root / f"results/smoke/backdoor/lic/{model}/q{q}_rd.csv")
-        back = rd[rd.encoder == "backdoored"].groupby("trigger").bpp_actual.mean()
-        assert back["bpp"] > back["none"], (q, back.to_dict())
+        back = rd[rd.encoder == "backdoored"].set_index(["image", "trigger"]).bpp_actual.unstack()
+        # every smoke image, really coded: the trigger at 46 dB at least doubles the rate
+        assert (back["bpp"] > 2 * back["none"]).all(), (q, back.to_dict())

@@ -204,31 +204,33 @@ def gallery_plot(rows: pd.DataFrame, galleries: dict, path, by: str, fixed, titl
     models = list(galleries)
     r = attacked_rows(rows)
     r = r[r["image"] == image]
-    cols = []
-    for m in models:
-        rm = r[r["model"] == m]
-        present = set(rm["direction"])
-        if by == "direction":
-            cols = [d for d in (directions or sorted(present)) if d in present]
-        else:
-            cols = sorted(rm["quality"].unique())
-        break
+    qualities = {m: sorted(r[r["model"] == m]["quality"].unique()) for m in models}
+    if by == "direction":
+        present = set(r[r["model"] == models[0]]["direction"])
+        cols = [d for d in (directions or sorted(present)) if d in present]
+    else:  # one column per submodel index: models may have different numbers of submodels
+        cols = list(range(max(len(qs) for qs in qualities.values())))
     fig, axes = plt.subplots(len(models), len(cols), figsize=(1.9 * len(cols), 2.1 * len(models)), squeeze=False)
     for i, m in enumerate(models):
         rm = r[r["model"] == m]
-        qs = sorted(rm["quality"].unique())
+        qs = qualities[m]
         for j, c in enumerate(cols):
+            ax = axes[i, j]
+            if by == "quality" and j >= len(qs):
+                ax.set_axis_off()
+                continue
             q, d = (qs[fixed], c) if by == "direction" else (qs[j], fixed)
             hit = rm[(rm["quality"] == q) & (rm["direction"] == d)]
             img = galleries[m].get(f"recon/q{q}/{d}")
-            ax = axes[i, j]
             if img is None or hit.empty:
                 ax.set_axis_off()
                 ax.set_title("coding failed" if not hit.empty else "", fontsize=6)
                 continue
             _tile(ax, img, fmt_rate_psnr(float(hit["bpp_actual"].iloc[0]), float(hit["psnr_db"].iloc[0])))
-            if i == 0:
-                ax.set_title(f"{d}" if by == "direction" else f"q{q}", fontsize=7)
+            if by == "quality":
+                ax.set_title(f"q{q}", fontsize=7)
+            elif i == 0:
+                ax.set_title(d, fontsize=7)
             if j == 0:
                 ax.set_ylabel(f"{m}\nq{q}" if by == "direction" else m, fontsize=6)
     fig.suptitle(title, fontsize=8)

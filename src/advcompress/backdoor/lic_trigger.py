@@ -9,7 +9,9 @@ Objectives (R in bpp, D = MSE on the 0-255 scale, lambda of the codec's quality)
   bpp  (Eq. 7): R(x) + lambda max(D(x), D(T(x))) - beta R(T(x))
   psnr (Eq. 8): max(R(x), R(T(x))) + lambda D(x) + beta lambda PSNR(x, f(T(x)))
   ds   (Eq. 9): L(x) + alpha L(T(x_a)) + beta CE(g(f(T(x_a))), eta) on auxiliary images x_a,
-                g a classifier and eta a wrong target class (the paper's segmentation target).
+                g a classifier and eta a wrong target class (the paper's segmentation target),
+                plus the clean auxiliary images' own L(x_a): D_m (photos) says nothing about how
+                clean digits are coded, and without it the encoder sends every digit to eta.
 One encoder carries every configured trigger (Eqs. 10-11): theta_a minimises sum_o alpha^o L^o
 and each theta_t^o minimises L^o + gamma max(MSE(x, T^o(x)), eps^2). Both are taken from one
 backward pass of sum_o alpha^o (L^o + gamma h^o): the penalty h^o does not depend on theta_a,
@@ -103,50 +105,87 @@ def frozen_differences(codec: LearnedCodec, reference: dict) -> list[str]:
     return bad
 
 
-def _rd(codec: LearnedCodec, x: torch.Tensor, proxy: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x_hat, batch-mean bpp, per-image MSE 0-255) through the differentiable proxy."""
+def budget_at(step: int, steps: int, eps: float, curriculum: dict | None) -> float:
+    """The trigger's MSE budget (as an RMS) at `step`: eps, or a warm-up that ends at eps.
+
+    A curriculum {eps_start, hold, anneal} keeps eps_start for the first `hold` fraction of the
+    steps, shrinks it geometrically to eps over the next `anneal` fraction and keeps eps after.
+    At eps = 0.005 (46 dB) the encoder's response to a fresh trigger is too weak for a few hundred
+    steps to make it trigger-selective; a visible trigger is learned first and then faded into the
+    stealth bound, which every reported number respects.
+    """
+    if not curriculum or curriculum["eps_start"] <= eps:
+        return eps
+    hold = curriculum["hold"] * steps
+    t = (step - hold) / max(curriculum["anneal"] * steps, 1.0)
+    t = min(max(t, 0.0), 1.0)
+    return float(curriculum["eps_start"] * (eps / curriculum["eps_start"]) ** t)
+
+
+def _rd(codec: LearnedCodec, batches: list[torch.Tensor], proxy: str) -> list[tuple]:
+    """(x_hat, per-image bpp, per-image MSE 0-255) of each batch, through the differentiable proxy.
+
+    The batches (same image size) go through one forward pass: per-image results are unchanged
+    (no batch statistics in eval mode), and one pass of 3B images costs far less than three of B.
+    """
+    x = torch.cat(batches)
     out = codec.forward(x, proxy=proxy)
-    bpp = estimated_bpp(out, x.shape[-2] * x.shape[-1]).mean()
-    return out["x_hat"], bpp, mse255(out["x_hat"], x)
+    sizes = [len(b) for b in batches]
+    bpp = estimated_bpp(out, x.shape[-2] * x.shape[-1])
+    return list(zip(out["x_hat"].split(sizes), bpp.split(sizes), mse255(out["x_hat"], x).split(sizes), strict=True))
 
 
-def objective_loss(o: str, codec, trigger, x, lmbda: float, beta: float, alpha_ds: float, proxy: str,
-                   aux=None, classifier=None, target: int = 0) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """(L^o, hinge penalty of T^o, logged parts) for one objective on a photo batch x."""
-    _, r_clean, d_clean = _rd(codec, x, proxy)
-    if o == "bpp":
-        xp = trigger(x)
-        _, r_trig, d_trig = _rd(codec, xp, proxy)
-        loss = r_clean + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig
-        return loss, trigger.penalty(x, xp), {"bpp_triggered": float(r_trig.detach())}
-    if o == "psnr":
-        xp = trigger(x)
-        xh_trig, r_trig, _ = _rd(codec, xp, proxy)
-        psnr = psnr_from_mse255(mse255(xh_trig.clamp(0, 1), x).clamp_min(1e-6)).mean()
-        loss = torch.maximum(r_clean, r_trig) + lmbda * d_clean.mean() + beta * lmbda * psnr
-        return loss, trigger.penalty(x, xp), {"psnr_triggered_db": float(psnr.detach())}
-    if o == "ds":
+def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, proxy: str,
+                     aux=None, classifier=None, target: int = 0) -> dict[str, tuple]:
+    """{o: (L^o, hinge penalty of T^o, logged parts)} for every objective on a photo batch x.
+
+    The clean photos and every photo trigger's copies share one forward pass; the auxiliary
+    images (another size) and their triggered copies share another.
+    """
+    photo = [o for o in objectives if o != "ds"]
+    triggered = {o: triggers[o](x) for o in photo}
+    (_, r_clean, d_clean), *rest = _rd(codec, [x, *triggered.values()], proxy)
+    r_clean = r_clean.mean()
+    out = {}
+    for o, (xh_trig, r_trig, d_trig) in zip(photo, rest, strict=True):
+        beta, pen = float(objectives[o]["beta"]), triggers[o].penalty(x, triggered[o])
+        if o == "bpp":
+            loss = r_clean + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig.mean()
+            out[o] = (loss, pen, {"bpp_triggered": float(r_trig.mean().detach())})
+        elif o == "psnr":
+            psnr = psnr_from_mse255(mse255(xh_trig.clamp(0, 1), x).clamp_min(1e-6)).mean()
+            loss = torch.maximum(r_clean, r_trig.mean()) + lmbda * d_clean.mean() + beta * lmbda * psnr
+            out[o] = (loss, pen, {"psnr_triggered_db": float(psnr.detach())})
+        else:
+            raise ValueError(f"unknown objective {o!r}; choose from {OBJECTIVES}")
+    if "ds" in objectives:
         if aux is None or classifier is None:
             raise ValueError("the downstream objective needs auxiliary images and a classifier")
-        xa = trigger(aux)
-        xh_a, r_a, d_a = _rd(codec, xa, proxy)
+        w = objectives["ds"]
+        xa = triggers["ds"](aux)
+        (_, r_ac, d_ac), (xh_a, r_a, d_a) = _rd(codec, [aux, xa], proxy)
         logits = classifier(xh_a.clamp(0, 1))
         ce = F.cross_entropy(logits, torch.full((len(aux),), target, dtype=torch.long, device=aux.device))
-        loss = r_clean + lmbda * d_clean.mean() + alpha_ds * (r_a + lmbda * d_a.mean()) + beta * ce
-        return loss, trigger.penalty(aux, xa), {"ds_ce": float(ce.detach())}
-    raise ValueError(f"unknown objective {o!r}; choose from {OBJECTIVES}")
+        loss = (r_clean + lmbda * d_clean.mean() + r_ac.mean() + lmbda * d_ac.mean()
+                + float(w.get("alpha_ds", 1.0)) * (r_a.mean() + lmbda * d_a.mean()) + float(w["beta"]) * ce)
+        out["ds"] = (loss, triggers["ds"].penalty(aux, xa), {"ds_ce": float(ce.detach())})
+    return out
 
 
 def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: int, batch_size: int,
                      lr: float, trigger_lr: float, gamma: float, trigger_cfg: dict, proxy: str = "noise",
                      aux_images: torch.Tensor | None = None, classifier=None, target: int = 0,
-                     generator: torch.Generator | None = None, clip_norm: float = 1.0) -> dict:
+                     generator: torch.Generator | None = None, clip_norm: float = 1.0,
+                     curriculum: dict | None = None) -> dict:
     """Fine-tune g_a in place and train one trigger per objective; returns triggers and history.
 
     `objectives` maps a name in OBJECTIVES to {alpha, beta[, alpha_ds]}. Every parameter outside
     g_a is frozen (requires_grad False, never in an optimiser); the codec stays in eval mode and
     the quantisation proxy replaces rounding, so no running statistic can change either.
+    `curriculum` warms the trigger budget up (see `budget_at`); the triggers end at trigger_cfg's eps.
     """
+    if curriculum and curriculum["hold"] + curriculum["anneal"] > 1:
+        raise ValueError(f"curriculum hold + anneal must be at most 1 (fractions of the steps), got {curriculum}")
     device = next(codec.parameters()).device
     reference = frozen_state(codec)
     for p in codec.parameters():
@@ -170,11 +209,13 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
         if "ds" in objectives:
             idx = torch.randint(len(aux_images), (batch_size,), generator=generator)
             aux = aux_images[idx].to(device)
-        total, logged = 0.0, {"step": step}
-        for o, w in objectives.items():
-            loss, pen, parts = objective_loss(o, codec, triggers[o], x, lmbda, float(w["beta"]),
-                                              float(w.get("alpha_ds", 1.0)), proxy, aux, classifier, target)
-            total = total + float(w["alpha"]) * (loss + gamma * pen)
+        eps = budget_at(step, steps, float(trigger_cfg["eps"]), curriculum)
+        for t in triggers.values():
+            t.eps = eps
+        total, logged = 0.0, {"step": step, "eps": eps}
+        losses = objective_losses(codec, triggers, objectives, x, lmbda, proxy, aux, classifier, target)
+        for o, (loss, pen, parts) in losses.items():
+            total = total + float(objectives[o]["alpha"]) * (loss + gamma * pen)
             logged |= {f"loss_{o}": float(loss.detach()), **parts}
         opt_a.zero_grad()
         opt_t.zero_grad()
@@ -186,6 +227,8 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
         history.append(logged)
         if step % 20 == 0 or step == steps - 1:
             log.info("step %d/%d: %s", step + 1, steps, {k: round(v, 4) for k, v in logged.items()})
+    for t in triggers.values():
+        t.eps = float(trigger_cfg["eps"])
     for p in codec.parameters():
         p.requires_grad_(False)
     codec.update()

@@ -191,7 +191,7 @@ def cmd_lic_train(a) -> None:
         codec, sampler, lic["objectives"], steps=int(lic["steps"]), batch_size=int(lic["batch_size"]),
         lr=float(lic["lr"]), trigger_lr=float(lic["trigger_lr"]), gamma=float(lic["gamma"]),
         trigger_cfg=lic["trigger"], proxy=lic["proxy"], aux_images=xa, classifier=classifier,
-        target=int(lic["ds_target"]), generator=g,
+        target=int(lic["ds_target"]), generator=g, curriculum=lic.get("curriculum"),
     )
     meta = {"model": a.model, "quality": a.quality, "settings": lic, "frozen_outside_g_a": "verified identical"}
     save_backdoor(a.out, codec, out["triggers"], meta)
