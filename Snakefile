@@ -35,3 +35,15 @@ for _stage in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
     if not _stage.stem.endswith("common"):  # lookups, included by their stage file
 
         include: _stage
+
+
+# One target per study, so a study rebuilds alone: `snakemake --cores all attack` (foundation,
+# attack, defense, classify, backdoor: the studies this config runs).
+for _study, _files in STUDIES.items():
+
+    rule:
+        name:
+            _study
+        input:
+            _files
+        localrule: True

@@ -4,8 +4,8 @@
     python benchmark/attack.py throughput --model mbt2018 --quality 2 \
         --checkpoint results/models/mbt2018/q2.pt --eval-dir data/default/eval
 
-    # the whole attack stage of a config, rerun by Snakemake on 2 cores
-    python benchmark/attack.py stage --configfile config/config.yaml --cores 2
+    # the attack stage (Table II and its figures) timed in a clean copy of the workflow
+    python benchmark/attack.py stage [--configfile config/config.yaml] [--cores 2] [--workdir DIR]
 
 `throughput` also checks that the two give the same perturbations (8-bit images) within a
 tolerance: at most one quantisation level apart on < 1% of the pixels, and prints the batched
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -104,34 +103,8 @@ def throughput(a) -> None:
         sys.exit(1)
 
 
-def stage(a) -> None:
-    """Rerun every attack_run job of a config (and its tables/figures) and time it."""
-    import yaml
-
-    cfg = yaml.safe_load((Path(a.workdir) / a.configfile).read_text())
-    out, tier = cfg["results"], cfg["tier"]
-    # Table II and the stage's figures (those a previous run of the workdir made).
-    figures = sorted(str(p.relative_to(a.workdir)) for p in (Path(a.workdir) / out / "figures" / "attack").glob("*"))
-    targets = [f"{out}/tables/attack/table2.csv", *figures]
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(a.cores), "--configfile", a.configfile,
-           "--forcerun", "attack_run", "--rerun-triggers", "mtime", "--", *targets]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=a.workdir, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        print(proc.stdout[-3000:], proc.stderr[-3000:])
-        sys.exit(proc.returncode)
-    jobs = []
-    for tsv in sorted((Path(a.workdir) / "benchmarks" / tier / "attack_run").glob("*.tsv")):
-        head, row = tsv.read_text().splitlines()[:2]
-        rec = dict(zip(head.split("\t"), row.split("\t"), strict=False))
-        jobs.append({"job": tsv.stem, "s": float(rec["s"]), "max_rss_mb": float(rec["max_rss"])})
-    print(json.dumps({
-        "config": a.configfile, "cores": a.cores, "targets": len(targets), "stage_wall_s": round(wall, 1),
-        "sum_job_s": round(sum(j["s"] for j in jobs), 1),
-        "peak_job_rss_mb": max((j["max_rss_mb"] for j in jobs), default=0.0),
-        "jobs": jobs,
-    }, indent=1))
+def stage_report(work: Path, cfg: dict) -> str:
+    return (work / cfg["results"] / "tables" / "attack" / "table2.md").read_text()
 
 
 def main() -> None:
@@ -147,12 +120,15 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=None)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--repeats", type=int, default=3, help="timed runs of each mode; the best counts")
-    s = sub.add_parser("stage")
-    s.add_argument("--workdir", default=str(ROOT))
-    s.add_argument("--configfile", default="config/config.yaml")
-    s.add_argument("--cores", type=int, default=2)
-    a = p.parse_args()
-    throughput(a) if a.mode == "throughput" else stage(a)
+    sub.add_parser("stage", add_help=False)  # its options: benchmark/stage.py
+    a, rest = p.parse_known_args()
+    if a.mode == "stage":
+        sys.path.insert(0, str(ROOT))
+        from benchmark.stage import Stage, run
+
+        run(Stage("attack", ceiling_s=6 * 60, report=stage_report), __doc__, rest)
+    else:
+        throughput(p.parse_args())
 
 
 if __name__ == "__main__":

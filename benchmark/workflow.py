@@ -12,9 +12,9 @@ Copies the workflow to a temporary directory (no data, no results: a clean clone
   benchmark file too, such as the local table and figure rules);
 - in total: wall time, and peak resident memory of the whole process tree (Snakemake plus its
   jobs, sampled every 0.5 s) next to the largest single job.
-Then it runs each named study's own benchmark script (benchmark/<study>.py; by default the attack
+Then it runs each named study's own benchmark script (benchmark/<study>.py): by default the attack
 study's `throughput` mode, which prints the batched-vs-looped attack throughput ratio, on the first
-checkpoint the run trained), handing other scripts the finished copy with --workdir when they take one.
+checkpoint the run trained; the other studies' scripts time their stage in a fresh copy of their own.
 Target: the whole default config under 20 minutes on 2 cores. With --from-git REV it runs that
 commit (workflow and library, the latter first on PYTHONPATH) instead of the working tree.
 """
@@ -75,11 +75,18 @@ class TreeMemory:
 
 
 def stage_of_rules(work: Path) -> dict[str, str]:
-    """Rule name -> stage (the .smk file that defines it)."""
+    """Rule name -> stage (the .smk file that defines it).
+
+    Rules named in a loop (`name: ...`) are found by their name quoted in the file, and the
+    one-study targets of the Snakefile by the file that registers their outputs.
+    """
     out = {}
-    for smk in sorted((work / "workflow" / "rules").glob("*.smk")):
-        for name in re.findall(r"^rule (\w+):", smk.read_text(), re.M):
-            out[name] = smk.stem
+    for smk in sorted((work / "workflow" / "rules").glob("*.smk"), reverse=True):  # a stage's own file wins
+        text = smk.read_text()
+        stage = smk.stem.removesuffix("_common")
+        names = re.findall(r'^rule (\w+):', text, re.M) + re.findall(r'study_targets\(\s*"(\w+)"', text)
+        names += re.findall(r'^\s*\("(\w+)",', text, re.M)  # (name, ...) tuples a loop makes rules of
+        out.update({name: stage for name in names})
     return out
 
 
@@ -149,14 +156,12 @@ def run_study_benchmark(study: str, work: Path, cfg: dict, configfile: str) -> N
     if not script.exists():
         print(f"\n== benchmark/{study}.py: not present, skipped")
         return
+    args = ["--configfile", configfile]  # a stage script times its study in a fresh copy of its own
     if study in STUDY_ARGS:
         args = STUDY_ARGS[study](work, cfg, configfile)
         if args is None:
             print(f"\n== benchmark/{study}.py: nothing to run it on (no trained checkpoint or no {study} section)")
             return
-    else:
-        help_text = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True).stdout
-        args = ["--workdir", str(work)] if "--workdir" in help_text else []
     cmd = [sys.executable, str(script), *args]
     print(f"\n== {' '.join(cmd)}", flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -49,6 +49,16 @@ def test_summarise_groups_rules_by_stage_file(tmp_path):
     assert per_stage.loc["models", "span_s"] == 100
 
 
+def test_rules_made_in_a_loop_and_study_targets_have_a_stage(tmp_path):
+    rules = tmp_path / "workflow" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "backdoor.smk").write_text('for _f in [\n    ("backdoor_fig4", "fig4"),\n]:\n\n    rule:\n'
+                                        '        name:\n            _f\n\n\nstudy_targets(\n    "backdoor",\n    [],\n)\n')
+    (rules / "backdoor_common.smk").write_text("rule helper_rule:\n    shell: 'x'\n")
+    stages = bench.stage_of_rules(tmp_path)
+    assert stages == {"backdoor_fig4": "backdoor", "backdoor": "backdoor", "helper_rule": "backdoor"}
+
+
 def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
     cfg = {"results": "results", "data_dir": "data/default", "attack": {},
            "codecs": {"learned": {"vbr": {"qualities": [2]}, "fixed": {"qualities": [2, 4]}}}}

@@ -49,6 +49,20 @@ def test_checkpoint_of_other_widths_is_a_clear_error(tmp_path):
         raise AssertionError("loaded a checkpoint of other widths")
 
 
+def test_every_study_checkpoint_loader_gives_the_same_clear_error(tmp_path):
+    """Backdoored encoders, their triggers and the backdoor classifiers load through the same guard."""
+    from advcompress.backdoor.lic_trigger import load_triggers
+    from advcompress.backdoor.nets import load_classifier
+
+    bad = tmp_path / "half.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    for load in (load_classifier, load_triggers):
+        with pytest.raises(CheckpointError, match="half.pt is unreadable"):
+            load(bad)
+    with pytest.raises(CheckpointError, match="missing.pt does not exist"):
+        load_classifier(tmp_path / "missing.pt")
+
+
 class Arbitrary:
     """Any non-tensor object: weights_only loading must refuse to unpickle it."""
 

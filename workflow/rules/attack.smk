@@ -236,7 +236,7 @@ localrules:
     attack_fig_masks,
 
 
-ALL.extend([f"{OUT}/tables/attack/table2.csv", f"{OUT}/tables/attack/table2.md"])
-ALL.extend([f"{OUT}/figures/attack/{a}_{k}.pdf" for a in ATTACK_NAMES for k in ATTACK_FIGURES])
+study_targets("attack", [f"{OUT}/tables/attack/table2.csv", f"{OUT}/tables/attack/table2.md"])
+study_targets("attack", [f"{OUT}/figures/attack/{a}_{k}.pdf" for a in ATTACK_NAMES for k in ATTACK_FIGURES])
 if {"srda", "arda"} <= set(ATTACK_NAMES):
-    ALL.extend([f"{OUT}/figures/attack/transfer.pdf", f"{OUT}/figures/attack/masks.pdf"])
+    study_targets("attack", [f"{OUT}/figures/attack/transfer.pdf", f"{OUT}/figures/attack/masks.pdf"])

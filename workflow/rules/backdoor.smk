@@ -165,6 +165,7 @@ rule backdoor_lic_train:
     params:
         settings=lambda w: as_json(bd_lic_settings(w.model)),
     threads: 1
+    priority: 5  # the longest jobs after training (~2 min each): started late, they leave a core idle at the end
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 3000 * attempt,
@@ -305,7 +306,8 @@ localrules:
     backdoor_lic_fig6_example,
 
 
-ALL.extend(
+study_targets(
+    "backdoor",
     [
         *BD_TABLES,
         *[t.replace(".csv", ".md") for t in BD_TABLES],

@@ -316,7 +316,8 @@ localrules:
     classify_adaptive_figure,
 
 
-ALL.extend(
+study_targets(
+    "classify",
     [f"{OUT}/tables/classify_{k}.{ext}" for k in CLS_TABLE_KINDS for ext in ("csv", "md")]
     + [f"{OUT}/figures/classify_{k}.pdf" for k in CLS_FIGURE_KINDS]
     + [f"{OUT}/figures/classify_adaptive_{n}.pdf" for n in CLS["adaptive"]["nets"]]

@@ -10,7 +10,16 @@ OUT = config["results"]
 DATA = config["data_dir"]
 LEARNED = config["codecs"]["learned"]
 CLASSIC = config["codecs"]["classic"]
-ALL = []  # every stage appends its final tables and figures
+ALL = []  # every study's final tables and figures: the default target
+STUDIES = {}  # study -> its final tables and figures; each study is a target of its own (Snakefile)
+
+
+def study_targets(study, files):
+    """Register a study's final outputs: part of `all`, and of the one-study target `study`."""
+    STUDIES.setdefault(study, []).extend(files)
+    ALL.extend(files)
+
+
 # Jobs call the library's CLI `advcompress` of the interpreter that runs Snakemake (the project's
 # virtualenv), found first on PATH; on a cluster each job re-reads this file and does the same.
 def _interpreter_first_on_path(environ):

@@ -67,4 +67,4 @@ localrules:
     rd_figure,
 
 
-ALL.extend([f"{OUT}/tables/rd_clean.csv", f"{OUT}/tables/rd_clean.md", f"{OUT}/figures/rd_clean.pdf"])
+study_targets("foundation", [f"{OUT}/tables/rd_clean.csv", f"{OUT}/tables/rd_clean.md", f"{OUT}/figures/rd_clean.pdf"])

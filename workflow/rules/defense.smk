@@ -158,7 +158,8 @@ localrules:
     defense_fig_clean_rd,
 
 
-ALL.extend(
+study_targets(
+    "defense",
     [
         f"{OUT}/tables/defense/table3.csv",
         f"{OUT}/tables/defense/table3.md",

@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from advcompress.codecs.base import load_state
 from advcompress.metrics import mse255, psnr_from_mse255, quantize_8bit
 
 
@@ -20,8 +21,7 @@ def load_backdoored(model: str, quality, settings: dict, checkpoint: str, backdo
 
     original = make_codec_from_settings(model, quality, settings, checkpoint)
     codec = make_codec_from_settings(model, quality, settings, checkpoint)
-    blob = torch.load(backdoored, map_location="cpu", weights_only=True)
-    codec.net.load_state_dict(blob["state_dict"])
+    codec.net.load_state_dict(load_state(backdoored))
     codec.update()
     device = next(codec.parameters()).device
     return original, codec, load_triggers(backdoored, device)

@@ -281,7 +281,9 @@ def save_backdoor(path, codec: LearnedCodec, triggers: dict, meta: dict) -> None
 
 
 def load_triggers(path, device="cpu") -> dict:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    from advcompress.codecs.base import load_blob
+
+    blob = load_blob(path)
     out = {}
     for o, spec in blob["triggers"].items():
         t = FrequencyTrigger(**spec["config"])

@@ -68,14 +68,14 @@ def save_classifier(net: SmallResNet, path, meta: dict | None = None) -> None:
 
 
 def load_classifier(path, device="cpu") -> SmallResNet:
-    from advcompress.codecs.base import CheckpointError
+    from advcompress.codecs.base import CheckpointError, load_blob
 
+    blob = load_blob(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
         net = SmallResNet(**blob["config"])
         net.load_state_dict(blob["state_dict"])
-    except (OSError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"classifier checkpoint {path} is unusable ({type(e).__name__}: {e})") from None
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"classifier checkpoint {path} does not fit ({type(e).__name__}: {e})") from None
     return net.to(device).eval()
 
 

@@ -179,5 +179,7 @@ def load_torchvision(arch: str, checkpoint, classes: list[int] | None = None) ->
             f"ImageNet weights for {arch} are missing at {checkpoint}; download {url} and place the file there"
         )
     net = getattr(torchvision.models, arch)(weights=None)
-    net.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True), strict=True)
+    from advcompress.codecs.base import load_state
+
+    net.load_state_dict(load_state(checkpoint), strict=True)
     return TorchvisionClassifier(net, arch, classes)

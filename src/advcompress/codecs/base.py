@@ -13,18 +13,24 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable or does not fit its architecture: one line for the user."""
 
 
-def load_state(path) -> dict:
-    """A state dict from a file, loaded with weights_only=True; any failure is a CheckpointError."""
+def load_blob(path):
+    """Whatever a project or official checkpoint holds, loaded with weights_only=True; any failure is
+    a CheckpointError that names the file and says how to get it back."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for truncated or foreign files
         raise CheckpointError(
             f"checkpoint {path} is unreadable ({type(e).__name__}: {str(e).splitlines()[0].split('. ')[0][:160]}); "
             "delete it and rerun its train rule, or restore it with `dvc pull`"
         ) from None
+
+
+def load_state(path) -> dict:
+    """A state dict from a checkpoint file (bare, or under "state_dict")."""
+    blob = load_blob(path)
     if isinstance(blob, dict) and "state_dict" in blob:
         return blob["state_dict"]
     if isinstance(blob, dict):

@@ -91,9 +91,9 @@ def cmd_trigger(a) -> None:
 
 
 def _load_trigger_blob(path):
-    import torch
+    from advcompress.codecs.base import load_blob
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return load_blob(path)
 
 
 def cmd_train(a) -> None:

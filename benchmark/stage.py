@@ -1,0 +1,117 @@
+"""The one runner behind every study's stage benchmark (benchmark/<study>.py stage scripts).
+
+    .venv/bin/python benchmark/<study>.py [--configfile config/config.yaml] [--cores 2] [--workdir DIR]
+
+Each run is a clean clone's: a fresh copy of the workflow (no data, no results) in a temporary
+directory, or in DIR (kept afterwards) with --workdir. What the study reads from earlier stages
+is built first and not timed; then Snakemake builds the study's own target (the rule of that name,
+`snakemake <study>`: its tables and figures) and that call alone is timed. The per-job figures
+come from the Snakemake benchmark files written during the timed call: per rule, jobs, summed
+wall and CPU seconds (one thread a job, so on idle cores the wall time is about the CPU time over
+the cores) and the peak resident memory of the largest job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A study as its benchmark sees it: the target rule, what to build untimed first, its ceiling."""
+
+    study: str  # the one-study target rule of the Snakefile
+    ceiling_s: float  # the issue's ceiling for this stage on 2 cores
+    upstream_rules: tuple[str, ...] = ("fetch_dataset", "train_lic")  # built untimed (--until)
+    prerequisites: Callable[[dict], list[str]] = field(default=lambda cfg: [])  # more files, untimed
+    report: Callable[[Path, dict], str] = field(default=lambda work, cfg: "")  # printed after the figures
+
+
+def fresh_copy(dest: Path) -> Path:
+    """The workflow as a clean clone has it (tests/conftest.py's copy, plus the rules' env files)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import copy_workflow
+
+    work = copy_workflow(dest)
+    if (ROOT / "envs").is_dir() and not (work / "envs").exists():
+        shutil.copytree(ROOT / "envs", work / "envs")
+    return work
+
+
+def snakemake(work: Path, configfile: str, cores: int, *args: str) -> None:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", configfile, *args]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"snakemake {' '.join(args)} failed (exit {proc.returncode}) in {work}:\n"
+                 f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+
+
+def jobs_since(work: Path, tier: str, t0: float) -> pd.DataFrame:
+    """One row per job whose benchmark file was written after t0 (epoch seconds)."""
+    rows = []
+    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
+        if tsv.stat().st_mtime < t0:
+            continue
+        b = pd.read_csv(tsv, sep="\t")
+        rows.append({"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
+                     "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan"),
+                     "max_rss_mib": float(b["max_rss"].iloc[0])})
+    return pd.DataFrame(rows, columns=["rule", "job", "s", "cpu_s", "max_rss_mib"])
+
+
+def per_rule(jobs: pd.DataFrame) -> pd.DataFrame:
+    return jobs.groupby("rule").agg(jobs=("s", "size"), seconds=("s", "sum"), cpu_seconds=("cpu_s", "sum"),
+                                    peak_rss_mib=("max_rss_mib", "max"))
+
+
+def summary(stage: Stage, tier: str, cores: int, wall: float, jobs: pd.DataFrame) -> str:
+    verdict = "within" if wall <= stage.ceiling_s else "OVER"
+    peak = jobs["max_rss_mib"].max() if len(jobs) else float("nan")
+    return (f"{stage.study} stage ({tier} tier): wall {wall:.1f} s ({wall / 60:.1f} min) on {cores} cores, "
+            f"{verdict} the {stage.ceiling_s / 60:.0f}-minute ceiling; {len(jobs)} benchmarked jobs, summed job "
+            f"wall {jobs['s'].sum():.1f} s, CPU {jobs['cpu_s'].sum():.1f} s; peak job memory {peak:.0f} MiB")
+
+
+def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configfile", default="config/config.yaml")
+    p.add_argument("--cores", type=int, default=2)
+    p.add_argument("--workdir", type=Path, help="make the fresh copy here and keep it (default: a temp dir)")
+    a = p.parse_args(argv)
+    if a.workdir and a.workdir.exists() and any(a.workdir.iterdir()):
+        p.error(f"--workdir {a.workdir} is not empty: the stage is timed in a fresh copy of the workflow")
+    base = a.workdir or Path(tempfile.mkdtemp(prefix=f"advcompress-{stage.study}-"))
+    try:
+        work = fresh_copy(base)
+        cfg = yaml.safe_load((work / a.configfile).read_text())
+        t0 = time.perf_counter()
+        if stage.upstream_rules:
+            snakemake(work, a.configfile, a.cores, stage.study, "--until", *stage.upstream_rules)
+        if pre := stage.prerequisites(cfg):
+            snakemake(work, a.configfile, a.cores, "--", *pre)
+        if stage.upstream_rules or pre:
+            print(f"prerequisites ({', '.join(stage.upstream_rules)}{' and other stages' if pre else ''}): "
+                  f"{time.perf_counter() - t0:.1f} s, not counted", flush=True)
+        started, t0 = time.time(), time.perf_counter()
+        snakemake(work, a.configfile, a.cores, stage.study)
+        wall = time.perf_counter() - t0
+        jobs = jobs_since(work, cfg["tier"], started)
+        print(per_rule(jobs).to_string(float_format=lambda v: f"{v:.1f}"))
+        print(summary(stage, cfg["tier"], a.cores, wall, jobs))
+        print(stage.report(work, cfg), end="")
+    finally:
+        if a.workdir is None:
+            shutil.rmtree(base, ignore_errors=True)

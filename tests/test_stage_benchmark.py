@@ -1,0 +1,78 @@
+"""One-study targets of the Snakefile and the stage benchmarks built on them (benchmark/stage.py)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+STUDIES = ("foundation", "attack", "defense", "classify", "backdoor")
+sys.path.insert(0, str(ROOT))
+stage = importlib.import_module("benchmark.stage")
+
+
+def dry_run(configfile: str, *targets: str) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", configfile, "--", *targets]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def planned_rules(out: str) -> set[str]:
+    return set(re.findall(r"^(\w+)\s+\d+$", out, re.M)) - {"total"}
+
+
+def test_a_study_target_plans_only_that_study_and_what_it_reads():
+    rules = planned_rules(dry_run("config/smoke.yaml", "attack"))
+    assert {"attack", "attack_run", "attack_table2", "train_lic"} <= rules
+    assert not {r for r in rules if r.startswith(("backdoor", "classify", "defense", "rd_"))}
+    rules = planned_rules(dry_run("config/smoke.yaml", "backdoor"))
+    assert {"backdoor", "backdoor_lic_train", "backdoor_train"} <= rules
+    assert not {r for r in rules if r.startswith(("attack", "classify", "defense"))}
+
+
+def test_every_stage_benchmark_names_targets_the_default_config_can_build():
+    """The scripts' targets and untimed prerequisites are all in the default config's DAG."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    stages = [importlib.import_module(f"benchmark.{s}").STAGE for s in STUDIES if s != "attack"]
+    assert sorted(s.study for s in stages) == sorted(set(STUDIES) - {"attack"})
+    files = [f for s in stages for f in s.prerequisites(cfg)]
+    assert files  # the defense stage reads the undefended codecs' attack rows
+    rules = planned_rules(dry_run("config/config.yaml", *STUDIES, *files))
+    assert set(STUDIES) <= rules
+
+
+def test_only_jobs_of_the_timed_call_are_counted(tmp_path):
+    bench = tmp_path / "benchmarks" / "default"
+    for rule, age in (("train_lic", 100), ("attack_run", 0)):
+        (bench / rule).mkdir(parents=True)
+        tsv = bench / rule / "m_q1.tsv"
+        tsv.write_text("s\th:m:s\tmax_rss\tcpu_time\n12.5\t0:00:12\t900.0\t11.0\n")
+        os.utime(tsv, (time.time() - age, time.time() - age))
+    jobs = stage.jobs_since(tmp_path, "default", time.time() - 50)
+    assert list(jobs["rule"]) == ["attack_run"]
+    table = stage.per_rule(jobs)
+    assert table.loc["attack_run"].tolist() == [1, 12.5, 11.0, 900.0]
+
+
+def test_summary_says_whether_the_stage_is_within_its_ceiling():
+    jobs = pd.DataFrame({"s": [100.0], "cpu_s": [90.0], "max_rss_mib": [512.0]})
+    s = stage.Stage("attack", ceiling_s=360)
+    assert "within the 6-minute ceiling" in stage.summary(s, "default", 2, 200.0, jobs)
+    assert "OVER the 6-minute ceiling" in stage.summary(s, "default", 2, 400.0, jobs)
+
+
+def test_a_non_empty_workdir_is_refused(tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    with pytest.raises(SystemExit):
+        stage.run(stage.Stage("attack", ceiling_s=1), "doc", ["--workdir", str(tmp_path)])
+    assert "not empty" in capsys.readouterr().err
