@@ -14,6 +14,7 @@ the cores) and the peak resident memory of the largest job.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ class Stage:
 
     study: str  # the one-study target rule of the Snakefile
     ceiling_s: float  # the issue's ceiling for this stage on 2 cores
-    upstream_rules: tuple[str, ...] = ("fetch_dataset", "train_lic")  # built untimed (--until)
+    upstream_rules: tuple[str, ...] = ("fetch_dataset", "train_lic")  # their jobs are built untimed
     prerequisites: Callable[[dict], list[str]] = field(default=lambda cfg: [])  # more files, untimed
     report: Callable[[Path, dict], str] = field(default=lambda work, cfg: "")  # printed after the figures
 
@@ -51,12 +52,24 @@ def fresh_copy(dest: Path) -> Path:
     return work
 
 
-def snakemake(work: Path, configfile: str, cores: int, *args: str) -> None:
+def snakemake(work: Path, configfile: str, cores: int, targets: list[str], *options: str) -> str:
+    """Snakemake's log; targets go after `--`, since --configfile takes any number of values."""
+    args = [*options, "--", *targets]
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", configfile, *args]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"snakemake {' '.join(args)} failed (exit {proc.returncode}) in {work}:\n"
                  f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc.stdout + proc.stderr
+
+
+def planned_outputs(log: str, rules: tuple[str, ...]) -> list[str]:
+    """Output files of the jobs of `rules` in a dry run's log.
+
+    Used instead of `--until`, which stalls on train_lic jobs that warm-start from another.
+    """
+    jobs = re.finditer(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    output: (.*)$", log, re.M)
+    return sorted({f for m in jobs if m.group(1) in rules for f in m.group(2).split(", ")})
 
 
 def jobs_since(work: Path, tier: str, t0: float) -> pd.DataFrame:
@@ -98,15 +111,14 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
         work = fresh_copy(base)
         cfg = yaml.safe_load((work / a.configfile).read_text())
         t0 = time.perf_counter()
-        if stage.upstream_rules:
-            snakemake(work, a.configfile, a.cores, stage.study, "--until", *stage.upstream_rules)
-        if pre := stage.prerequisites(cfg):
-            snakemake(work, a.configfile, a.cores, "--", *pre)
-        if stage.upstream_rules or pre:
-            print(f"prerequisites ({', '.join(stage.upstream_rules)}{' and other stages' if pre else ''}): "
-                  f"{time.perf_counter() - t0:.1f} s, not counted", flush=True)
+        plan = snakemake(work, a.configfile, a.cores, [stage.study], "--dry-run")
+        if pre := planned_outputs(plan, stage.upstream_rules) + stage.prerequisites(cfg):
+            snakemake(work, a.configfile, a.cores, pre)
+        if pre:
+            print(f"prerequisites ({len(pre)} files from earlier stages): {time.perf_counter() - t0:.1f} s, "
+                  "not counted", flush=True)
         started, t0 = time.time(), time.perf_counter()
-        snakemake(work, a.configfile, a.cores, stage.study)
+        snakemake(work, a.configfile, a.cores, [stage.study])
         wall = time.perf_counter() - t0
         jobs = jobs_since(work, cfg["tier"], started)
         print(per_rule(jobs).to_string(float_format=lambda v: f"{v:.1f}"))

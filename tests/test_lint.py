@@ -15,3 +15,21 @@ def test_ruff_is_clean():
 def test_snakemake_lint_is_clean():
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
+    """The ~50 table and figure jobs each start a Python; importing torch (1.3 s) doubled their cost.
+
+    A table command run through the CLI's entry point (its error path included: a missing input),
+    plus the modules the other table and figure commands use.
+    """
+    modules = ["attack_plots", "attack_tables", "plots", "tables", "backdoor.report", "classify.report"]
+    argv = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
+            "--out-md", str(tmp_path / "t.md")]
+    code = ("import sys\nfrom advcompress.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 2, e.code\n"
+            + "".join(f"import advcompress.{m}\n" for m in modules)
+            + "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            + "sys.exit(f'torch imported: {loaded[:3]}' if loaded else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -74,8 +74,7 @@ def main(argv=None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    from advcompress.codecs.base import CheckpointError
-    from advcompress.data import DataError
+    from advcompress.errors import CheckpointError, DataError
 
     try:
         args.fn(args)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from advcompress.errors import DataError  # noqa: F401  (re-exported)
 from advcompress.io import atomic_path, read_json, sha256_file, write_json
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"}
@@ -36,10 +37,6 @@ SKIMAGE_PHOTOS = {
     "retina": "retina.jpg",
     "ihc": "ihc.png",
 }
-
-
-class DataError(RuntimeError):
-    """A dataset problem a user must fix by hand; its message says what and where."""
 
 
 # -- manifests ----------------------------------------------------------------------------------

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import torch
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, unreadable or does not fit its architecture: one line for the user."""
+from advcompress.errors import CheckpointError  # noqa: F401  (re-exported)
 
 
 def load_blob(path):
