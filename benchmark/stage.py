@@ -52,15 +52,23 @@ def fresh_copy(dest: Path) -> Path:
     return work
 
 
-def snakemake(work: Path, configfile: str, cores: int, targets: list[str], *options: str) -> str:
-    """Snakemake's log; targets go after `--`, since --configfile takes any number of values."""
+def snakemake(work: Path, configfile: str, cores: int, targets: list[str], *options: str, label: str = "") -> str:
+    """Snakemake's log; with a label, its progress lines go to stderr as they come.
+
+    Targets go after `--`, since --configfile takes any number of values.
+    """
     args = [*options, "--", *targets]
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", configfile, *args]
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    lines = []
+    with subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            if label and re.match(r"\d+ of \d+ steps", line):
+                print(f"  {label}: {line.strip()}", file=sys.stderr, flush=True)
+    log = "".join(lines)
     if proc.returncode != 0:
-        sys.exit(f"snakemake {' '.join(args)} failed (exit {proc.returncode}) in {work}:\n"
-                 f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
-    return proc.stdout + proc.stderr
+        sys.exit(f"snakemake {' '.join(args)} failed (exit {proc.returncode}) in {work}:\n{log[-6000:]}")
+    return log
 
 
 def planned_outputs(log: str, rules: tuple[str, ...]) -> list[str]:
@@ -113,12 +121,12 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
         t0 = time.perf_counter()
         plan = snakemake(work, a.configfile, a.cores, [stage.study], "--dry-run")
         if pre := planned_outputs(plan, stage.upstream_rules) + stage.prerequisites(cfg):
-            snakemake(work, a.configfile, a.cores, pre)
+            snakemake(work, a.configfile, a.cores, pre, label="prerequisites")
         if pre:
             print(f"prerequisites ({len(pre)} files from earlier stages): {time.perf_counter() - t0:.1f} s, "
                   "not counted", flush=True)
         started, t0 = time.time(), time.perf_counter()
-        snakemake(work, a.configfile, a.cores, [stage.study])
+        snakemake(work, a.configfile, a.cores, [stage.study], label=f"{stage.study} (timed)")
         wall = time.perf_counter() - t0
         jobs = jobs_since(work, cfg["tier"], started)
         print(per_rule(jobs).to_string(float_format=lambda v: f"{v:.1f}"))
