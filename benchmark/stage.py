@@ -28,6 +28,9 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import copy_workflow  # noqa: E402  (a clean clone's files, envs included)
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,6 @@ class Stage:
     upstream_rules: tuple[str, ...] = ("fetch_dataset", "train_lic")  # their jobs are built untimed
     prerequisites: Callable[[dict], list[str]] = field(default=lambda cfg: [])  # more files, untimed
     report: Callable[[Path, dict], str] = field(default=lambda work, cfg: "")  # printed after the figures
-
-
-def fresh_copy(dest: Path) -> Path:
-    """The workflow as a clean clone has it (tests/conftest.py's copy, plus the rules' env files)."""
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import copy_workflow
-
-    work = copy_workflow(dest)
-    if (ROOT / "envs").is_dir() and not (work / "envs").exists():
-        shutil.copytree(ROOT / "envs", work / "envs")
-    return work
 
 
 def snakemake(work: Path, configfile: str, cores: int, targets: list[str], *options: str, label: str = "") -> str:
@@ -80,11 +72,12 @@ def planned_outputs(log: str, rules: tuple[str, ...]) -> list[str]:
     return sorted({f for m in jobs if m.group(1) in rules for f in m.group(2).split(", ")})
 
 
-def jobs_since(work: Path, tier: str, t0: float) -> pd.DataFrame:
-    """One row per job whose benchmark file was written after t0 (epoch seconds)."""
+def job_table(work: Path, tier: str, since: float = 0.0) -> pd.DataFrame:
+    """One row per job from Snakemake's benchmark files (those written after `since`, epoch s):
+    rule, job, wall s, CPU s, peak RSS."""
     rows = []
     for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
-        if tsv.stat().st_mtime < t0:
+        if tsv.stat().st_mtime < since:
             continue
         b = pd.read_csv(tsv, sep="\t")
         rows.append({"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
@@ -116,11 +109,14 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
         p.error(f"--workdir {a.workdir} is not empty: the stage is timed in a fresh copy of the workflow")
     base = a.workdir or Path(tempfile.mkdtemp(prefix=f"advcompress-{stage.study}-"))
     try:
-        work = fresh_copy(base)
+        work = copy_workflow(base)
         cfg = yaml.safe_load((work / a.configfile).read_text())
         t0 = time.perf_counter()
-        plan = snakemake(work, a.configfile, a.cores, [stage.study], "--dry-run")
-        if pre := planned_outputs(plan, stage.upstream_rules) + stage.prerequisites(cfg):
+        pre = stage.prerequisites(cfg)
+        if stage.upstream_rules:
+            plan = snakemake(work, a.configfile, a.cores, [stage.study], "--dry-run")
+            pre = planned_outputs(plan, stage.upstream_rules) + pre
+        if pre:
             snakemake(work, a.configfile, a.cores, pre, label="prerequisites")
         if pre:
             print(f"prerequisites ({len(pre)} files from earlier stages): {time.perf_counter() - t0:.1f} s, "
@@ -128,7 +124,7 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
         started, t0 = time.time(), time.perf_counter()
         snakemake(work, a.configfile, a.cores, [stage.study], label=f"{stage.study} (timed)")
         wall = time.perf_counter() - t0
-        jobs = jobs_since(work, cfg["tier"], started)
+        jobs = job_table(work, cfg["tier"], since=started)
         print(per_rule(jobs).to_string(float_format=lambda v: f"{v:.1f}"))
         print(summary(stage, cfg["tier"], a.cores, wall, jobs))
         print(stage.report(work, cfg), end="")

@@ -38,9 +38,10 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from conftest import copy_workflow  # noqa: E402
+from benchmark.stage import job_table  # noqa: E402
+from tests.conftest import copy_workflow  # noqa: E402
 
 TARGET_S = 20 * 60
 
@@ -90,18 +91,6 @@ def stage_of_rules(work: Path) -> dict[str, str]:
     return out
 
 
-def benchmark_table(work: Path, tier: str, with_job: bool = False) -> pd.DataFrame:
-    """One row per job from Snakemake's benchmark files: rule, wall s, peak RSS, CPU s (and job)."""
-    rows = []
-    for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
-        b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
-                     "max_rss_mib": float(b["max_rss"].iloc[0]),
-                     "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan")})
-    cols = ["rule", "job", "s", "max_rss_mib", "cpu_s"] if with_job else ["rule", "s", "max_rss_mib", "cpu_s"]
-    return pd.DataFrame(rows, columns=["rule", "job", "s", "max_rss_mib", "cpu_s"])[cols]
-
-
 def job_spans(log_text: str) -> pd.DataFrame:
     """Start and end time of every job, from the timestamps Snakemake writes before each event."""
     stamp = r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]\n"
@@ -119,7 +108,7 @@ def job_spans(log_text: str) -> pd.DataFrame:
 
 def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     stages = stage_of_rules(work)
-    bench = benchmark_table(work, tier)
+    bench = job_table(work, tier)
     per_rule = bench.groupby("rule").agg(job_s=("s", "sum"), job_cpu_s=("cpu_s", "sum"),
                                          peak_rss_mib=("max_rss_mib", "max"))
     spans = job_spans(log_text)
@@ -191,8 +180,6 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work / "src"), env.get("PYTHONPATH")]))
     else:
         work = copy_workflow(base / "wf")
-        if (ROOT / "envs").is_dir() and not (work / "envs").exists():  # rules' conda env files
-            shutil.copytree(ROOT / "envs", work / "envs")
     cfg = yaml.safe_load((work / a.configfile).read_text())
     cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, "--configfile", a.configfile, *a.targets]
     log_path = base / "snakemake.log"

@@ -58,7 +58,7 @@ def test_only_jobs_of_the_timed_call_are_counted(tmp_path):
         tsv = bench / rule / "m_q1.tsv"
         tsv.write_text("s\th:m:s\tmax_rss\tcpu_time\n12.5\t0:00:12\t900.0\t11.0\n")
         os.utime(tsv, (time.time() - age, time.time() - age))
-    jobs = stage.jobs_since(tmp_path, "default", time.time() - 50)
+    jobs = stage.job_table(tmp_path, "default", since=time.time() - 50)
     assert list(jobs["rule"]) == ["attack_run"]
     table = stage.per_rule(jobs)
     assert table.loc["attack_run"].tolist() == [1, 12.5, 11.0, 900.0]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from advcompress.errors import DataError  # noqa: F401  (re-exported)
+from advcompress.errors import DataError
 from advcompress.io import atomic_path, read_json, sha256_file, write_json
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"}

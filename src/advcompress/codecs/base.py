@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from advcompress.errors import CheckpointError  # noqa: F401  (re-exported)
+from advcompress.errors import CheckpointError
 
 
 def load_blob(path):

@@ -90,12 +90,6 @@ def cmd_trigger(a) -> None:
     save_png(torch.cat([xt[:4], xb[:4]], dim=-1)[:1], a.preview)
 
 
-def _load_trigger_blob(path):
-    from advcompress.codecs.base import load_blob
-
-    return load_blob(path)
-
-
 def cmd_train(a) -> None:
     """Poison, train from the clean classifier, and evaluate one backdoor run (long-form rows)."""
     import pandas as pd
@@ -110,6 +104,7 @@ def cmd_train(a) -> None:
     from advcompress.backdoor.nets import load_classifier, save_classifier
     from advcompress.backdoor.runs import plan_runs
     from advcompress.backdoor.triggers import Trigger
+    from advcompress.codecs.base import load_blob
     from advcompress.device import pick_device
     from advcompress.io import write_table
 
@@ -118,7 +113,7 @@ def cmd_train(a) -> None:
     device = pick_device(s.get("device", "auto"))
     x, y = load_split(a.digits, "train")
     xt, yt = load_split(a.digits, "test")
-    blob = _load_trigger_blob(a.trigger)
+    blob = load_blob(a.trigger)
     trig = Trigger.from_state(blob["trigger"])
     n = len(x)
     n_normal = round(run["normal_fraction"] * n)
