@@ -206,6 +206,9 @@ def test_table2_counts_invalid_rows_and_leaves_them_out():
     t = table2(rows).set_index("model")
     assert t.loc["m", "srda_n_invalid"] == 1 and t.loc["m", "srda_n_rows"] == 3
     assert t.loc["m", "srda_mu_dD_mse255"] == pytest.approx(5.0)
+    # the invalid row is out of the interval too: one valid image is left, a zero-width interval
+    assert t.loc["m", "srda_n_images"] == 1
+    assert t.loc["m", "srda_mu_dD_mse255_lo"] == t.loc["m", "srda_mu_dD_mse255_hi"] == pytest.approx(5.0)
 
 
 def test_workflow_writes_every_attack_target(smoke_run):

@@ -194,6 +194,8 @@ def test_table3_means_valid_rows_and_counts_invalid():
     assert t.loc["m", "at_srda_mu_dD_mse255"] == pytest.approx(30.0)
     assert t.loc["m", "at_sra_mu_dD_mse255"] == pytest.approx(80.0)  # the NaN row is left out ...
     assert t.loc["m", "at_sra_n_invalid"] == 1  # ... and counted
+    assert t.loc["m", "at_sra_n_images"] == 1 and t.loc["m", "none_n_images"] == 2  # ... and out of n
+    assert t.loc["m", "none_mu_dR_actual_bpp_lo"] <= 0.3 <= t.loc["m", "none_mu_dR_actual_bpp_hi"]
     with pytest.raises(ValueError, match="without a defense label"):
         robustness(rows, {"m": labels["m"]})
 

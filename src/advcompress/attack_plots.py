@@ -15,7 +15,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from advcompress.attack_tables import (  # noqa: E402
+    DELTAS,
     attacked_rows,
+    delta_intervals,
     fmt_rate_psnr,
     gallery_to_display,
     per_direction,
@@ -39,6 +41,30 @@ def _colors(models):
 def _invalid_note(ax, n):
     if n:
         ax.text(0.02, 0.98, f"n_invalid={int(n)}", transform=ax.transAxes, va="top", fontsize=7, color="red")
+
+
+def ci_yerr(df: pd.DataFrame, col: str) -> np.ndarray:
+    """2 x n error-bar lengths from the precomputed `<col>_lo`/`<col>_hi`, so a figure shows the
+    table's own interval (not a resampling of its own); a missing bound draws no bar."""
+    m = df[col].to_numpy(dtype=float)
+    lo, hi = df[f"{col}_lo"].to_numpy(dtype=float), df[f"{col}_hi"].to_numpy(dtype=float)
+    return np.nan_to_num(np.vstack([m - lo, hi - m]), nan=0.0).clip(min=0.0)
+
+
+def ci_bars(ax, df: pd.DataFrame, x: str, hue: str, col: str, x_order=None, hue_order=None, palette=None) -> None:
+    """Grouped bars of `col` by `x` and `hue`, each with its table interval as an error bar."""
+    xs = list(x_order if x_order is not None else dict.fromkeys(df[x]))
+    hs = list(hue_order if hue_order is not None else dict.fromkeys(df[hue]))
+    colors = dict(zip(hs, sns.color_palette(palette or "tab10", max(len(hs), 1)), strict=False))
+    width = 0.8 / max(len(hs), 1)
+    for j, h in enumerate(hs):
+        d = df[df[hue] == h].set_index(x).reindex(xs)
+        pos = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
+        ax.bar(pos, d[col].to_numpy(dtype=float), width, color=colors[h], label=str(h))
+        ax.errorbar(pos, d[col].to_numpy(dtype=float), yerr=ci_yerr(d, col), fmt="none", ecolor="black",
+                    elinewidth=0.8, capsize=2)
+    ax.set_xticks(np.arange(len(xs)), [str(v) for v in xs])
+    ax.set_xlabel(x)
 
 
 def _clean_curve(rows):
@@ -73,17 +99,18 @@ def rd_before_after(rows: pd.DataFrame, directions: list[str], path, title: str)
     plt.close(fig)
 
 
-def directions_plot(rows: pd.DataFrame, directions: list[str], path, title: str) -> None:
-    """Figs. 5, 6: mu(dR) and mu(dD) over submodels against the attack direction."""
+def directions_plot(rows: pd.DataFrame, directions: list[str], path, title: str, seed: int = 0) -> None:
+    """Figs. 5, 6: mu(dR) and mu(dD) over submodels against the attack direction, with the 95%
+    bootstrap interval over images of each mu (as in the per-direction table)."""
     _theme()
-    pdir = per_direction(rows)
+    pdir = per_direction(rows, seed)
     pdir["direction"] = pd.Categorical(pdir["direction"], categories=directions, ordered=True)
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
     for ax, (c, lab) in zip(axes, [("mu_dR_actual_bpp", "mu(dR) [bpp], actual"),
                                    ("mu_dR_est_bpp", "mu(dR) [bpp], estimated"),
                                    ("mu_dD_mse255", "mu(dD) [MSE, 0-255]")], strict=True):
         for m, g in pdir.sort_values("direction").groupby("model", sort=False):
-            ax.plot(g["direction"].astype(str), g[c], "-o", ms=3, label=m)
+            ax.errorbar(g["direction"].astype(str), g[c], yerr=ci_yerr(g, c), fmt="-o", ms=3, capsize=2, label=m)
         ax.set_ylabel(lab)
         ax.tick_params(axis="x", rotation=45)
         _invalid_note(ax, pdir["n_invalid"].sum())
@@ -93,17 +120,20 @@ def directions_plot(rows: pd.DataFrame, directions: list[str], path, title: str)
     plt.close(fig)
 
 
-def submodels_plot(rows: pd.DataFrame, path, title: str) -> None:
-    """Figs. 7, 8: per-submodel deltas averaged over directions."""
+def submodels_plot(rows: pd.DataFrame, path, title: str, seed: int = 0) -> None:
+    """Figs. 7, 8: per-submodel deltas averaged over directions, with their 95% bootstrap interval
+    over images (whole images resampled, all directions together)."""
     _theme()
-    sub = per_submodel(rows)
+    sub = per_submodel(rows, seed)
     g = sub.groupby(["model", "quality"], sort=False)
-    avg = g[["dR_actual_bpp", "dR_est_bpp", "dD_mse255"]].mean().join(g["n_invalid"].sum()).reset_index()
+    avg = g[DELTAS].mean().join(g["n_invalid"].sum()).reset_index()
+    avg = avg.merge(delta_intervals(rows, ["model", "quality"], ["direction"], seed), on=["model", "quality"], how="left")
     avg["submodel"] = avg.groupby("model")["quality"].rank(method="dense").astype(int)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
     for ax, (c, lab) in zip(axes, [("dR_actual_bpp", "mean dR [bpp], actual"),
                                    ("dD_mse255", "mean dD [MSE, 0-255]")], strict=True):
-        sns.barplot(avg, x="model", y=c, hue="submodel", ax=ax, palette="viridis")
+        ci_bars(ax, avg, "model", "submodel", c, hue_order=sorted(avg["submodel"].unique()), palette="viridis")
+        ax.legend(title="submodel", fontsize=6)
         ax.set_ylabel(lab)
         ax.tick_params(axis="x", rotation=30)
         _invalid_note(ax, avg["n_invalid"].sum())

@@ -5,6 +5,8 @@ as the undefended model's. `labels` maps each codec name in the rows to its base
 defense it carries ("none", "AT", "online", "AT + online"; AT with SRA/SDA/SRDA samples for
 Table III). mu-bar is the mean over directions of the mean over submodels of the per-image deltas
 (the attack study's `per_direction`), so invalid rows are counted (`n_invalid`), never averaged.
+Each mu-bar carries its 95% bootstrap interval over images (whole images resampled with all their
+directions and submodels) and `n_images`; the bar figures draw exactly those intervals.
 """
 
 from __future__ import annotations
@@ -16,21 +18,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from advcompress.attack_tables import DELTAS, per_direction  # noqa: E402
+from advcompress.attack_plots import ci_bars  # noqa: E402
+from advcompress.attack_tables import DELTAS, delta_intervals, mu_columns, per_direction  # noqa: E402
 from advcompress.io import save_figure  # noqa: E402
 from advcompress.tables import rd_table  # noqa: E402
 
 MU = [f"mu_{d}" for d in DELTAS]
 
 
-def robustness(rows: pd.DataFrame, labels: dict[str, dict]) -> pd.DataFrame:
-    """One row per (base model, defense, attack): mu-bar of dR (actual, estimated) and dD."""
+def robustness(rows: pd.DataFrame, labels: dict[str, dict], seed: int = 0) -> pd.DataFrame:
+    """One row per (base model, defense, attack): mu-bar of dR (actual, estimated) and dD, each with
+    its interval over images (`_lo`, `_hi`), and `n_images`."""
     unknown = set(rows["model"]) - set(labels)
     if unknown:
         raise ValueError(f"rows of codecs without a defense label: {sorted(unknown)}")
-    pdir = per_direction(rows)
+    pdir = per_direction(rows, seed)
     g = pdir.groupby(["model", "attack"], sort=False)
-    out = g[MU].mean().join(g[["n_rows", "n_invalid"]].sum()).reset_index().rename(columns={"model": "codec"})
+    out = g[MU].mean().join(g[["n_rows", "n_invalid"]].sum()).reset_index()
+    ci = delta_intervals(rows, ["model", "attack"], ["direction", "quality"], seed, prefix="mu_")
+    out = out.merge(ci, on=["model", "attack"], how="left")
+    out = out[["model", "attack", *mu_columns(), "n_images", "n_rows", "n_invalid"]].rename(columns={"model": "codec"})
     out.insert(0, "defense", out["codec"].map(lambda c: labels[c]["defense"]))
     out.insert(0, "model", out["codec"].map(lambda c: labels[c]["model"]))
     return out
@@ -44,7 +51,7 @@ def table3(summary: pd.DataFrame, samples: dict[str, str]) -> pd.DataFrame:
     """
     groups = {"none": "none"} | {label: f"at_{kind}" for label, kind in samples.items()}
     s = summary[(summary["attack"] == "srda") & summary["defense"].isin(groups)]
-    cols = ["mu_dR_actual_bpp", "mu_dR_est_bpp", "mu_dD_mse255", "n_rows", "n_invalid"]
+    cols = [*mu_columns(), "n_images", "n_rows", "n_invalid"]
     out = None
     for label, prefix in groups.items():
         part = s[s["defense"] == label].set_index("model")[cols].add_prefix(f"{prefix}_")
@@ -57,7 +64,8 @@ def _theme():
 
 
 def defense_bars(summary: pd.DataFrame, attack: str, defenses: list[str], path, title: str) -> None:
-    """Figs. 13, 14, 17: mu-bar(dR) and mu-bar(dD) per algorithm, one bar per defense (lower is more robust)."""
+    """Figs. 13, 14, 17: mu-bar(dR) and mu-bar(dD) per algorithm, one bar per defense (lower is more
+    robust), with the summary's own interval over images as error bars."""
     _theme()
     s = summary[(summary["attack"] == attack) & summary["defense"].isin(defenses)]
     if s.empty:
@@ -65,8 +73,7 @@ def defense_bars(summary: pd.DataFrame, attack: str, defenses: list[str], path, 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.4))
     for ax, (col, label) in zip(axes, [("mu_dR_actual_bpp", "mean ΔR [bpp] (actual)"),
                                        ("mu_dD_mse255", "mean ΔD [MSE, 0-255]")], strict=True):
-        sns.barplot(data=s, x="model", y=col, hue="defense", hue_order=[d for d in defenses if d in set(s["defense"])],
-                    ax=ax, errorbar=None)
+        ci_bars(ax, s, "model", "defense", col, hue_order=[d for d in defenses if d in set(s["defense"])])
         ax.set_xlabel("")
         ax.set_ylabel(label)
         ax.tick_params(axis="x", labelrotation=20)

@@ -1,10 +1,18 @@
-"""Tables and figures of both backdoor studies, from the jobs' long-form rows."""
+"""Tables and figures of both backdoor studies, from the jobs' long-form rows.
+
+Every rate (TA, ASR per test codec) carries a seeded 95% bootstrap interval over the test samples
+it was measured on (`_lo`, `_hi`) and their number (`n_<cell>`); the LIC tables' means carry their
+interval over images (`n_images`). Figures draw those same intervals.
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
+
+from advcompress.stats import ci_columns_to_text, group_seed, intervals, proportion_ci
 
 CLASSIFIER_TABLES = {
     "table4": "main",  # common vs compression-resistant, main trigger
@@ -28,20 +36,31 @@ def _asr_rows(df: pd.DataFrame) -> pd.DataFrame:
     return asr.assign(quality=asr.quality.map(_quality))
 
 
-def _wide(df: pd.DataFrame, test_codecs: dict) -> pd.DataFrame:
-    """One row per run: TA, ASR, ASR after each test codec (NaN plus a note if its encoder is missing)."""
+def _rate_cell(row: dict, name: str, hit, seed: int, *key) -> None:
+    """Put rate, interval over test samples and n of one table cell into `row` (NaN if unmeasured)."""
+    if hit is None or not int(hit.n):
+        row |= {name: hit.rate if hit is not None else math.nan, f"{name}_lo": math.nan, f"{name}_hi": math.nan,
+                f"n_{name}": 0}
+        return
+    _, lo, hi = proportion_ci(hit.hits, hit.n, group_seed(seed, *key))
+    row |= {name: hit.rate, f"{name}_lo": lo, f"{name}_hi": hi, f"n_{name}": int(hit.n)}
+
+
+def _wide(df: pd.DataFrame, test_codecs: dict, seed: int = 0) -> pd.DataFrame:
+    """One row per run: TA, ASR, ASR after each test codec (NaN plus a note if its encoder is missing),
+    each with its interval over the test samples and their number n_<cell>."""
     keys = ["run", "method", "trigger", "alpha", "ir", "n_backdoor", "train_codecs"]
     out = []
     for k, g in df.groupby(keys, sort=False):
         row = dict(zip(keys, k, strict=True))
-        ta = g[g.metric == "ta"].iloc[0]
-        row["ta"] = ta.rate
+        _rate_cell(row, "ta", g[g.metric == "ta"].iloc[0], seed, row["run"], "ta")
         asr = _asr_rows(g)
-        row["asr"] = asr[asr.codec == "none"].rate.iloc[0]
+        _rate_cell(row, "asr", asr[asr.codec == "none"].iloc[0], seed, row["run"], "asr", "none")
         notes = []
         for codec, q in test_codecs.items():
             hit = asr[(asr.codec == codec) & (asr.quality == _quality(q))]
-            row[f"asr_{codec}_q{_quality(q)}"] = hit.rate.iloc[0] if len(hit) else math.nan
+            _rate_cell(row, f"asr_{codec}_q{_quality(q)}", hit.iloc[0] if len(hit) else None, seed,
+                       row["run"], "asr", codec, _quality(q))
             if len(hit) and isinstance(hit.note.iloc[0], str) and hit.note.iloc[0]:
                 notes.append(f"{codec}: {hit.note.iloc[0]}")
         row["n_test"] = int(asr[asr.codec == "none"].n.iloc[0])
@@ -50,9 +69,25 @@ def _wide(df: pd.DataFrame, test_codecs: dict) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def classifier_markdown(t: pd.DataFrame) -> str:
+    """'rate [lo, hi]' cells; n is the run's `n_test` (ASR) and `n_ta` (TA), and a cell resting on
+    another number of samples says so beside its interval."""
+    from advcompress.tables import to_markdown
+
+    cells = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
+    out = ci_columns_to_text(t, cells, ".3f")
+    for c in cells:
+        if c == "ta":
+            continue
+        other = t[f"n_{c}"].ne(t["n_test"]) & t[c].notna()
+        out.loc[other, c] = out.loc[other, c] + " (n=" + t.loc[other, f"n_{c}"].astype(str) + ")"
+    out = out.drop(columns=[f"n_{c}" for c in cells if c != "ta"])
+    return to_markdown(out, ".3f")
+
+
 def classifier_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
     main = s["studies"]["triggers"][0]
-    wide = _wide(df, s["test_codecs"])
+    wide = _wide(df, s["test_codecs"], int(s.get("seed", 0)))
     if kind == "table4":
         wide = wide[(wide.trigger == main) & wide.method.isin(["common", "fc"])]
     elif kind == "table5":
@@ -83,10 +118,15 @@ def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
         sweep = asr[asr.codec == "jpeg"]  # the sweep plus the test set's own JPEG quality
         sweep = sweep.assign(quality=sweep.quality.astype(int))
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        seed = int(s.get("seed", 0))
         for (trig, method), g in sweep.groupby(["trigger", "method"]):
             g = g.sort_values("quality")
-            ax.plot(g.quality, 100 * g.rate, marker="o", ls="-" if method == "fc" else "--",
-                    label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
+            # the tables' interval for each point: the run's test samples, seeded by run and cell
+            ci = np.array([proportion_ci(r.hits, r.n, group_seed(seed, r.run, "asr", r.codec, _quality(r.quality)))
+                           if r.n else (math.nan,) * 3 for r in g.itertuples()]).reshape(-1, 3)
+            err = np.nan_to_num(100 * np.vstack([ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]])).clip(min=0.0)
+            ax.errorbar(g.quality, 100 * g.rate, yerr=err, marker="o", capsize=2, ls="-" if method == "fc" else "--",
+                        label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
         ax.set_xlabel("JPEG quality")
         ax.set_ylabel("ASR after JPEG [%]")
         ax.set_ylim(-2, 102)
@@ -113,32 +153,51 @@ def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
 # -- LIC encoder backdoor ---------------------------------------------------------------------------
 
 
-def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
-    from advcompress.tables import summarise
+def _lic_summary(df: pd.DataFrame, by: list[str], cols: list[str], validity: list[str], seed: int) -> pd.DataFrame:
+    """summarise()'s means over valid images with each mean's interval over images and n_images."""
+    from advcompress.tables import summarise, valid_mask
 
+    out = summarise(df, by, cols, validity=validity)
+    return out.merge(intervals(df, by, cols, "image", seed, valid=valid_mask(df, validity)), on=by, how="left")
+
+
+def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
+    """Table 3 / Table 5 of the LIC backdoor: means over images, each with its interval and n_images."""
+    seed = int(s.get("seed", 0))
     if kind == "table3":
         # Photo rows (rate/PSNR) and digit rows (classifier predictions) arrive concatenated.
         is_ds = df["pred"].notna() if "pred" in df else pd.Series(False, index=df.index)
         photo = df[~is_ds]
-        summ = summarise(photo, ["model", "quality", "encoder", "trigger"],
-                         ["bpp_actual", "bpp_est", "psnr_db", "psnr_vs_clean_db", "trigger_mse"],
-                         validity=["bpp_actual", "psnr_vs_clean_db"])
+        by = ["model", "quality", "encoder", "trigger"]
+        summ = _lic_summary(photo, by, ["bpp_actual", "bpp_est", "psnr_db", "psnr_vs_clean_db", "trigger_mse"],
+                            ["bpp_actual", "psnr_vs_clean_db"], seed)
         if is_ds.any():
             # Digit rows are their own inputs (clean or ds-triggered digits), named apart from the photos.
             ds = df[is_ds].assign(trigger=lambda d: "digits:" + d.trigger.astype(str))
-            rates = (ds.groupby(["model", "quality", "encoder", "trigger"])
+            rates = (ds.groupby(by)
                      .agg(ds_asr=("hit_target", "mean"), ds_accuracy=("correct", "mean"), ds_n=("pred", "size"))
                      .reset_index())
-            summ = pd.concat([summ, rates], ignore_index=True)
+            ci = intervals(ds.assign(ds_asr=ds["hit_target"], ds_accuracy=ds["correct"]), by,
+                           ["ds_asr", "ds_accuracy"], "image", seed)
+            summ = pd.concat([summ, rates.merge(ci, on=by, how="left")], ignore_index=True)
         return summ.sort_values(["model", "quality", "encoder", "trigger"]).reset_index(drop=True)
     if kind == "table5":
-        return summarise(df, ["model", "quality", "defense", "value", "trigger"],
-                         ["psnr_vs_clean_db", "bpp_actual"], validity=["bpp_actual", "psnr_vs_clean_db"])
+        return _lic_summary(df, ["model", "quality", "defense", "value", "trigger"], ["psnr_vs_clean_db", "bpp_actual"],
+                            ["bpp_actual", "psnr_vs_clean_db"], seed)
     raise ValueError(f"unknown LIC table {kind!r}")
 
 
-def lic_rd_figure(df: pd.DataFrame, kind: str, path) -> None:
-    """Fig. 4 (bpp trigger) / Fig. 5 (psnr trigger): RD curves of clean and triggered inputs."""
+def lic_markdown(t: pd.DataFrame) -> str:
+    """'mean [lo, hi]' cells beside n_images for the Markdown versions of the LIC tables."""
+    from advcompress.tables import to_markdown
+
+    cells = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
+    return to_markdown(ci_columns_to_text(t, cells, ".4g"))
+
+
+def lic_rd_figure(df: pd.DataFrame, kind: str, path, seed: int = 0) -> None:
+    """Fig. 4 (bpp trigger) / Fig. 5 (psnr trigger): RD curves of clean and triggered inputs, with
+    the interval over images of both means (the tables' own) as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,13 +205,19 @@ def lic_rd_figure(df: pd.DataFrame, kind: str, path) -> None:
     import seaborn as sns
 
     from advcompress.io import save_figure
-    from advcompress.tables import summarise
 
     trig = "bpp" if kind == "fig4" else "psnr"
     sns.set_theme(style="whitegrid", context="paper")
-    summ = summarise(df, ["model", "quality", "encoder", "trigger"], ["bpp_actual", "psnr_vs_clean_db"])
+    cols = ["bpp_actual", "psnr_vs_clean_db"]
+    summ = _lic_summary(df, ["model", "quality", "encoder", "trigger"], cols, cols, seed)
     models = sorted(summ.model.unique())
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
+
+    def err(c, col):
+        m = c[col].to_numpy(dtype=float)
+        return np.nan_to_num(np.vstack([m - c[f"{col}_lo"].to_numpy(dtype=float),
+                                        c[f"{col}_hi"].to_numpy(dtype=float) - m])).clip(min=0.0)
+
     for ax, m in zip(axes[0], models, strict=True):
         g = summ[summ.model == m]
         for (enc, t), label, style in [
@@ -163,7 +228,8 @@ def lic_rd_figure(df: pd.DataFrame, kind: str, path) -> None:
         ]:
             c = g[(g.encoder == enc) & (g.trigger == t)].sort_values("bpp_actual")
             if len(c):
-                ax.plot(c.bpp_actual, c.psnr_vs_clean_db, style, label=label, ms=4)
+                ax.errorbar(c.bpp_actual, c.psnr_vs_clean_db, xerr=err(c, "bpp_actual"),
+                            yerr=err(c, "psnr_vs_clean_db"), fmt=style, label=label, ms=4, capsize=2)
         ax.set_xlabel("rate [bpp] (actual bitstream)")
         ax.set_ylabel("PSNR vs clean image [dB]")
         ax.set_title(f"{m}: {'bit-rate' if trig == 'bpp' else 'PSNR'} attack")

@@ -1,63 +1,95 @@
-"""Tables and figures of the classifier study from its long-form rows (one per image x setting)."""
+"""Tables and figures of the classifier study from its long-form rows (one per image x setting).
+
+Every accuracy (and every other mean) carries a seeded 95% bootstrap interval over the evaluated
+images (`_lo`, `_hi`) and the number of images it rests on (`n_images`); the figures draw exactly
+those intervals.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from advcompress.io import write_table as _write_csv
 from advcompress.io import write_text
-from advcompress.tables import concat_tables, summarise, to_markdown
+from advcompress.stats import ci_columns_to_text, fmt_ci, intervals
+from advcompress.tables import concat_tables, summarise, to_markdown, valid_mask
 
 
-def _accuracy(df: pd.DataFrame, by: list[str], col: str = "correct") -> pd.DataFrame:
-    out = summarise(df, by, [col], validity=[col])
-    return out.rename(columns={col: "accuracy"})
+def _summary(df: pd.DataFrame, by: list[str], cols: list[str], validity: list[str], seed: int) -> pd.DataFrame:
+    """summarise()'s means and counts, with each mean's interval over images beside it."""
+    out = summarise(df, by, cols, validity=validity)
+    ci = intervals(df, by, cols, "image", seed, valid=valid_mask(df, validity))
+    return out.merge(ci, on=by, how="left")
+
+
+def _rename(t: pd.DataFrame, old: str, new: str) -> pd.DataFrame:
+    return t.rename(columns={old: new, f"{old}_lo": f"{new}_lo", f"{old}_hi": f"{new}_hi"})
+
+
+def _accuracy(df: pd.DataFrame, by: list[str], col: str = "correct", seed: int = 0) -> pd.DataFrame:
+    return _rename(_summary(df, by, [col], [col], seed), col, "accuracy")
+
+
+def _n_text(v: pd.Series) -> str:
+    """One n for a row of cells, or its range when the cells rest on different numbers of images."""
+    v = v.dropna().astype(int)
+    if v.empty:
+        return ""
+    return str(v.min()) if v.min() == v.max() else f"{v.min()}-{v.max()}"
 
 
 def _pivot_md(summary: pd.DataFrame, index: list[str], column: str) -> str:
-    wide = summary.pivot_table(index=index, columns=column, values="accuracy", dropna=False).reset_index()
+    """'accuracy [lo, hi]' per cell, pivoted, with the rows' n_images as column `n`."""
+    t = summary.assign(cell=[fmt_ci(m, lo, hi, ".3f") for m, lo, hi in
+                             zip(summary["accuracy"], summary["accuracy_lo"], summary["accuracy_hi"], strict=True)])
+    wide = t.pivot_table(index=index, columns=column, values="cell", aggfunc="first", dropna=False)
+    n = t.groupby(index, dropna=False)["n_images"].agg(_n_text)
+    wide = wide.join(n.rename("n")).reset_index()
     wide.columns = [c if isinstance(c, str) else f"{column}={c:g}" for c in wide.columns]
+    wide = wide[[*index, "n", *[c for c in wide.columns if c not in (*index, "n")]]].fillna("")
     return to_markdown(wide, ".3f")
 
 
-def l2_accuracy(df: pd.DataFrame, thresholds) -> pd.DataFrame:
+def l2_accuracy(df: pd.DataFrame, thresholds, seed: int = 0) -> pd.DataFrame:
     from advcompress.classify.evaluate import accuracy_at_l2
 
-    base = _accuracy(df.assign(correct=df["correct_clean"]), ["net", "attack", "defense", "through"])
+    base = _accuracy(df.assign(correct=df["correct_clean"]), ["net", "attack", "defense", "through"], seed=seed)
     base = base.assign(l2_threshold=0.0)
-    at = _accuracy(accuracy_at_l2(df, thresholds), ["net", "attack", "defense", "through", "l2_threshold"], "correct_at")
+    at = _accuracy(accuracy_at_l2(df, thresholds), ["net", "attack", "defense", "through", "l2_threshold"],
+                   "correct_at", seed)
     return pd.concat([base, at], ignore_index=True)
 
 
 def build_table(kind: str, df: pd.DataFrame, s: dict) -> tuple[pd.DataFrame, str]:
-    """(summary CSV, Markdown) of one table kind."""
+    """(summary CSV, Markdown) of one table kind; the interval seed is the config's `seed` (else 0)."""
+    seed = int(s.get("seed", 0))
     if kind in ("linf", "ifgsm"):
         df = df[df["attack"] == "ifgsm"] if kind == "ifgsm" else df[df["eps_255"].notna()]
-        t = _accuracy(df, ["net", "attack", "defense", "through", "eps_255"])
+        t = _accuracy(df, ["net", "attack", "defense", "through", "eps_255"], seed=seed)
         return t, _pivot_md(t, ["net", "attack", "defense", "through"], "eps_255")
     if kind == "l2":
-        t = l2_accuracy(df[df["eps_255"].isna()], s["l2_thresholds"])
+        t = l2_accuracy(df[df["eps_255"].isna()], s["l2_thresholds"], seed)
         return t, _pivot_md(t, ["net", "attack", "defense", "through"], "l2_threshold")
     if kind == "ablation":
-        t = _accuracy(df, ["net", "attack", "defense", "through", "eps_255"])
+        t = _accuracy(df, ["net", "attack", "defense", "through", "eps_255"], seed=seed)
         return t, _pivot_md(t, ["net", "defense", "through"], "eps_255")
     if kind == "sequential":
         steps = df["defense"].str.extract(r"^(?P<base>.+?)(?:x(?P<rounds>\d+))?$")
         df = df.assign(base=steps["base"], rounds=steps["rounds"].fillna(1).astype(int))
-        t = _accuracy(df, ["net", "attack", "base", "rounds", "through", "eps_255"])
+        t = _accuracy(df, ["net", "attack", "base", "rounds", "through", "eps_255"], seed=seed)
         return t, _pivot_md(t, ["net", "base", "through", "eps_255"], "rounds")
     if kind == "bpp":
-        t = summarise(df, ["net", "codec", "quality", "defense"], ["bpp_actual", "mse255", "psnr_db", "correct"],
-                      validity=["bpp_actual", "correct"])
-        t = t.rename(columns={"correct": "clean_accuracy"})
-        return t, to_markdown(t)
+        cols = ["bpp_actual", "mse255", "psnr_db", "correct"]
+        t = _rename(_summary(df, ["net", "codec", "quality", "defense"], cols, ["bpp_actual", "correct"], seed),
+                    "correct", "clean_accuracy")
+        return t, to_markdown(ci_columns_to_text(t, [*cols[:-1], "clean_accuracy"], ".4g"))
     if kind == "overhead":
         return df, to_markdown(df)
     if kind == "adaptive":
-        t = summarise(df, ["net", "method"], ["correct", "agree_clean", "mse255", "ssim", "psnr_db", "bytes",
-                                              "size_ratio", "size_matched"], validity=["correct", "mse255"])
-        t = t.rename(columns={"correct": "accuracy"})
-        return t, to_markdown(t)
+        cols = ["correct", "agree_clean", "mse255", "ssim", "psnr_db", "bytes", "size_ratio", "size_matched"]
+        t = _rename(_summary(df, ["net", "method"], cols, ["correct", "mse255"], seed), "correct", "accuracy")
+        return t, to_markdown(ci_columns_to_text(t, ["accuracy", *cols[1:]], ".4g"))
     raise ValueError(f"unknown classify table {kind!r}")
 
 
@@ -93,16 +125,46 @@ def draw_figure(kind: str, inputs, out, s: dict) -> None:
             x, col, hue, facet = "rounds", "base", "eps", "net"
         else:
             raise ValueError(f"unknown classify figure {kind!r}")
-        t = t.assign(through=t["through"].map({True: "through", False: "not through"}))
-        g = sns.relplot(data=t, x=x, y="accuracy", hue=hue, style="through", col=col, row=facet,
-                        kind="line", marker="o", height=2.6, aspect=1.1, style_order=["not through", "through"])
-        g.set(ylim=(-0.02, 1.02))
         xlabel = {"eps_255": "eps [1/255]", "l2_threshold": "L2 threshold (pixels in [0, 1])",
                   "rounds": "compression rounds N"}[x]
-        g.set_axis_labels(xlabel, "accuracy")
-        fig = g.figure
+        fig = _ci_lines(t, x, col, hue, facet, xlabel, plt, sns)
     save_figure(fig, out)
     plt.close(fig)
+
+
+def _ci_lines(t: pd.DataFrame, x: str, col: str, hue: str, facet: str, xlabel: str, plt, sns):
+    """Accuracy against `x`, one panel per (facet, col), one colour per `hue`, dashed when the
+    gradient goes through the defense; error bars are the table's own intervals over images."""
+    rows, cols = list(dict.fromkeys(t[facet])), list(dict.fromkeys(t[col]))
+    hues = list(dict.fromkeys(t[hue]))
+    colors = dict(zip(hues, sns.color_palette("tab10", max(len(hues), 1)), strict=False))
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.9 * len(cols), 2.6 * len(rows)), squeeze=False,
+                             sharex=True, sharey=True)
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            ax = axes[i, j]
+            for (h, through), g in t[(t[facet] == r) & (t[col] == c)].groupby([hue, "through"], sort=False):
+                g = g.sort_values(x)
+                m = g["accuracy"].to_numpy(dtype=float)
+                err = np.vstack([m - g["accuracy_lo"].to_numpy(dtype=float), g["accuracy_hi"].to_numpy(dtype=float) - m])
+                err = np.nan_to_num(err).clip(min=0.0)
+                ax.errorbar(g[x], m, yerr=err, fmt="o-" if not through else "o--", ms=3, capsize=2,
+                            color=colors[h], label=f"{h}, {'through' if through else 'not through'}")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_title(f"{facet} = {r} | {col} = {c}", fontsize=7)
+            if i == len(rows) - 1:
+                ax.set_xlabel(xlabel)
+            if j == 0:
+                ax.set_ylabel("accuracy")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
+    fig.tight_layout()
+    return fig
 
 
 def _adaptive_example(path, plt):

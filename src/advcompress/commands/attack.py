@@ -79,13 +79,16 @@ def cmd_attack_image(a) -> None:
 
 
 def cmd_attack_table(a) -> None:
+    """Table II: CSV with numeric `_lo`/`_hi` columns, Markdown with 'mu [lo, hi]' cells."""
     from advcompress.attack_tables import table2
     from advcompress.io import write_table, write_text
+    from advcompress.stats import ci_columns_to_text
     from advcompress.tables import concat_tables, to_markdown
 
-    t = table2(concat_tables(a.inputs))
+    t = table2(concat_tables(a.inputs), seed=int(settings_of(a).get("seed", 0)))
     write_table(a.out_csv, t)
-    write_text(a.out_md, to_markdown(t))
+    mus = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
+    write_text(a.out_md, to_markdown(ci_columns_to_text(t, mus, ".4g")))
 
 
 def _galleries(paths):
@@ -109,9 +112,10 @@ def cmd_attack_figure(a) -> None:
     if kind == "rd":
         ap.rd_before_after(concat_tables(a.inputs), s["directions"], a.out, f"RD before/after {name}")
     elif kind == "directions":
-        ap.directions_plot(concat_tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction")
+        ap.directions_plot(concat_tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction",
+                           seed=int(s.get("seed", 0)))
     elif kind == "submodels":
-        ap.submodels_plot(concat_tables(a.inputs), a.out, f"{name}: per-submodel deltas")
+        ap.submodels_plot(concat_tables(a.inputs), a.out, f"{name}: per-submodel deltas", seed=int(s.get("seed", 0)))
     elif kind == "success":
         ap.success_plot(concat_tables(a.inputs), a.out, f"{name}: local success ratios")
     elif kind == "transfer":
@@ -153,7 +157,8 @@ def register(add) -> None:
     sp.add_argument("--attack", default="srda")
     sp.add_argument("--direction", nargs=2, type=float, metavar=("GAMMA_R", "GAMMA_D"))
 
-    sp = add("attack-table", cmd_attack_table, "Table II (mu/sigma of dR, dD) from per-image attack rows")
+    sp = add("attack-table", cmd_attack_table,
+             "Table II (mu/sigma of dR, dD, 95% bootstrap intervals over images) from per-image attack rows")
     sp.add_argument("inputs", nargs="+")
     sp.add_argument("--out-csv", required=True)
     sp.add_argument("--out-md", required=True)

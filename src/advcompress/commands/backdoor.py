@@ -147,12 +147,12 @@ def cmd_train(a) -> None:
 def cmd_table(a) -> None:
     from advcompress.backdoor import report
     from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables, to_markdown
+    from advcompress.tables import concat_tables
 
     s = settings_of(a)
     df = report.classifier_table(concat_tables(a.inputs), a.kind, s)
     write_table(a.out_csv, df)
-    write_text(a.out_md, to_markdown(df))
+    write_text(a.out_md, report.classifier_markdown(df))
 
 
 def cmd_figure(a) -> None:
@@ -209,7 +209,7 @@ def cmd_lic_eval(a) -> None:
 def cmd_lic_report(a) -> None:
     from advcompress.backdoor import report
     from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables, to_markdown
+    from advcompress.tables import concat_tables
 
     s = settings_of(a)
     if a.kind == "example":
@@ -217,11 +217,11 @@ def cmd_lic_report(a) -> None:
         return
     df = concat_tables(a.inputs)
     if a.kind in ("fig4", "fig5"):
-        report.lic_rd_figure(df, a.kind, a.out)
+        report.lic_rd_figure(df, a.kind, a.out, seed=int(s.get("seed", 0)))
         return
     table = report.lic_table(df, a.kind, s)
     write_table(a.out, table)
-    write_text(Path(a.out).with_suffix(".md"), to_markdown(table))
+    write_text(Path(a.out).with_suffix(".md"), report.lic_markdown(table))
 
 
 def register(add) -> None:

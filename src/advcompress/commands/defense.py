@@ -43,14 +43,16 @@ def cmd_defense_train(a) -> None:
 def cmd_defense_table(a) -> None:
     from advcompress.defense_study import robustness, table3
     from advcompress.io import write_table, write_text
+    from advcompress.stats import ci_columns_to_text
     from advcompress.tables import concat_tables, to_markdown
 
     s = settings_of(a)
-    summary = robustness(concat_tables(a.inputs), s["labels"])
+    summary = robustness(concat_tables(a.inputs), s["labels"], seed=int(s.get("seed", 0)))
     write_table(a.out_summary, summary)
     t = table3(summary, s["samples"])  # label -> sample kind
     write_table(a.out_csv, t)
-    write_text(a.out_md, to_markdown(t))
+    mus = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
+    write_text(a.out_md, to_markdown(ci_columns_to_text(t, mus, ".4g")))
 
 
 def cmd_defense_figure(a) -> None:
@@ -59,7 +61,7 @@ def cmd_defense_figure(a) -> None:
 
     s = settings_of(a)
     if a.kind == "bars":
-        summary = ds.robustness(concat_tables(a.inputs), s["labels"])
+        summary = ds.robustness(concat_tables(a.inputs), s["labels"], seed=int(s.get("seed", 0)))
         ds.defense_bars(summary, s["attack"], s["defenses"], a.out, s["title"])
     elif a.kind == "clean-rd":
         ds.clean_rd_before_after(concat_tables(a.inputs), s["labels"], a.out, s["title"])
@@ -75,7 +77,7 @@ def register(add) -> None:
     sp.add_argument("--init", required=True, help="checkpoint of the model before AT")
     sp.add_argument("--out", required=True)
 
-    sp = add("defense-table", cmd_defense_table, "Table III and the robustness summary from attack rows")
+    sp = add("defense-table", cmd_defense_table, "Table III and the robustness summary (95% bootstrap intervals over images) from attack rows")
     sp.add_argument("inputs", nargs="+")
     sp.add_argument("--out-summary", required=True)
     sp.add_argument("--out-csv", required=True)
