@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from advcompress import data
@@ -19,6 +20,27 @@ def test_skimage_photos_written_with_manifest(tmp_path):
     assert all(x.shape == (1, 3, 64, 64) and 0 <= x.min() and x.max() <= 1 for x in images)
     assert [f["file"] for f in m["files"]] == ["astronaut.png", "coffee.png"]
     assert not (tmp_path / ".eval.part").exists()
+
+
+def test_tiles_are_disjoint_crops_of_one_photograph(tmp_path):
+    data.prepare_skimage_photos(tmp_path / "eval", ["chelsea"], 128, 64, tiles=2)
+    names, (a, b) = data.load_image_folder(tmp_path / "eval")
+    assert names == ["chelsea_0", "chelsea_1"]
+    assert a.shape == b.shape == (1, 3, 64, 64) and not torch.equal(a, b)
+    # chelsea is landscape (192x128 here): the tiles sit side by side at the vertical centre and,
+    # together, are the centre 128x64 strip of the downscaled photograph.
+    data.prepare_skimage_photos(tmp_path / "whole", ["chelsea"], 128, None)
+    whole = data.load_image_folder(tmp_path / "whole")[1][0]
+    strip = whole[..., 32:96, 32:160]
+    assert torch.equal(torch.cat([a, b], dim=-1), strip)
+
+
+def test_scikit_learn_photographs_are_bundled_too(tmp_path):
+    data.prepare_skimage_photos(tmp_path / "train", ["china", "flower"], 64, None)
+    names, images = data.load_image_folder(tmp_path / "train")
+    assert names == ["china", "flower"] and min(images[0].shape[-2:]) == 64
+    with pytest.raises(data.DataError, match="unknown bundled photograph"):
+        data.prepare_skimage_photos(tmp_path / "x", ["lena"], 64, None)
 
 
 @pytest.mark.parametrize("tier", ["config", "smoke"])

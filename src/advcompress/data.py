@@ -37,6 +37,21 @@ SKIMAGE_PHOTOS = {
     "retina": "retina.jpg",
     "ihc": "ihc.png",
 }
+# The two colour photographs scikit-learn ships (`sklearn.datasets.load_sample_images`).
+SKLEARN_PHOTOS = {"china": "china.jpg", "flower": "flower.jpg"}
+
+
+def bundled_photo_path(name: str) -> Path:
+    """The file of a photograph bundled with scikit-image or scikit-learn (never downloaded)."""
+    if name in SKIMAGE_PHOTOS:
+        import skimage
+
+        return Path(skimage.__file__).parent / "data" / SKIMAGE_PHOTOS[name]
+    if name in SKLEARN_PHOTOS:
+        import sklearn.datasets
+
+        return Path(sklearn.datasets.__file__).parent / "images" / SKLEARN_PHOTOS[name]
+    raise DataError(f"unknown bundled photograph {name!r}; choose from {sorted({**SKIMAGE_PHOTOS, **SKLEARN_PHOTOS})}")
 
 
 # -- manifests ----------------------------------------------------------------------------------
@@ -122,21 +137,44 @@ def resize_and_crop(img: Image.Image, short_side: int | None, crop: int | None) 
     return img
 
 
-def prepare_skimage_photos(out_dir, names: list[str], short_side: int | None, crop: int | None) -> dict:
-    """Write the named scikit-image photographs as PNGs (RGB, resized, centre-cropped)."""
-    import skimage
+def centre_tiles(img: Image.Image, crop: int, tiles: int) -> list[Image.Image]:
+    """`tiles` non-overlapping crop x crop tiles side by side along the long axis, centred.
 
-    src = Path(skimage.__file__).parent / "data"
+    More evaluation samples from the few bundled photographs without reusing a pixel; one tile is
+    the plain centre crop.
+    """
+    w, h = img.size
+    along_x = w >= h
+    need = crop * tiles
+    if min(w, h) < crop or (w if along_x else h) < need:
+        raise DataError(f"image of size {w}x{h} holds no {tiles} tiles of {crop}x{crop}")
+    start = ((w if along_x else h) - need) // 2
+    cross = ((h if along_x else w) - crop) // 2
+    boxes = [(start + i * crop, cross) if along_x else (cross, start + i * crop) for i in range(tiles)]
+    return [img.crop((x, y, x + crop, y + crop)) for x, y in boxes]
+
+
+def prepare_skimage_photos(out_dir, names: list[str], short_side: int | None, crop: int | None,
+                           tiles: int = 1) -> dict:
+    """Write the named bundled photographs as PNGs (RGB, downscaled, centre crop or tiles).
+
+    With `tiles` > 1 each photograph gives that many disjoint crops, named `<photo>_<i>`.
+    """
     out_dir = Path(out_dir)
-    unknown = sorted(set(names) - set(SKIMAGE_PHOTOS))
-    if unknown:
-        raise DataError(f"unknown scikit-image photographs {unknown}; choose from {sorted(SKIMAGE_PHOTOS)}")
+    paths = {name: bundled_photo_path(name) for name in names}
+    if tiles > 1 and not crop:
+        raise DataError("tiles > 1 needs a crop size")
     with _staging(out_dir) as stage:
-        for name in names:
-            with Image.open(src / SKIMAGE_PHOTOS[name]) as img:
-                img = resize_and_crop(img.convert("RGB"), short_side, crop)
-                img.save(stage / f"{name}.png", format="PNG")
-        return write_manifest(stage, {"source": "scikit-image package data", "short_side": short_side, "crop": crop})
+        for name, path in paths.items():
+            with Image.open(path) as img:
+                img = resize_and_crop(img.convert("RGB"), short_side, None if tiles > 1 else crop)
+                if tiles > 1:
+                    for i, tile in enumerate(centre_tiles(img, crop, tiles)):
+                        tile.save(stage / f"{name}_{i}.png", format="PNG")
+                else:
+                    img.save(stage / f"{name}.png", format="PNG")
+        return write_manifest(stage, {"source": "scikit-image and scikit-learn package data",
+                                      "short_side": short_side, "crop": crop, "tiles": tiles})
 
 
 def prepare_digits(out_dir, size: int, test_fraction: float, seed: int) -> dict:

@@ -11,12 +11,20 @@ import seaborn as sns  # noqa: E402
 from advcompress.io import save_figure  # noqa: E402
 
 
+def _err(g, col):
+    """Asymmetric error bars from a table's `<col>_lo`/`<col>_hi` interval columns, if it has them."""
+    if f"{col}_lo" not in g:
+        return None
+    return [(g[col] - g[f"{col}_lo"]).clip(lower=0), (g[f"{col}_hi"] - g[col]).clip(lower=0)]
+
+
 def rd_curves(summary, path, x="bpp_actual", y="psnr_db", title="Clean rate-distortion") -> None:
-    """One line per codec over its qualities; learned codecs solid, classic dashed."""
+    """One line per codec over its qualities (learned solid, classic dashed), 95% intervals over images."""
     sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for (codec, family), g in summary.sort_values(x).groupby(["codec", "family"]):
-        ax.plot(g[x], g[y], marker="o", ms=4, ls="-" if family == "learned" else "--", label=codec)
+        ax.errorbar(g[x], g[y], xerr=_err(g, x), yerr=_err(g, y), marker="o", ms=4, capsize=2, elinewidth=0.8,
+                    ls="-" if family == "learned" else "--", label=codec)
     ax.set_xlabel("rate [bpp] (actual bitstream)" if x == "bpp_actual" else x)
     ax.set_ylabel("PSNR [dB]" if y == "psnr_db" else y)
     ax.set_title(title)

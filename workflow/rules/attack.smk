@@ -55,10 +55,13 @@ rule attack_table2:
         csv=report(f"{OUT}/tables/attack/table2.csv", caption="../report/attack_table2.rst",
                    category="attack", subcategory="Global deltas"),
         md=f"{OUT}/tables/attack/table2.md",
+    params:
+        settings=as_json({"seed": config["seed"]}),
     log:
         logfile("attack_table2"),
     shell:
-        "advcompress attack-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+        "advcompress attack-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--settings {params.settings:q} 2> {log:q}"
 
 
 # Figs. 4 (SRDA) and 16 (ARDA): RD before/after per direction.

@@ -58,4 +58,4 @@ def attack_files(attack, name):
 
 
 def figure_settings(attack, **extra):
-    return as_json({"attack_label": attack.upper(), "directions": ATTACK_DIRECTIONS, **extra})
+    return as_json({"attack_label": attack.upper(), "directions": ATTACK_DIRECTIONS, "seed": config["seed"], **extra})

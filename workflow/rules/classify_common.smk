@@ -135,4 +135,4 @@ CLS_INPUTS = {
 }
 CLS_TABLE_KINDS = [k for k, v in CLS_INPUTS.items() if v]
 CLS_FIGURE_KINDS = [k for k in ("linf", "l2", "ablation", "sequential") if CLS_INPUTS[k]]
-CLS_TABLE_SETTINGS = as_json({"l2_thresholds": CLS["l2_thresholds"]})
+CLS_TABLE_SETTINGS = as_json({"l2_thresholds": CLS["l2_thresholds"], "seed": config["seed"]})

@@ -44,6 +44,26 @@ rule rd_table:
         "advcompress rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
 
 
+rule rd_bd:
+    conda:
+        CONDA_ENV
+    input:
+        CLEAN_TABLES,
+    output:
+        csv=report(f"{OUT}/tables/rd_bd.csv", caption="../report/rd_bd.rst",
+                   category="foundation", subcategory="Clean rate-distortion"),
+        md=f"{OUT}/tables/rd_bd.md",
+    params:
+        settings=as_json({"seed": config["seed"]}),
+    log:
+        logfile("rd_bd"),
+    benchmark:
+        benchfile("rd_bd")
+    shell:
+        "advcompress rd-bd {input:q} --anchor jpeg --settings {params.settings:q} "
+        "--out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+
+
 rule rd_figure:
     conda:
         CONDA_ENV
@@ -64,7 +84,9 @@ rule rd_figure:
 
 localrules:
     rd_table,
+    rd_bd,
     rd_figure,
 
 
-study_targets("foundation", [f"{OUT}/tables/rd_clean.csv", f"{OUT}/tables/rd_clean.md", f"{OUT}/figures/rd_clean.pdf"])
+study_targets("foundation", [f"{OUT}/tables/rd_clean.{ext}" for ext in ("csv", "md")]
+              + [f"{OUT}/tables/rd_bd.{ext}" for ext in ("csv", "md")] + [f"{OUT}/figures/rd_clean.pdf"])

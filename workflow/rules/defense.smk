@@ -76,7 +76,7 @@ rule defense_table3:
                    category="defense", subcategory="Robustness after defenses"),
         md=f"{OUT}/tables/defense/table3.md",
     params:
-        settings=lambda w: as_json({"labels": defense_labels(), "samples": table3_samples()}),
+        settings=lambda w: as_json({"labels": defense_labels(), "samples": table3_samples(), "seed": config["seed"]}),
     log:
         logfile("defense_table3"),
     shell:

@@ -98,7 +98,8 @@ def table3_samples():
 
 
 def bars_settings(attack, defenses, title):
-    return as_json({"labels": defense_labels(), "attack": attack, "defenses": defenses, "title": title})
+    return as_json({"labels": defense_labels(), "attack": attack, "defenses": defenses, "title": title,
+                    "seed": config["seed"]})
 
 
 def clean_rd_inputs():

@@ -14,8 +14,8 @@ def cmd_prepare_data(a) -> None:
 
     s = settings_of(a)
     kind = s["kind"]
-    if kind == "skimage":
-        data.prepare_skimage_photos(a.out, s["images"], s.get("short_side"), s.get("crop"))
+    if kind in ("bundled", "skimage"):
+        data.prepare_skimage_photos(a.out, s["images"], s.get("short_side"), s.get("crop"), s.get("tiles", 1))
     elif kind == "digits":
         data.prepare_digits(a.out, s.get("size", 32), s.get("test_fraction", 0.25), s.get("seed", 0))
     elif kind == "fetch":
@@ -121,6 +121,16 @@ def cmd_rd_table(a) -> None:
     write_text(a.out_md, to_markdown(summary))
 
 
+def cmd_rd_bd(a) -> None:
+    from advcompress.io import write_table, write_text
+    from advcompress.stats import ci_columns_to_text
+    from advcompress.tables import concat_tables, rd_bd, to_markdown
+
+    table = rd_bd(concat_tables(a.inputs), anchor=a.anchor, seed=int(settings_of(a).get("seed", 0)))
+    write_table(a.out_csv, table)
+    write_text(a.out_md, to_markdown(ci_columns_to_text(table, ["bd_psnr_db", "bd_rate_pct"]), ".3g"))
+
+
 def cmd_rd_figure(a) -> None:
     from advcompress.plots import rd_curves
     from advcompress.tables import concat_tables, rd_table
@@ -156,12 +166,15 @@ def register(add) -> None:
 
     for name, fn, help in [
         ("rd-table", cmd_rd_table, "aggregate clean-compression rows into the RD table"),
+        ("rd-bd", cmd_rd_bd, "BD-PSNR and BD-rate of every codec against an anchor codec, with intervals"),
         ("rd-figure", cmd_rd_figure, "draw the clean RD figure"),
     ]:
         sp = add(name, fn, help)
-        sp.add_argument("inputs", nargs="+")
-        if name == "rd-table":
-            sp.add_argument("--out-csv", required=True)
-            sp.add_argument("--out-md", required=True)
+        sp.add_argument("inputs", nargs="+", help="long tables of clean coding (one row per image)")
+        if name == "rd-figure":
+            sp.add_argument("--out", required=True, help="figure path (.pdf or .png)")
         else:
-            sp.add_argument("--out", required=True)
+            sp.add_argument("--out-csv", required=True, help="summary table (CSV)")
+            sp.add_argument("--out-md", required=True, help="the same table as Markdown")
+        if name == "rd-bd":
+            sp.add_argument("--anchor", default="jpeg", help="the reference codec of the BD deltas")
