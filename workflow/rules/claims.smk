@@ -1,0 +1,32 @@
+# Each paper's headline claims checked on this run's long tables: holds, fails or inconclusive from
+# seeded bootstrap intervals (science in advcompress.claims; docs/claims.md).
+
+
+include: "claims_common.smk"
+
+
+rule claims_table:
+    conda:
+        CONDA_ENV
+    input:
+        unpack(claims_inputs),
+    output:
+        csv=report(f"{OUT}/tables/claims.csv", caption="../report/claims.rst", category="claims"),
+        md=f"{OUT}/tables/claims.md",
+    params:
+        tables=claims_table_args,
+        settings=claims_settings,
+    log:
+        logfile("claims_table"),
+    benchmark:
+        benchfile("claims_table")
+    shell:
+        "advcompress claims {params.tables} --out-csv {output.csv:q} --out-md {output.md:q} "
+        "--settings {params.settings:q} 2> {log:q}"
+
+
+localrules:
+    claims_table,
+
+
+study_targets("claims", [f"{OUT}/tables/claims.csv", f"{OUT}/tables/claims.md"])
