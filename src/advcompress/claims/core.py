@@ -36,6 +36,7 @@ class Side:
         t = self.threshold
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return INCONCLUSIVE
+        lo, hi = _snap(lo, (t, self.lower)), _snap(hi, (t, self.lower))
         holds, fails = {
             ">": (lo > t, hi <= t),
             ">=": (lo >= t, hi < t),
@@ -49,6 +50,15 @@ class Side:
         if self.op == "within":
             return f"in [{self.lower:g}, {self.threshold:g}]"
         return f"{self.op} {self.threshold:g}"
+
+
+def _snap(x: float, points) -> float:
+    """A bound equal to a threshold up to float rounding is that threshold: rates are lattices
+    (k/n), and 9/450 - 0/450 must not fall below 0.02 by an ulp and decide a verdict."""
+    for p in points:
+        if math.isfinite(p) and math.isclose(x, p, rel_tol=1e-9, abs_tol=1e-12):
+            return p
+    return x
 
 
 @dataclass
