@@ -307,6 +307,25 @@ CASES["def-at-clean-cost-small"] = {
 }
 
 
+def _ladders(shift_db, images=4, learned="hp"):
+    """JPEG and one learned codec on the same images; the learned one `shift_db` better everywhere."""
+    rows = []
+    for codec, family, shift in [("jpeg", "classic", 0.0), (learned, "learned", shift_db)]:
+        for q, rate in enumerate([0.3, 0.5, 0.8]):
+            for i in range(images):
+                rows.append({"image": f"im{i}", "codec": codec, "family": family, "quality": q, "error": "",
+                             "bpp_actual": rate * (1 + 0.05 * i), "mse255": 10.0,
+                             "psnr_db": 25 + 8 * math.log10(rate) + i * 0.7 + shift + (0.3 * i * (codec != "jpeg"))})
+    return pd.DataFrame(rows)
+
+
+CASES["victims-at-least-jpeg"] = {
+    HOLDS: {"clean_rows": _ladders(1.0)},
+    FAILS: {"clean_rows": _ladders(-2.0)},
+    INCONCLUSIVE: {"clean_rows": _ladders(-0.45)},
+}
+
+
 def test_every_claim_has_a_holding_and_a_failing_table():
     assert set(CASES) == set(CLAIMS)
     for cid, cases in CASES.items():

@@ -7,6 +7,7 @@ def claims_tables():
     """{kind: [long tables]} of the studies this tier runs; a kind without files is left out, and its
     claims say `inconclusive: not run in this tier`."""
     kinds = {
+        "clean_rows": CLEAN_TABLES,
         "attack_rows": [r for a in ATTACK_NAMES for r in attack_rows(a)],
         "defense_rows": defense_rows("srda", sorted({lab["defense"] for lab in defense_labels().values()})),
         "defense_clean": clean_rd_inputs(),

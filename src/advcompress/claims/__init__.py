@@ -13,7 +13,7 @@ import math
 
 import pandas as pd
 
-from advcompress.claims import backdoors, compression_defenses, rd_attacks  # noqa: F401  (registration)
+from advcompress.claims import backdoors, compression_defenses, rd_attacks, victims  # noqa: F401  (registration)
 from advcompress.claims.core import (
     CLAIMS,
     FAILS,
@@ -28,6 +28,7 @@ from advcompress.claims.core import (
 
 # Long-table kinds a tier may provide, and which workflow output each is (workflow/rules/claims_common.smk).
 TABLE_KINDS = {
+    "clean_rows": "clean coding rows per image of every codec and quality (results/clean/<codec>/q<q>.csv)",
     "attack_rows": "attack study rows (results/attack/<attack>/<codec>/rows.csv) of the attacked codecs",
     "defense_rows": "SRDA rows of every defense model with and without each defense (defense_rows)",
     "defense_clean": "clean rows of each defense model before (clean/) and after AT (defense/clean/)",
