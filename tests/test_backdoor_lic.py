@@ -130,3 +130,32 @@ def test_one_forward_pass_over_several_batches_equals_one_pass_each(photos):
     for (xh1, r1, d1), (xh2, r2, d2) in zip(joint, alone, strict=True):
         assert torch.allclose(xh1, xh2, atol=1e-5) and torch.allclose(r1, r2, rtol=1e-5)
         assert torch.allclose(d1, d2, rtol=1e-4)
+
+
+def test_ds_rows_cover_the_whole_test_split_with_asr_on_non_target_digits(tmp_path):
+    """Every test digit, clean and triggered, through both encoders (batched real coding); the
+    table's ASR rests on the non-target digits and its accuracy on all, each with its own n."""
+    import pandas as pd
+
+    from advcompress.backdoor.lic_eval import _ds_rows
+    from advcompress.backdoor.nets import SmallResNet, save_classifier
+    from advcompress.backdoor.report import lic_table
+    from advcompress.data import load_digits_split, prepare_digits
+
+    prepare_digits(tmp_path / "digits", 32, 0.25, 0)
+    _, yt = load_digits_split(tmp_path / "digits", "test")
+    torch.manual_seed(0)
+    save_classifier(SmallResNet(10, 4, (1, 1, 1, 1)), tmp_path / "clf.pt")
+    codec = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 16, "M": 24}).eval()
+    base = {"model": "m", "quality": 1, "frozen_identical": True}
+    rows = pd.DataFrame(_ds_rows(base, codec, codec, lambda x: (x + 0.1).clamp(0, 1), tmp_path / "digits",
+                                 tmp_path / "clf.pt", 3, None, "cpu"))
+    n, n_target = len(yt), int((yt == 3).sum())
+    assert len(rows) == 4 * n and rows.image.nunique() == n and n_target > 0
+    assert rows.hit_target.isna().sum() == 4 * n_target and (rows[rows.hit_target.isna()].label == 3).all()
+    photo = {**base, "image": "photo", "encoder": "original", "trigger": "none", "bpp_actual": 1.0, "bpp_est": 1.0,
+             "psnr_db": 30.0, "psnr_vs_clean_db": 30.0, "trigger_mse": 0.0, "error": ""}
+    t = lic_table(pd.concat([pd.DataFrame([photo]), rows], ignore_index=True), "table3", {"seed": 0})
+    t = t[t.trigger.str.startswith("digits:")]
+    assert len(t) == 4 and (t.n_images == n).all() and (t.n_asr == n - n_target).all()
+    assert t.ds_asr.between(0, 1).all() and t.ds_accuracy.between(0, 1).all()

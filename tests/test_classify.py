@@ -159,3 +159,76 @@ def test_smoke_outputs(smoke_run):
     assert set(ada["method"]) == {"jpeg", "saliency", "aug_saliency"}
     for name in ["linf", "l2", "ablation", "sequential", "adaptive_digits-cnn"]:
         assert (out / "figures" / f"classify_{name}.pdf").stat().st_size > 0
+
+
+# -- the 300-digit default tier: batched attacks and coding, work done once ------------------------
+
+
+def test_batched_deepfool_matches_torchattacks_per_image(cnn, digits):
+    """Same algorithm as torchattacks' one-image-at-a-time DeepFool, for fooled and unfooled images."""
+    import torchattacks
+
+    from advcompress.classify.attacks import BatchedDeepFool
+
+    _, (xt, yt) = digits
+    x, y = xt[:12], yt[:12]
+    cnn.eval()
+    ref = torchattacks.DeepFool(cnn, steps=3, overshoot=0.02)(x, y)
+    ours = BatchedDeepFool(cnn, steps=3, overshoot=0.02)(x, y)
+    assert not torch.equal(ours, x)
+    assert torch.allclose(ours, ref, atol=2e-3)
+    assert (ours - x).flatten(1).norm(dim=1).allclose((ref - x).flatten(1).norm(dim=1), atol=1e-3)
+    assert run_attack("deepfool", cnn, x, y, settings={"steps": 3}, batch_size=5).allclose(ours, atol=2e-3)
+
+
+def test_batched_learned_coding_equals_one_image_at_a_time(digits):
+    """Defense.apply codes a learned codec's batch in one call: same decodes and rates as apply_one."""
+    _, (xt, _) = digits
+    x = xt[:5]
+    codec = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 16, "M": 24}).eval()
+    d = Defense("bmshj2018-hyperprior@1x2", lambda name, q: codec)
+    batches = []
+    compress = codec.net.compress
+    codec.net.compress = lambda xp, **kw: batches.append(len(xp)) or compress(xp, **kw)
+    out, infos = d.apply(x, batch_size=3)
+    assert batches == [3, 2, 3, 2]  # two rounds, each in batches of at most 3
+    codec.net.compress = compress
+    for i in range(len(x)):
+        one, info = d.apply_one(x[i : i + 1])
+        assert torch.allclose(out[i], one[0], atol=1e-6)
+        assert infos[i]["bpp_actual"] == info["bpp_actual"] and infos[i]["bpp_total"] == info["bpp_total"]
+
+
+def test_clean_rows_are_coded_once_and_equal_the_eps_0_rows(cnn, digits):
+    """eps = 0 is the clean image: its rows reuse the clean decode instead of coding it again."""
+    from advcompress.classify.evaluate import attack_rows
+
+    _, (xt, yt) = digits
+    d = Defense("jpeg@25", classic)
+    calls = []
+    apply = d.apply
+    d.apply = lambda x, batch_size=64: calls.append(len(x)) or apply(x, batch_size)
+    rows = pd.DataFrame(attack_rows(cnn, d, "fgsm", xt[:6], yt[:6], [0, 8], [False, True]))
+    assert len(calls) == 1 + 2  # clean once, then eps 8 through false and true
+    zero = rows[rows.eps_255 == 0]
+    assert len(zero) == 12 and (zero.pred == zero.pred_clean).all() and (zero.l2_pixel == 0).all()
+    assert (rows[rows.eps_255 == 8].linf_255.round() == 8).all()
+
+
+def test_workflow_reuses_classify_adv_and_splits_bpp_per_codec(tmp_path):
+    """Ablation and adaptive jobs read classify-adv's iFGSM images (no second attack) and the bpp
+    table comes from one job per codec; a dry run of the default config shows both."""
+    import re
+
+    from tests.conftest import copy_workflow, snakemake
+
+    work = copy_workflow(tmp_path)
+    log = snakemake(work, "-n", "-p", "classify").stdout  # the Snakefile's default config
+    adv = "results/classify/digits-cnn/adv/ifgsm.pt"
+    shells = re.findall(r"advcompress (classify-\w+) .*", log)
+    ablation = [s for s in re.findall(r"advcompress classify-attack .*", log) if "/ablation/" in s]
+    adaptive = re.findall(r"advcompress classify-adaptive .*", log)
+    assert ablation and all(f"--adv {adv}" in s for s in ablation)
+    assert adaptive and all(f"--adv {adv}" in s for s in adaptive)
+    assert shells.count("classify-bpp") == len(set(re.findall(r"results/classify/digits-cnn/bpp/([\w.-]+)\.csv", log)))
+    assert shells.count("classify-bpp") > 1

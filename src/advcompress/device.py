@@ -37,3 +37,9 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def to_numpy(t: torch.Tensor):
+    """The one way tensors leave for numpy: detached, on the host, in one transfer (call it once
+    per batch, never per sample, so a GPU run syncs once)."""
+    return t.detach().cpu().numpy()

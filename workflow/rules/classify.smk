@@ -105,7 +105,8 @@ rule classify_ablation:
     conda:
         CONDA_ENV
     input:
-        unpack(net_inputs),
+        unpack(lambda w: net_inputs(w) | shared_adv(w.net, CLS["jpeg_ablation"]["attack"],
+                                                   CLS["jpeg_ablation"]["eps_255"])),
     output:
         f"{CLS_DIR}/{{net}}/ablation/{{defense}}.csv",
     params:
@@ -115,6 +116,7 @@ rule classify_ablation:
                          CLS["jpeg_ablation"]["through"], defenses=[w.defense])
         ),
         data=lambda w: net_data(w.net),
+        adv=lambda w, input: f"--adv {shlex.quote(input.adv)}" if "adv" in input.keys() else "",
     threads: 1
     resources:
         gpu=1,
@@ -126,7 +128,7 @@ rule classify_ablation:
         benchfile("classify_ablation", "{net}_{defense}")
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "--attack {params.attack:q} --defense {wildcards.defense:q} "
+        "--attack {params.attack:q} --defense {wildcards.defense:q} {params.adv} "
         "--out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
 
 
@@ -167,23 +169,25 @@ rule classify_bpp:
     input:
         unpack(_bpp_inputs),
     output:
-        f"{CLS_DIR}/{{net}}/bpp.csv",
+        f"{CLS_DIR}/{{net}}/bpp/{{codec}}.csv",
+    wildcard_constraints:
+        codec=_alt(BPP_PARTS),
     params:
         settings=lambda w: as_json(
-            job_settings(w.net, images=CLS["bpp"]["images"], defenses=_bpp_defenses())
-            | {"defenses": _bpp_defenses()}
+            job_settings(w.net, images=CLS["bpp"]["images"], defenses=BPP_PARTS[w.codec])
+            | {"defenses": BPP_PARTS[w.codec]}
         ),
         data=lambda w: net_data(w.net),
-        codecs=lambda w: codec_ckpt_args(_bpp_defenses()),
+        codecs=lambda w: codec_ckpt_args(BPP_PARTS[w.codec]),
     threads: 1
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 2500 * attempt,
     retries: 1
     log:
-        logfile("classify_bpp", "{net}"),
+        logfile("classify_bpp", "{net}_{codec}"),
     benchmark:
-        benchfile("classify_bpp", "{net}")
+        benchfile("classify_bpp", "{net}_{codec}")
     shell:
         "advcompress classify-bpp --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
@@ -221,7 +225,8 @@ rule classify_adaptive:
     conda:
         CONDA_ENV
     input:
-        unpack(net_inputs),
+        unpack(lambda w: net_inputs(w) | shared_adv(w.net, CLS["adaptive"]["attack"], [CLS["adaptive"]["eps_255"]],
+                                                   CLS["adaptive"]["images"])),
     output:
         table=f"{CLS_DIR}/{{net}}/adaptive.csv",
         examples=f"{CLS_DIR}/{{net}}/adaptive_examples.pt",
@@ -231,6 +236,7 @@ rule classify_adaptive:
             | {"adaptive": CLS["adaptive"]}
         ),
         data=lambda w: net_data(w.net),
+        adv=lambda w, input: f"--adv {shlex.quote(input.adv)}" if "adv" in input.keys() else "",
     threads: 1
     resources:
         gpu=1,
@@ -242,7 +248,7 @@ rule classify_adaptive:
         benchfile("classify_adaptive", "{net}")
     shell:
         "advcompress classify-adaptive --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "--out {output.table:q} --examples {output.examples:q} --settings {params.settings:q} "
+        "--out {output.table:q} --examples {output.examples:q} {params.adv} --settings {params.settings:q} "
         "--threads {threads} 2> {log:q}"
 
 

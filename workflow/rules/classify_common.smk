@@ -112,7 +112,24 @@ def _sequential_inputs(wildcards):
 
 
 def _bpp_inputs(wildcards):
-    return {**net_inputs(wildcards), "codecs": [ancient(p) for p in codec_ckpts(_bpp_defenses()).values()]}
+    specs = BPP_PARTS[wildcards.codec]
+    return {**net_inputs(wildcards), "codecs": [ancient(p) for p in codec_ckpts(specs).values()]}
+
+
+# The bpp table in one job per codec (its qualities together): 300 digits through mbt2018's
+# autoregressive decoder alone take ~35 s a quality, so one job for all would hold up a core.
+BPP_PARTS = {}
+for _spec in _bpp_defenses():
+    BPP_PARTS.setdefault(_defense_steps(_spec)[0].codec, []).append(_spec)
+
+
+def shared_adv(net, attack, eps_255, images=None):
+    """{"adv": classify_adv's file} when it holds the through = false images a job needs (same
+    attack and settings, every eps, the same seeded images), else {}: computed once, not per job."""
+    same_images = images is None or images == NETS[net]["images"]
+    if attack in CLS["attacks"] and same_images and set(eps_255) <= set(CLS["eps_255"]):
+        return {"adv": f"{CLS_DIR}/{net}/adv/{attack}.pt"}
+    return {}
 
 
 ATTACK_TABLES = [
@@ -129,7 +146,7 @@ CLS_INPUTS = {
     "l2": L2_TABLES,
     "ablation": [f"{CLS_DIR}/{n}/ablation/{d}.csv" for n in NETS for d in _ablation_defenses()],
     "sequential": [f"{CLS_DIR}/{n}/sequential/{d}.csv" for n in NETS for d in _sequential_defenses()],
-    "bpp": [f"{CLS_DIR}/{n}/bpp.csv" for n in NETS],
+    "bpp": [f"{CLS_DIR}/{n}/bpp/{c}.csv" for n in NETS for c in BPP_PARTS],
     "overhead": [f"{CLS_DIR}/{n}/overhead.csv" for n in NETS],
     "adaptive": [f"{CLS_DIR}/{n}/adaptive.csv" for n in CLS["adaptive"]["nets"]],
 }

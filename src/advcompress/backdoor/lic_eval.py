@@ -41,9 +41,7 @@ def _code(codec, x: torch.Tensor, clean: torch.Tensor) -> tuple[dict, torch.Tens
 
 def evaluate(model: str, quality, s: dict, checkpoint: str, backdoored: str, eval_dir, digits, classifier_path,
              example_dir) -> dict[str, list[dict]]:
-    from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.lic_trigger import apply_defense, frozen_differences, frozen_state
-    from advcompress.backdoor.nets import load_classifier, predict
     from advcompress.data import load_image_folder, save_png
 
     lic = s["lic"]
@@ -78,20 +76,45 @@ def evaluate(model: str, quality, s: dict, checkpoint: str, backdoored: str, eva
                                     **row})
     ds = []
     if "ds" in triggers:
-        clf = load_classifier(classifier_path, device)
-        xt, yt = load_split(digits, "test")
-        target = int(lic["ds_target"])
-        keep = (yt != target).nonzero().flatten()[: int(lic["ds_images"])]
-        for j in keep.tolist():
-            x = xt[j : j + 1].to(device)
-            with torch.no_grad():
-                xs = {"none": x, "ds": quantize_8bit(triggers["ds"](x))}
-            for trig, xin in xs.items():
-                for enc_name, enc in [("original", original), ("backdoored", codec)]:
-                    row, x_hat = _code(enc, xin, x)
-                    pred = int(predict(clf, x_hat)[0]) if x_hat is not None else -1
-                    ds.append({**base, "image": j, "label": int(yt[j]), "encoder": enc_name, "trigger": trig,
-                               "pred": pred, "hit_target": pred == target, "correct": pred == int(yt[j]),
-                               "bpp_actual": row["bpp_actual"], "psnr_vs_clean_db": row["psnr_vs_clean_db"],
-                               "error": row["error"]})
+        ds = _ds_rows(base, original, codec, triggers["ds"], digits, classifier_path, int(lic["ds_target"]),
+                      lic.get("ds_images"), device)
     return {"rd": rd, "ds": ds, "defense": defense}
+
+
+def _ds_rows(base: dict, original, codec, trigger, digits, classifier_path, target: int, n_images, device,
+             batch_size: int = 64) -> list[dict]:
+    """Downstream-classifier rows: every test digit (or the first `n_images`; None = the whole split),
+    clean and ds-triggered, through both encoders by real coding, batched (one bitstream per image).
+
+    `hit_target` is NaN for digits of the target class, so the ASR rests on the others while the
+    accuracy rests on all.
+    """
+    from advcompress.backdoor.datasets import load_split
+    from advcompress.backdoor.nets import load_classifier, predict
+    from advcompress.classify.defenses import code_batch
+    from advcompress.device import to_numpy
+
+    clf = load_classifier(classifier_path, device)
+    xt, yt = load_split(digits, "test")
+    if n_images is not None:
+        xt, yt = xt[: int(n_images)], yt[: int(n_images)]
+    xt = xt.to(device)
+    y_np = to_numpy(yt)
+    with torch.no_grad():
+        inputs = {"none": xt, "ds": quantize_8bit(trigger(xt))}
+    rows = []
+    for trig, xin in inputs.items():
+        for enc_name, enc in [("original", original), ("backdoored", codec)]:
+            parts = [code_batch(enc, xin[i : i + batch_size]) for i in range(0, len(xin), batch_size)]
+            x_hat = torch.cat([p[0] for p in parts])
+            coded = [c for p in parts for c in p[1]]
+            failed = torch.tensor([bool(err) for _, err in coded], device=x_hat.device)
+            pred = predict(clf, torch.nan_to_num(x_hat)).to(x_hat.device).masked_fill(failed, -1)
+            pred_np, psnr_np = to_numpy(torch.stack([pred.double(), psnr_from_mse255(mse255(x_hat, xt)).double()]))
+            for j, (bpp, err) in enumerate(coded):
+                p, label = int(pred_np[j]), int(y_np[j])
+                rows.append({**base, "image": j, "label": label, "encoder": enc_name, "trigger": trig, "pred": p,
+                             "hit_target": math.nan if label == target else float(p == target),
+                             "correct": p == label, "bpp_actual": bpp,
+                             "psnr_vs_clean_db": math.nan if err else float(psnr_np[j]), "error": err})
+    return rows

@@ -177,8 +177,13 @@ def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
             rates = (ds.groupby(by)
                      .agg(ds_asr=("hit_target", "mean"), ds_accuracy=("correct", "mean"), ds_n=("pred", "size"))
                      .reset_index())
-            ci = intervals(ds.assign(ds_asr=ds["hit_target"], ds_accuracy=ds["correct"]), by,
-                           ["ds_asr", "ds_accuracy"], "image", seed)
+            # ASR over the digits outside the target class (hit_target is NaN on the others; older
+            # runs evaluated only those), accuracy over all: each with its own n.
+            asr_ci = intervals(ds.assign(ds_asr=ds["hit_target"].astype(float)), by, ["ds_asr"], "image", seed,
+                               n_name="n_asr")
+            acc_ci = intervals(ds.assign(ds_accuracy=ds["correct"].astype(float)), by, ["ds_accuracy"], "image",
+                               seed)
+            ci = asr_ci.merge(acc_ci, on=by, how="left")
             summ = pd.concat([summ, rates.merge(ci, on=by, how="left")], ignore_index=True)
         return summ.sort_values(["model", "quality", "encoder", "trigger"]).reset_index(drop=True)
     if kind == "table5":

@@ -23,6 +23,7 @@ from PIL import Image
 
 from advcompress.classify.classifiers import cam_weights, pooled_logits
 from advcompress.codecs.classic import from_pil, to_pil
+from advcompress.device import to_numpy
 
 BLOCK = 8
 
@@ -72,7 +73,7 @@ def block_saliency(m: torch.Tensor) -> np.ndarray:
     h, w = m.shape
     hb, wb = -(-h // BLOCK), -(-w // BLOCK)
     padded = F.pad(m[None, None], (0, wb * BLOCK - w, 0, hb * BLOCK - h), mode="replicate")
-    return F.avg_pool2d(padded, BLOCK)[0, 0].cpu().numpy()
+    return to_numpy(F.avg_pool2d(padded, BLOCK)[0, 0])
 
 
 # -- encoding -----------------------------------------------------------------------------------
@@ -195,13 +196,16 @@ def compare_adaptive(classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Te
                          "size_matched": abs(ratio - 1) <= s["tolerance"], "top_quality": top, "floor": floor,
                          "bpp_actual": 8 * len(data) / (x.shape[-1] * x.shape[-2])})
     out = {k: torch.cat(v) for k, v in decoded.items()}
+    y_np, clean_np = to_numpy(y), to_numpy(clean_pred)
     for name in out:  # rows were appended image-major, method-minor: fill metrics per method
-        pred = predict(classifier, out[name])
         m = mse255(out[name], x)
-        ss = ssim(out[name], x)
+        pred_np, m_np, ss_np, psnr_np = to_numpy(torch.stack([predict(classifier, out[name]).double(), m.double(),
+                                                              ssim(out[name], x).double(),
+                                                              psnr_from_mse255(m).double()]))
         for i in range(len(x)):
             row = rows[3 * i + list(out).index(name)]
-            row.update(pred=int(pred[i]), correct=float(pred[i] == y[i]), agree_clean=float(pred[i] == clean_pred[i]),
-                       mse255=float(m[i]), ssim=float(ss[i]), psnr_db=float(psnr_from_mse255(m[i])))
+            row.update(pred=int(pred_np[i]), correct=float(pred_np[i] == y_np[i]),
+                       agree_clean=float(pred_np[i] == clean_np[i]), mse255=float(m_np[i]), ssim=float(ss_np[i]),
+                       psnr_db=float(psnr_np[i]))
     examples = {"original": x, "adversarial": adv, "saliency_map": sal, "aug_saliency_map": aug, **out}
     return rows, examples

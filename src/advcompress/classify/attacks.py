@@ -47,9 +47,59 @@ def _cw(model, eps, s):
 
 
 def _deepfool(model, eps, s):
-    import torchattacks
+    return BatchedDeepFool(model, steps=s["steps"], overshoot=s["overshoot"])
 
-    return torchattacks.DeepFool(model, steps=s["steps"], overshoot=s["overshoot"])
+
+class BatchedDeepFool:
+    """DeepFool with torchattacks' update rule, on the whole batch at once.
+
+    torchattacks.DeepFool walks the images one by one and builds each Jacobian with one backward
+    per class (about 0.7 s per digit and step on one core); here one forward and one backward per
+    class serve every image still to be fooled. Per image it is the same algorithm: stop once the
+    prediction leaves the label; otherwise step to the nearest linearised class boundary, scaled by
+    1 + overshoot and clipped to [0, 1]; at most `steps` rounds. The model must treat images
+    independently (eval mode), which every classifier here does.
+    """
+
+    def __init__(self, model: torch.nn.Module, steps: int = 50, overshoot: float = 0.02):
+        self.model, self.steps, self.overshoot = model, int(steps), float(overshoot)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.enable_grad():
+                return self._run(x.detach(), y)
+        finally:
+            self.model.train(was_training)
+
+    def _run(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        adv = x.clone()
+        active = torch.arange(len(x), device=x.device)
+        for _ in range(self.steps):
+            xa = adv[active].requires_grad_(True)
+            logits = self.model(xa)
+            still = logits.argmax(1) == y[active]
+            if not bool(still.all()):  # one host sync per round, not per image
+                active = active[still]
+                if active.numel() == 0:
+                    break
+                xa = adv[active].requires_grad_(True)
+                logits = self.model(xa)
+            n, k = logits.shape
+            jac = torch.stack([torch.autograd.grad(logits[:, c].sum(), xa, retain_graph=c + 1 < k)[0]
+                               for c in range(k)], 1)  # N x K x C x H x W
+            ya = y[active]
+            f = (logits - logits.gather(1, ya[:, None])).detach()  # f_k - f_label
+            w = jac - jac[torch.arange(n, device=x.device), ya][:, None]  # w_k - w_label
+            w_norm = w.flatten(2).norm(dim=2)
+            dist = (f.abs() / w_norm).scatter(1, ya[:, None], float("inf"))
+            hat = dist.argmin(1)
+            idx = torch.arange(n, device=x.device)
+            w_hat, f_hat = w[idx, hat], f[idx, hat]
+            delta = f_hat.abs().view(-1, 1, 1, 1) * w_hat / w_norm[idx, hat].pow(2).view(-1, 1, 1, 1)
+            adv[active] = (xa.detach() + (1 + self.overshoot) * delta).clamp(0, 1)
+        return adv
 
 
 ATTACKS: dict[str, ClassifierAttack] = {

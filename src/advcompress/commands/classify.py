@@ -130,9 +130,11 @@ def cmd_attack(a) -> None:
 def cmd_bpp(a) -> None:
     """Every configured codec at every quality on the evaluation images: rate and clean accuracy."""
     import pandas as pd
+    import torch
 
     from advcompress.classify.defenses import Defense
     from advcompress.classify.evaluate import predict
+    from advcompress.device import to_numpy
     from advcompress.io import write_table
     from advcompress.metrics import mse255, psnr_from_mse255, quantize_8bit
 
@@ -145,15 +147,14 @@ def cmd_bpp(a) -> None:
     rows = []
     for spec in s["defenses"]:
         d = Defense(spec, make)
-        xd, infos = d.apply(x)
-        pred = predict(clf, xd)
+        xd, infos = d.apply(x, s["batch_size"])
         m = mse255(xd, x)
+        m_np, psnr_np, correct_np = to_numpy(torch.stack([m, psnr_from_mse255(m), (predict(clf, xd) == y).double()]))
+        step = d.steps[0]
         for i, info in enumerate(infos):
-            step = d.steps[0]
             rows.append({"net": a.net, "defense": spec, "codec": step.codec, "quality": step.quality,
-                         "image": i, "bpp_actual": info["bpp_actual"], "mse255": float(m[i]),
-                         "psnr_db": float(psnr_from_mse255(m[i])), "correct": float(pred[i] == y[i]),
-                         "error": info["error"]})
+                         "image": i, "bpp_actual": info["bpp_actual"], "mse255": float(m_np[i]),
+                         "psnr_db": float(psnr_np[i]), "correct": float(correct_np[i]), "error": info["error"]})
     write_table(a.out, pd.DataFrame(rows))
 
 
@@ -188,7 +189,12 @@ def cmd_adaptive(a) -> None:
     x, y = _eval_set(a, s, device)
     clf = _classifier(a, s, device)
     ad = s["adaptive"]
-    adv = quantize_8bit(run_attack(ad["attack"], clf, x, y, ad["eps_255"] / 255, s.get("attack"), s["batch_size"]))
+    pre = torch.load(a.adv, map_location=device, weights_only=True) if a.adv else {}
+    if str(ad["eps_255"]) in pre:  # classify-adv's images: the same attack on the same images
+        adv = quantize_8bit(pre[str(ad["eps_255"])])
+    else:
+        adv = quantize_8bit(run_attack(ad["attack"], clf, x, y, ad["eps_255"] / 255, s.get("attack"),
+                                       s["batch_size"]))
     rows, examples = compare_adaptive(clf, x, adv, y, ad, seed=int(s.get("seed", 0)))
     write_table(a.out, pd.DataFrame([{"net": a.net, **r} for r in rows]))
     with atomic_path(a.examples) as tmp:
@@ -245,6 +251,7 @@ def register(add) -> None:
     sp = add("classify-adaptive", cmd_adaptive, "JPEG vs saliency vs augmented-saliency JPEG at matched size")
     common(sp)
     sp.add_argument("--examples", required=True)
+    sp.add_argument("--adv", help="classify-adv's images of the adaptive attack, when they match")
 
     for name, fn in [("classify-table", cmd_tables), ("classify-figure", cmd_figure)]:
         sp = add(name, fn, "aggregate classifier-study rows into one table or figure")
