@@ -15,7 +15,7 @@ Copies the workflow to a temporary directory (no data, no results: a clean clone
 Then it runs each named study's own benchmark script (benchmark/<study>.py): by default the attack
 study's `throughput` mode, which prints the batched-vs-looped attack throughput ratio, on the first
 checkpoint the run trained; the other studies' scripts time their stage in a fresh copy of their own.
-Target: the whole default config under 20 minutes on 2 cores. With --from-git REV it runs that
+Target: the whole default config under 25 minutes on 2 cores. With --from-git REV it runs that
 commit (workflow and library, the latter first on PYTHONPATH) instead of the working tree.
 """
 
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from benchmark.stage import job_table  # noqa: E402
 from tests.conftest import copy_workflow  # noqa: E402
 
-TARGET_S = 20 * 60
+TARGET_S = 25 * 60
 
 
 class TreeMemory:
@@ -206,7 +206,7 @@ def main() -> None:
         print("\nper stage (span_s: first job start to last job end on the wall clock)")
         print(per_stage.to_string(float_format=lambda v: f"{v:.1f}"))
     verdict = "within" if wall <= TARGET_S else "OVER"
-    print(f"\ntotal: wall {wall:.0f} s ({wall / 60:.1f} min) on {a.cores} cores, {verdict} the 20 min target; "
+    print(f"\ntotal: wall {wall:.0f} s ({wall / 60:.1f} min) on {a.cores} cores, {verdict} the 25 min target; "
           f"peak RSS of the whole process tree {peak_tree:.0f} MiB, largest single job "
           f"{per_rule['peak_rss_mib'].max():.0f} MiB; {int(per_stage['jobs'].sum())} jobs; "
           f"{per_stage['job_cpu_s'].sum():.0f} CPU seconds in benchmarked jobs; load average during the run "

@@ -11,7 +11,8 @@ rule claims_table:
     input:
         unpack(claims_inputs),
     output:
-        csv=report(f"{OUT}/tables/claims.csv", caption="../report/claims.rst", category="claims"),
+        csv=report(f"{OUT}/tables/claims.csv", caption="../report/claims.rst", category="claims",
+                   subcategory="Headline claims of the five papers"),
         md=f"{OUT}/tables/claims.md",
     params:
         tables=claims_table_args,
