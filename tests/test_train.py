@@ -39,6 +39,26 @@ def test_variable_rate_step_averages_the_loss_over_every_level(photos):
     assert terms["loss"].item() == pytest.approx(sum(losses) / 3, rel=1e-4)
 
 
+def test_variable_rate_model_trains_its_top_level_first(photos):
+    codec = make_codec("mbt2018-mean-vbr", 1, weights="untrained", widths=SMALL)
+    net = codec.net
+    seen = []
+    forward = net.forward
+
+    def spy(x, s):
+        seen.append(s)
+        return forward(x, s=s)
+
+    net.forward = spy
+    train_codec(codec, _sampler(photos), [1, 4, 8], steps=4, batch_size=3, lr=1e-4, progress=False,
+                top_level_first=0.5)
+    # steps 0-1: the highest quality alone (gain index 7); steps 2-3: every level
+    assert seen == [7, 7, 0, 3, 7, 0, 3, 7]
+    with pytest.raises(ValueError, match="top_level_first"):
+        train_codec(codec, _sampler(photos), [1, 4, 8], steps=2, batch_size=3, lr=1e-4, progress=False,
+                    top_level_first=1.0)
+
+
 def test_fixed_rate_step_is_the_plain_rd_loss(photos):
     codec = make_codec("bmshj2018-factorized", 4, weights="untrained", widths=SMALL)
     codec.net.train()

@@ -87,14 +87,21 @@ def train_codec(
     clip_norm: float = 1.0,
     log_every: int = 50,
     progress: bool = True,
+    top_level_first: float = 0.0,
 ) -> dict:
     """Train in place. A fixed-rate codec has one quality; a variable-rate one trains on all of them.
 
     The learning rate drops tenfold after `lr_drop_at` of the steps; the auxiliary loss fits the
     entropy bottleneck's quantiles; `update(force=True)` rebuilds the coder tables at the end.
+    `top_level_first` is the fraction of the steps a variable-rate model spends on its highest
+    quality alone before it sees every level: the base model first, as Kamisli et al. train the VBR
+    model (its coarser levels only rescale the quantiser of a base model that must exist first).
     """
     if steps < 1:
         raise ValueError(f"{codec.name}: training needs at least one step, got {steps}")
+    if not 0 <= top_level_first < 1:
+        raise ValueError(f"top_level_first must be in [0, 1), got {top_level_first}")
+    warm_steps = int(top_level_first * steps) if codec.arch.variable_rate and len(qualities) > 1 else 0
     net = codec.net
     if sampler.patch % codec.arch.pad_multiple:
         raise ValueError(
@@ -113,7 +120,8 @@ def train_codec(
         if step == int(lr_drop_at * steps):
             for group in opt.param_groups:
                 group["lr"] = lr / 10
-        terms = rd_step_loss(codec, sampler, qualities, batch_size, device)
+        levels = qualities[-1:] if step < warm_steps else qualities
+        terms = rd_step_loss(codec, sampler, levels, batch_size, device)
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
         opt.zero_grad(set_to_none=True)

@@ -140,6 +140,7 @@ def train_settings(wildcards):
         "patch": t["patch"],
         "lr": codec.get("lr", t["lr"]),
         "aux_lr": t["aux_lr"],
+        "variable_rate_top_first": t.get("variable_rate_top_first", 0.0) if wildcards.quality == "vr" else 0.0,
         "seed": config["seed"],
         "device": config["device"],
     }

@@ -56,6 +56,7 @@ def cmd_train_lic(a) -> None:
         lr=float(s["lr"]),
         aux_lr=float(s.get("aux_lr", 1e-3)),
         progress=not a.no_progress,
+        top_level_first=float(s.get("variable_rate_top_first", 0.0)),
     )
     meta = {"model": a.model, "qualities": qualities, "settings": s, "init": init, **summary}
     save_checkpoint(codec, a.out, {k: v for k, v in meta.items() if k != "history"})
