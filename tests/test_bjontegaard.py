@@ -78,6 +78,14 @@ def test_rd_bd_interval_reflects_image_noise():
     assert lo < mid < hi and mid == pytest.approx(0.5, abs=1e-9)
 
 
+def test_rd_bd_without_overlap_has_no_interval():
+    low = _rows("tiny", "learned", 5.0)
+    for r in low:
+        r["bpp_actual"] *= 0.2  # wholly below JPEG's rates
+    t = rd_bd(pd.DataFrame(_rows("jpeg", "classic", 0) + low)).set_index("codec")
+    assert t.loc["tiny", ["bd_psnr_db", "bd_psnr_db_lo", "bd_psnr_db_hi"]].isna().all()
+
+
 def test_rd_bd_needs_the_anchor():
     with pytest.raises(ValueError, match="anchor"):
         rd_bd(pd.DataFrame(_rows("webp", "classic", 0)))

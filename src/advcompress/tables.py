@@ -108,8 +108,12 @@ def rd_bd(df: pd.DataFrame, anchor: str = "jpeg", seed: int = 0, n_boot: int = 1
         row = {"codec": codec, "family": family, "anchor": anchor, "n_images": len(images),
                "qualities": " ".join(str(q) for q in qs), "overlap_bpp_lo": lo_bpp, "overlap_bpp_hi": hi_bpp}
         for name, value, dist in [("bd_psnr_db", bd_psnr(*point), bp), ("bd_rate_pct", bd_rate(*point), br)]:
+            # Resamples without an overlap have no delta; an interval over the others would be
+            # conditional on overlapping, so it is only given when the point itself has one.
             finite = dist[np.isfinite(dist)]
-            lo, hi = np.quantile(finite, [0.025, 0.975]) if finite.size else (math.nan, math.nan)
+            ok = math.isfinite(value) and finite.size
+            lo, hi = np.quantile(finite, [0.025, 0.975]) if ok else (math.nan, math.nan)
             row |= {name: value, f"{name}_lo": float(lo), f"{name}_hi": float(hi)}
+        row["boot_overlap"] = float(np.isfinite(bp).mean())
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["family", "bd_psnr_db"], ascending=[True, False]).reset_index(drop=True)
