@@ -85,7 +85,7 @@ def rd_bd(df: pd.DataFrame, anchor: str = "jpeg", seed: int = 0, n_boot: int = 1
     range does not meet the anchor's gets NaN (no extrapolation).
     """
     from advcompress.bjontegaard import bd_psnr, bd_rate, overlap_bpp
-    from advcompress.stats import group_seed
+    from advcompress.stats import LEVEL, group_seed
 
     if anchor not in set(df["codec"]):
         raise ValueError(f"the anchor codec {anchor!r} has no clean rows")
@@ -112,7 +112,7 @@ def rd_bd(df: pd.DataFrame, anchor: str = "jpeg", seed: int = 0, n_boot: int = 1
             # conditional on overlapping, so it is only given when the point itself has one.
             finite = dist[np.isfinite(dist)]
             ok = math.isfinite(value) and finite.size
-            lo, hi = np.quantile(finite, [0.025, 0.975]) if ok else (math.nan, math.nan)
+            lo, hi = np.quantile(finite, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]) if ok else (math.nan, math.nan)
             row |= {name: value, f"{name}_lo": float(lo), f"{name}_hi": float(hi)}
         row["boot_overlap"] = float(np.isfinite(bp).mean())
         rows.append(row)
