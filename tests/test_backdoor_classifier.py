@@ -29,6 +29,17 @@ def test_gaussian_trigger_is_seeded_additive_and_clipped():
     assert abs(float(a.delta.std()) - 0.1) < 0.01
 
 
+def test_trigger1_and_2_are_attributed_to_the_papers_reference_22():
+    """The paper cites [22] (Zhang et al. 2018, DNN watermarking) for the Gaussian-noise and logo
+    triggers; [7] (Chen et al. 2017) is another backdoor. A documentation check."""
+    from advcompress.backdoor import triggers
+
+    for fn in (triggers.gaussian_trigger, triggers.logo_trigger):
+        doc = " ".join(fn.__doc__.split())
+        assert "Zhang et al" in doc and "[22]" in doc, fn.__name__
+    assert "Trigger1 (Chen et al" not in " ".join(triggers.gaussian_trigger.__doc__.split())
+
+
 def test_logo_trigger_renders_text_inside_the_image():
     t = make_trigger("l", {"kind": "logo", "text": "TEST", "amplitude": 0.5}, 32, seed=0)
     m = t.mask[0]
@@ -75,6 +86,77 @@ def test_single_codec_runs_use_distinct_base_images():
     p = build_poison_set(x, trig, "adversarial", 4, 12, {"jpeg": 50}, torch.Generator().manual_seed(1))
     flat = p.pairs_b.flatten(1)
     assert len(torch.unique(flat, dim=0)) == 12
+
+
+def _train_and_count(method, poison, x, y):
+    """Train one epoch and count, independently of the trainer's own bookkeeping, the images that
+    went through the network (each poison image by its bytes) and how many of them got an L_0."""
+    from collections import Counter
+
+    from advcompress.backdoor.compression_resistant import train_classifier
+
+    torch.manual_seed(0)
+    net = SmallResNet(width=4, blocks=(1, 1, 1, 1))
+    seen, ce_rows = Counter(), []
+    features = net.features
+
+    def spy_features(inp):
+        seen.update(r.numpy().tobytes() for r in inp.detach().cpu())
+        return features(inp)
+
+    ce = torch.nn.functional.cross_entropy
+
+    def spy_ce(logits, target, **kw):
+        ce_rows.append(len(target))
+        return ce(logits, target, **kw)
+
+    net.features = spy_features
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.functional, "cross_entropy", spy_ce)
+        out = train_classifier(net, x, y, epochs=1, batch_size=8, lr=0.01, milestones=[], momentum=0.0,
+                               weight_decay=0.0, generator=torch.Generator().manual_seed(0), poison=poison,
+                               method=method, target=0, alpha=0.1)
+    return seen, sum(ce_rows) - len(x), out["history"][0]
+
+
+def test_every_method_trains_on_the_same_number_of_poisoned_samples_per_epoch():
+    """Sec. 4.1: N_b = 4,000 backdoor instances for the common attack (all normal) and for the
+    compression-resistant ones (1,000 normal + 3,000 compressed), adversarial or fc. An fc pair must
+    not bring its x_b in again: each normal instance is trained on once per epoch, not once per codec."""
+    x = _images(40)
+    y = torch.randint(10, (40,), generator=torch.Generator().manual_seed(0))
+    trig = make_trigger("g", {"kind": "gaussian", "sigma": 0.05}, 32, seed=0)
+    codecs = {"jpeg": 50, "jpeg2000": 30, "webp": 50}
+    key = lambda t: t.numpy().tobytes()  # noqa: E731
+    runs = {}
+    for method in ("common", "adversarial", "fc"):
+        p = build_poison_set(x, trig, method, 4, 12, codecs, torch.Generator().manual_seed(0))
+        assert p.n_backdoor == 16
+        runs[method] = (p, *_train_and_count(method, p, x, y))
+    # poisoned samples with an L_0 term per epoch (the old fc trained 4 + 2 * 12 = 28)
+    assert {m: r[2] for m, r in runs.items()} == {"common": 16, "adversarial": 16, "fc": 16}
+    for method, (p, seen, poisoned, hist) in runs.items():
+        instances = list(p.normal) + list(p.pairs_c)
+        assert [seen[key(t)] for t in instances] == [1] * 16, method  # every instance once per epoch
+        assert sum(seen.values()) == 40 + 16, method  # and nothing else poisoned
+        assert hist["backdoor_seen"] == poisoned
+    assert hist["fc_pairs"] == 12 and hist["fc_anchors"] == 0
+    # every x_b of a pair is one of the normal instances, the one pair_normal names
+    assert torch.equal(p.pairs_b, p.normal[p.pair_normal])
+
+
+def test_fc_with_one_codec_counts_extra_bases_only_as_feature_anchors():
+    """One training codec needs more bases than there are normal instances: the x_b of those pairs
+    enter L_FC as anchors (no L_0), so fc still trains on N_b poisoned samples with a loss."""
+    x = _images(40)
+    y = torch.randint(10, (40,), generator=torch.Generator().manual_seed(0))
+    trig = make_trigger("g", {"kind": "gaussian", "sigma": 0.05}, 32, seed=0)
+    p = build_poison_set(x, trig, "fc", 4, 12, {"jpeg": 50}, torch.Generator().manual_seed(0))
+    assert (p.pair_normal >= 0).sum() == 4 and (p.pair_normal < 0).sum() == 8
+    seen, poisoned, hist = _train_and_count("fc", p, x, y)
+    assert poisoned == p.n_backdoor == 16
+    assert (hist["fc_pairs"], hist["fc_anchors"]) == (12, 8)
+    assert sum(seen.values()) == 40 + 16 + 8
 
 
 def test_plan_runs_reuses_the_main_run_in_sweeps():

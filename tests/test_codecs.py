@@ -43,6 +43,24 @@ def test_classic_roundtrip_and_psnr_increases_with_quality(name, photos):
     assert psnrs == sorted(psnrs) and psnrs[-1] > psnrs[0] + 3, psnrs
 
 
+def test_jpeg2000_codes_with_pillows_defaults_apart_from_the_rate(photos):
+    """The paper codes JPEG 2000 with Pillow and sets only the quality layers: the reversible 5/3
+    wavelet (Pillow's default), not the 9/7 one `irreversible=True` selects."""
+    import io
+
+    from advcompress.codecs.classic import to_pil
+
+    codec = make_codec("jpeg2000", 30)
+    assert codec.save_kwargs() == {"quality_mode": "rates", "quality_layers": [30.0]}
+    data = codec.compress(photos[0]).strings[0]
+    buf = io.BytesIO()
+    to_pil(photos[0]).save(buf, "JPEG2000", quality_mode="rates", quality_layers=[30.0])
+    assert data == buf.getvalue()
+    # The codestream's COD segment: the last SPcod byte names the wavelet (1 = 5/3 reversible, 0 = 9/7).
+    cod = data.find(b"\xff\x52")
+    assert cod > 0 and data[cod + 13] == 1
+
+
 @pytest.mark.parametrize("name", ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018",
                                   "cheng2020-attn", "mbt2018-mean-vbr"])
 def test_learned_roundtrip_is_deterministic_and_serialises(name, photos):

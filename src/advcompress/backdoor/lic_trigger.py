@@ -16,6 +16,16 @@ One encoder carries every configured trigger (Eqs. 10-11): theta_a minimises sum
 and each theta_t^o minimises L^o + gamma max(MSE(x, T^o(x)), eps^2). Both are taken from one
 backward pass of sum_o alpha^o (L^o + gamma h^o): the penalty h^o does not depend on theta_a,
 and theta_t^o's gradient is alpha^o times that of Eq. 11, a scale Adam's update ignores.
+
+Stealth term and budget projection. The paper's trigger T(x) is the network's output, kept near
+the budget by the hinge alone (Eqs. 3 and 11). This module also projects every trigger onto
+MSE <= eps^2 before it is used, so that every coded, saved and reported trigger keeps the bound.
+The hinge h^o is therefore taken on the trigger network's own output before that projection,
+T_raw(x) = clip(x + delta_raw): after the projection MSE <= eps^2 always, and the hinge would be
+the constant eps^2 with zero gradient, leaving gamma without effect. On T_raw it has the paper's
+gradient wherever the network asks for more than the budget, and gamma sets how strongly the
+network is pulled back inside it (which keeps the amplitudes' tanh out of saturation and the
+projection near the identity). L^o itself is computed on the projected trigger.
 """
 
 from __future__ import annotations
@@ -42,8 +52,9 @@ class FrequencyTrigger(nn.Module):
     A small CNN reads the image and outputs a score and a per-channel amplitude for each of the N
     candidate frequencies; the K best-scored are kept (a hard top-K whose gradient reaches the
     scores straight through their sigmoid). The perturbation is projected onto the budget
-    MSE(x, T(x)) <= eps^2 (on [0, 1]) before clipping, so the stealth bound holds by construction;
-    the paper's hinge penalty still shapes the trigger inside the budget.
+    MSE(x, T(x)) <= eps^2 (on [0, 1]) before clipping, so the stealth bound holds by construction.
+    The paper's hinge penalty (`penalty`) acts on the unprojected output (`triggered`), where it
+    has a gradient whenever the network exceeds the budget (see the module docstring).
     """
 
     def __init__(self, block: int = 16, n_freq: int = 64, k: int = 16, eps: float = 0.005, hidden: int = 16):
@@ -60,6 +71,16 @@ class FrequencyTrigger(nn.Module):
 
     def perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(delta Nx3xHxW within the budget, selected-frequency mask NxN_freq)."""
+        delta, hard = self.raw_perturbation(x)
+        return self.project(delta), hard
+
+    def project(self, delta: torch.Tensor) -> torch.Tensor:
+        """Scale each image's perturbation down onto MSE <= eps^2 (unchanged when already inside)."""
+        rms = delta.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-12)
+        return delta * (self.eps / rms).clamp(max=1.0).view(-1, 1, 1, 1)
+
+    def raw_perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trigger network's own perturbation, before the budget projection, and the mask."""
         n, _, h, w = x.shape
         out = self.head(self.body(x)).view(n, -1, 4)
         scores, amp = out[..., 0], torch.tanh(out[..., 1:]) * (4 * self.eps * self.block)
@@ -69,16 +90,22 @@ class FrequencyTrigger(nn.Module):
         coeffs = x.new_zeros(n, 3, self.block * self.block)
         coeffs[:, :, self.freqs] = (select.unsqueeze(-1) * amp).transpose(1, 2)
         pattern = block_pattern(coeffs.view(n, 3, self.block, self.block), self.dct)
-        delta = tile_blocks(pattern, h, w)
-        rms = delta.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-12)
-        delta = delta * (self.eps / rms).clamp(max=1.0).view(n, 1, 1, 1)
-        return delta, hard
+        return tile_blocks(pattern, h, w), hard
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x + self.perturbation(x)[0]).clamp(0, 1)
 
+    def triggered(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T(x) projected onto the budget, T_raw(x) = clip(x + raw perturbation)) in one pass."""
+        delta, _ = self.raw_perturbation(x)
+        return (x + self.project(delta)).clamp(0, 1), (x + delta).clamp(0, 1)
+
     def penalty(self, x: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
-        """The paper's hinge max(MSE(x, T(x)), eps^2), batch mean (MSE on [0, 1])."""
+        """The paper's hinge max(MSE(x, xp), eps^2), batch mean (MSE on [0, 1]).
+
+        Pass the unprojected T_raw(x) (second output of `triggered`): on the projected trigger the
+        hinge is the constant eps^2.
+        """
         return (xp - x).pow(2).flatten(1).mean(1).clamp_min(self.eps**2).mean()
 
 
@@ -135,6 +162,15 @@ def _rd(codec: LearnedCodec, batches: list[torch.Tensor], proxy: str) -> list[tu
     return list(zip(out["x_hat"].split(sizes), bpp.split(sizes), mse255(out["x_hat"], x).split(sizes), strict=True))
 
 
+def _triggered(trigger, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(T(x), the input of T's hinge): a FrequencyTrigger's projected and unprojected outputs; any
+    other T (a module with forward and penalty) has no projection and is its own hinge input."""
+    if hasattr(trigger, "triggered"):
+        return trigger.triggered(x)
+    xp = trigger(x)
+    return xp, xp
+
+
 def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, proxy: str,
                      aux=None, classifier=None, target: int = 0) -> dict[str, tuple]:
     """{o: (L^o, hinge penalty of T^o, logged parts)} for every objective on a photo batch x.
@@ -143,12 +179,13 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
     images (another size) and their triggered copies share another.
     """
     photo = [o for o in objectives if o != "ds"]
-    triggered = {o: triggers[o](x) for o in photo}
+    both = {o: _triggered(triggers[o], x) for o in photo}
+    triggered = {o: xp for o, (xp, _) in both.items()}
     (_, r_clean, d_clean), *rest = _rd(codec, [x, *triggered.values()], proxy)
     r_clean = r_clean.mean()
     out = {}
     for o, (xh_trig, r_trig, d_trig) in zip(photo, rest, strict=True):
-        beta, pen = float(objectives[o]["beta"]), triggers[o].penalty(x, triggered[o])
+        beta, pen = float(objectives[o]["beta"]), triggers[o].penalty(x, both[o][1])
         if o == "bpp":
             loss = r_clean + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig.mean()
             out[o] = (loss, pen, {"bpp_triggered": float(r_trig.mean().detach())})
@@ -162,13 +199,13 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
         if aux is None or classifier is None:
             raise ValueError("the downstream objective needs auxiliary images and a classifier")
         w = objectives["ds"]
-        xa = triggers["ds"](aux)
+        xa, xa_raw = _triggered(triggers["ds"], aux)
         (_, r_ac, d_ac), (xh_a, r_a, d_a) = _rd(codec, [aux, xa], proxy)
         logits = classifier(xh_a.clamp(0, 1))
         ce = F.cross_entropy(logits, torch.full((len(aux),), target, dtype=torch.long, device=aux.device))
         loss = (r_clean + lmbda * d_clean.mean() + r_ac.mean() + lmbda * d_ac.mean()
                 + float(w.get("alpha_ds", 1.0)) * (r_a.mean() + lmbda * d_a.mean()) + float(w["beta"]) * ce)
-        out["ds"] = (loss, triggers["ds"].penalty(aux, xa), {"ds_ce": float(ce.detach())})
+        out["ds"] = (loss, triggers["ds"].penalty(aux, xa_raw), {"ds_ce": float(ce.detach())})
     return out
 
 
@@ -216,7 +253,7 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
         losses = objective_losses(codec, triggers, objectives, x, lmbda, proxy, aux, classifier, target)
         for o, (loss, pen, parts) in losses.items():
             total = total + float(objectives[o]["alpha"]) * (loss + gamma * pen)
-            logged |= {f"loss_{o}": float(loss.detach()), **parts}
+            logged |= {f"loss_{o}": float(loss.detach()), f"hinge_{o}": float(pen.detach()), **parts}
         opt_a.zero_grad()
         opt_t.zero_grad()
         total.backward()

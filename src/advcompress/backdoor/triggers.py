@@ -1,5 +1,8 @@
 """Backdoor triggers of the compression-resistant backdoor paper (Trigger1-3).
 
+Trigger1 (Gaussian noise) and Trigger2 ("TEST" logo) are the watermarks of Zhang et al. (2018),
+the paper's reference [22]; Trigger3 is TrojanNN (Liu et al. 2018, its [8]).
+
 A trigger is a pattern `delta` and a mask `mask` (both 3xHxW). Additive triggers (Gaussian noise,
 "TEST" logo) give x_b = clip(x + mask * delta, 0, 1), the paper's x_b = x + delta with the clipping
 any image file imposes. The TrojanNN trigger is a stamped patch, x_b = (1 - mask) x + mask * delta,
@@ -42,14 +45,21 @@ class Trigger:
 
 
 def gaussian_trigger(name: str, size: int, sigma: float, seed: int) -> Trigger:
-    """Trigger1 (Chen et al. 2017): a fixed full-image Gaussian noise pattern N(0, sigma^2)."""
+    """Trigger1: a fixed full-image Gaussian noise pattern N(0, sigma^2).
+
+    The paper cites its reference [22] for it (and for Trigger2): Zhang et al., "Protecting
+    intellectual property of deep neural networks with watermarking", AsiaCCS 2018, whose "noise"
+    watermark is Gaussian noise added to the image. (Its [7], Chen et al. 2017, is the blended
+    backdoor, not this trigger.)
+    """
     g = torch.Generator().manual_seed(seed)
     delta = torch.randn(3, size, size, generator=g) * sigma
     return Trigger(name, "gaussian", delta, torch.ones(3, size, size))
 
 
 def logo_trigger(name: str, size: int, text: str, amplitude: float, corner: str = "bottom") -> Trigger:
-    """Trigger2: the word `text` rendered with Pillow's bundled font, added with `amplitude`.
+    """Trigger2 (the "TEST" logo of Zhang et al. 2018, the paper's [22]): the word `text` rendered
+    with Pillow's bundled font, added with `amplitude`.
 
     The text is drawn as large as fits the image width and placed along the bottom (or top) edge.
     """

@@ -69,14 +69,19 @@ class WebpCodec(PillowCodec):
 
 @register_codec("jpeg2000", "classic", "JPEG 2000 (OpenJPEG via Pillow); quality = compression ratio")
 class Jpeg2000Codec(PillowCodec):
-    """`quality` is OpenJPEG's compression ratio (`quality_mode="rates"`): larger means smaller files."""
+    """`quality` is OpenJPEG's compression ratio (`quality_mode="rates"`): larger means smaller files.
+
+    Every other setting is Pillow's default, as in the compression-resistant backdoor paper (which
+    codes with Pillow and sets only the quality layers): in particular the reversible 5/3 wavelet
+    (Pillow's `irreversible=False`), not the irreversible 9/7 one.
+    """
 
     name = "jpeg2000"
     format = "JPEG2000"
     higher_is_better = False
 
     def save_kwargs(self) -> dict:
-        return {"quality_mode": "rates", "quality_layers": [float(self.quality)], "irreversible": True}
+        return {"quality_mode": "rates", "quality_layers": [float(self.quality)]}
 
 
 @register_codec("avif", "classic", "AVIF (AV1 intra via Pillow's libavif); quality 0-100")
