@@ -11,8 +11,11 @@ import torch
 from PIL import Image
 
 from advcompress.classify.adaptive_jpeg import (
+    Matched,
     adaptive_jpeg,
     augmented_saliency,
+    block_saliency,
+    decode_jpeg,
     jpeg_bytes,
     match_size,
     saliency_map,
@@ -124,14 +127,20 @@ def test_saliency_maps_are_normalised_and_augmentation_changes_them(cnn, digits)
     assert torch.equal(a, augmented_saliency(cnn, x, k=3, seed=1))  # seeded
 
 
-def test_adaptive_jpeg_is_a_valid_jpeg_within_5_percent_of_target(cnn, photos):
+def _block_mse255(decoded: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """MSE (0-255 scale) of every 8x8 block, channels pooled: an (H/8) x (W/8) grid."""
+    return torch.nn.functional.avg_pool2d((255 * (decoded - x)).pow(2).mean(1, keepdim=True), 8)[0, 0]
+
+
+def test_adaptive_jpeg_is_a_valid_jpeg_within_5_percent_of_target(photos):
     from advcompress.classify.classifiers import SmallCNN
 
     torch.manual_seed(0)
     net = SmallCNN(10, 8).eval()  # saliency of any CAM network; a 64x64 photo has 64 blocks
     x = photos[0]
     sal = saliency_map(net, x)[0]
-    target = len(jpeg_bytes(to_pil(x), 30))
+    plain = jpeg_bytes(to_pil(x), 30)
+    target = len(plain)
     r = match_size(x, sal, target)
     with Image.open(io.BytesIO(r.data)) as img:
         assert img.format == "JPEG"
@@ -139,8 +148,45 @@ def test_adaptive_jpeg_is_a_valid_jpeg_within_5_percent_of_target(cnn, photos):
         assert img.size == (64, 64)
     assert abs(len(r.data) / target - 1) <= 0.05
     assert r.matched
-    # per-block quality really varies: uniform saliency gives a different file than this map
-    assert adaptive_jpeg(x, sal, r.top, r.floor) != adaptive_jpeg(x, torch.ones_like(sal), r.top, r.floor)
+    # Against plain JPEG of the same size, the salient half of the blocks lose less than the rest
+    # (raw error alone would mostly measure texture: the CAM favours the textured blocks).
+    rel = _block_mse255(decode_jpeg(r.data), x) / _block_mse255(decode_jpeg(plain), x)
+    b = torch.from_numpy(block_saliency(sal))
+    salient = b >= b.median()
+    assert float(rel[salient].mean()) < float(rel[~salient].mean()) - 0.1
+
+
+@pytest.mark.parametrize("photo", [0, 1])
+def test_adaptive_jpeg_keeps_salient_blocks_closer_to_the_original(photos, photo):
+    """A half-image saliency map and its mirror: every block is coded better when it is salient,
+    and within each file the salient half is closer to the original than the other half."""
+    x = photos[photo]
+    left = torch.zeros(64, 64)
+    left[:, :32] = 1
+    err = {side: _block_mse255(decode_jpeg(adaptive_jpeg(x, m, 50, 0.3)), x) for side, m in
+           [("left", left), ("right", 1 - left)]}
+    for side, (salient, other) in {"left": (slice(0, 4), slice(4, 8)), "right": (slice(4, 8), slice(0, 4))}.items():
+        e = err[side]
+        assert float(e[:, salient].mean()) < 0.75 * float(e[:, other].mean())
+    paired_left = err["left"][:, :4] < err["right"][:, :4]  # the same blocks, salient vs not
+    paired_right = err["right"][:, 4:] < err["left"][:, 4:]
+    assert float(torch.cat([paired_left, paired_right]).float().mean()) >= 0.9
+
+
+def test_match_size_honours_the_configured_tolerance(photos):
+    """A target below the smallest file the encoder can make: matched only under a loose band."""
+    from advcompress.classify.classifiers import SmallCNN
+
+    torch.manual_seed(0)
+    x = photos[0]
+    sal = saliency_map(SmallCNN(10, 8).eval(), x)[0]
+    smallest = len(adaptive_jpeg(x, sal, 1, 0.0))
+    target = int(smallest / 1.3)  # every file is >= 30 % too large
+    tight, loose = match_size(x, sal, target, tolerance=0.05), match_size(x, sal, target, tolerance=0.5)
+    assert tight.size_ratio >= 1.29 and not tight.matched
+    assert loose.matched and abs(loose.size_ratio - 1) <= 0.5
+    assert Matched(b"", 50, 0.3, 1.1, tolerance=0.2).matched
+    assert not Matched(b"", 50, 0.3, 1.1, tolerance=0.05).matched
 
 
 # -- the smoke workflow's outputs ---------------------------------------------------------------

@@ -120,10 +120,11 @@ class Matched:
     top: int
     floor: float
     size_ratio: float  # achieved bytes / target bytes
+    tolerance: float  # the band |size_ratio - 1| <= tolerance that counts as matched
 
     @property
     def matched(self) -> bool:
-        return abs(self.size_ratio - 1) <= 0.05
+        return abs(self.size_ratio - 1) <= self.tolerance
 
 
 def match_size(x: torch.Tensor, sal: torch.Tensor, target_bytes: int, floor: float = 0.3,
@@ -135,7 +136,7 @@ def match_size(x: torch.Tensor, sal: torch.Tensor, target_bytes: int, floor: flo
     """
     def make(top, fl):
         data = adaptive_jpeg(x, sal, top, fl)
-        return Matched(data, top, fl, len(data) / target_bytes)
+        return Matched(data, top, fl, len(data) / target_bytes, tolerance)
 
     lo, hi = 1, 95
     best = make(hi, floor)
@@ -148,7 +149,7 @@ def match_size(x: torch.Tensor, sal: torch.Tensor, target_bytes: int, floor: flo
             hi = mid
         else:
             lo = mid + 1
-    if abs(best.size_ratio - 1) <= tolerance:
+    if best.matched:
         return best
     top = lo  # at `top` the file is too large; shrink it by lowering the floor
     f_lo, f_hi = 0.0, floor
@@ -157,7 +158,7 @@ def match_size(x: torch.Tensor, sal: torch.Tensor, target_bytes: int, floor: flo
         m = make(top, f)
         if abs(m.size_ratio - 1) < abs(best.size_ratio - 1):
             best = m
-        if abs(m.size_ratio - 1) <= tolerance:
+        if m.matched:
             return m
         if m.size_ratio > 1:
             f_hi = f
@@ -186,14 +187,14 @@ def compare_adaptive(classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Te
     for i in range(len(x)):
         xi = adv[i : i + 1]
         plain = jpeg_bytes(to_pil(xi), s["jpeg_quality"])
-        files = {"jpeg": (plain, 1.0, s["jpeg_quality"], float("nan"))}
+        files = {"jpeg": (plain, 1.0, s["jpeg_quality"], float("nan"), True)}
         for name, m in [("saliency", sal[i]), ("aug_saliency", aug[i])]:
-            r = match_size(xi, m, len(plain), s["floor"], s["tolerance"])
-            files[name] = (r.data, r.size_ratio, r.top, r.floor)
-        for name, (data, ratio, top, floor) in files.items():
+            r = match_size(xi, m, len(plain), float(s["floor"]), float(s["tolerance"]))
+            files[name] = (r.data, r.size_ratio, r.top, r.floor, r.matched)
+        for name, (data, ratio, top, floor, matched) in files.items():
             decoded[name].append(decode_jpeg(data).to(x.device))
             rows.append({"image": i, "method": name, "bytes": len(data), "size_ratio": ratio,
-                         "size_matched": abs(ratio - 1) <= s["tolerance"], "top_quality": top, "floor": floor,
+                         "size_matched": matched, "top_quality": top, "floor": floor,
                          "bpp_actual": 8 * len(data) / (x.shape[-1] * x.shape[-2])})
     out = {k: torch.cat(v) for k, v in decoded.items()}
     y_np, clean_np = to_numpy(y), to_numpy(clean_pred)
