@@ -159,3 +159,49 @@ def test_ds_rows_cover_the_whole_test_split_with_asr_on_non_target_digits(tmp_pa
     t = t[t.trigger.str.startswith("digits:")]
     assert len(t) == 4 and (t.n_images == n).all() and (t.n_asr == n - n_target).all()
     assert t.ds_asr.between(0, 1).all() and t.ds_accuracy.between(0, 1).all()
+
+
+class _BrightnessCodec:
+    """A stand-in codec with per-image rates and distortions that are easy to order: the rate is
+    the image's mean brightness (in bpp) and the reconstruction is x squared."""
+
+    def forward(self, x, proxy="ste"):
+        per_pixel = torch.exp2(-x.mean((1, 2, 3)))[:, None].expand(-1, x.shape[-2] * x.shape[-1])
+        return {"x_hat": x.pow(2), "likelihoods": {"y": per_pixel}}
+
+
+class _SwapTrigger(torch.nn.Module):
+    """T(x) swaps the two images of a batch: each image's triggered copy is the other image."""
+
+    def forward(self, x):
+        return x.flip(0)
+
+    def triggered(self, x):  # (T(x), its unprojected form): the same here
+        return x.flip(0), x.flip(0)
+
+    def penalty(self, x, xp):
+        return x.new_zeros(())
+
+
+def test_eqs_7_and_8_take_each_max_per_image(photos):
+    """Eqs. 7-8 sum over images with the max inside: max(D(x), D(T(x))) and max(R(x), R(T(x)))
+    compare each image with its own triggered copy. With T swapping a bright and a dark image, a
+    max of batch means gives mean R instead of the larger R, so it is caught here."""
+    from advcompress.backdoor.lic_trigger import objective_losses
+    from advcompress.metrics import mse255, psnr_from_mse255
+
+    x = torch.cat([photos[0][..., :32, :32], photos[1][..., :32, :32]])
+    codec, lmbda = _BrightnessCodec(), 0.01
+    objectives = {"bpp": {"beta": 0.5}, "psnr": {"beta": 0.1}}
+    out = objective_losses(codec, {"bpp": _SwapTrigger(), "psnr": _SwapTrigger()}, objectives, x, lmbda, "ste")
+    r, d = x.mean((1, 2, 3)), mse255(x.pow(2), x)
+    rt, dt = r.flip(0), d.flip(0)
+    assert not torch.allclose(r, rt, rtol=1e-2) and not torch.allclose(d, dt, rtol=1e-2)
+    psnr_t = psnr_from_mse255(mse255(x.flip(0).pow(2), x)).mean()
+    want_bpp = r.mean() + lmbda * torch.maximum(d, dt).mean() - 0.5 * rt.mean()
+    want_psnr = torch.maximum(r, rt).mean() + lmbda * d.mean() + 0.1 * lmbda * psnr_t
+    assert float(out["bpp"][0]) == pytest.approx(float(want_bpp), rel=1e-5)
+    assert float(out["psnr"][0]) == pytest.approx(float(want_psnr), rel=1e-5)
+    # and the batch-mean forms really differ on this batch
+    assert float(torch.maximum(r, rt).mean()) > float(torch.maximum(r.mean(), rt.mean())) + 1e-3
+    assert float(torch.maximum(d, dt).mean()) > float(torch.maximum(d.mean(), dt.mean())) + 1e-3

@@ -8,6 +8,7 @@ frequencies and perturbs them; the perturbation is the same in every DCT block o
 Objectives (R in bpp, D = MSE on the 0-255 scale, lambda of the codec's quality):
   bpp  (Eq. 7): R(x) + lambda max(D(x), D(T(x))) - beta R(T(x))
   psnr (Eq. 8): max(R(x), R(T(x))) + lambda D(x) + beta lambda PSNR(x, f(T(x)))
+  (both summed over the images x, so each max compares one image with its own triggered copy)
   ds   (Eq. 9): L(x) + alpha L(T(x_a)) + beta CE(g(f(T(x_a))), eta) on auxiliary images x_a,
                 g a classifier and eta a wrong target class (the paper's segmentation target),
                 plus the clean auxiliary images' own L(x_a): D_m (photos) says nothing about how
@@ -182,16 +183,17 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
     both = {o: _triggered(triggers[o], x) for o in photo}
     triggered = {o: xp for o, (xp, _) in both.items()}
     (_, r_clean, d_clean), *rest = _rd(codec, [x, *triggered.values()], proxy)
-    r_clean = r_clean.mean()
+    # Eqs. 7-8 sum over the images x of D_m with the max inside the sum: every max is taken per
+    # image (R and D of x against those of its own T(x)), then averaged over the batch.
     out = {}
     for o, (xh_trig, r_trig, d_trig) in zip(photo, rest, strict=True):
         beta, pen = float(objectives[o]["beta"]), triggers[o].penalty(x, both[o][1])
         if o == "bpp":
-            loss = r_clean + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig.mean()
+            loss = r_clean.mean() + lmbda * torch.maximum(d_clean, d_trig).mean() - beta * r_trig.mean()
             out[o] = (loss, pen, {"bpp_triggered": float(r_trig.mean().detach())})
         elif o == "psnr":
             psnr = psnr_from_mse255(mse255(xh_trig.clamp(0, 1), x).clamp_min(1e-6)).mean()
-            loss = torch.maximum(r_clean, r_trig.mean()) + lmbda * d_clean.mean() + beta * lmbda * psnr
+            loss = torch.maximum(r_clean, r_trig).mean() + lmbda * d_clean.mean() + beta * lmbda * psnr
             out[o] = (loss, pen, {"psnr_triggered_db": float(psnr.detach())})
         else:
             raise ValueError(f"unknown objective {o!r}; choose from {OBJECTIVES}")
@@ -203,7 +205,7 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
         (_, r_ac, d_ac), (xh_a, r_a, d_a) = _rd(codec, [aux, xa], proxy)
         logits = classifier(xh_a.clamp(0, 1))
         ce = F.cross_entropy(logits, torch.full((len(aux),), target, dtype=torch.long, device=aux.device))
-        loss = (r_clean + lmbda * d_clean.mean() + r_ac.mean() + lmbda * d_ac.mean()
+        loss = (r_clean.mean() + lmbda * d_clean.mean() + r_ac.mean() + lmbda * d_ac.mean()
                 + float(w.get("alpha_ds", 1.0)) * (r_a.mean() + lmbda * d_a.mean()) + float(w["beta"]) * ce)
         out["ds"] = (loss, triggers["ds"].penalty(aux, xa_raw), {"ds_ce": float(ce.detach())})
     return out
