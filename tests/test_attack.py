@@ -28,6 +28,7 @@ from advcompress.attacks import (
     to_8bit_within_budget,
 )
 from advcompress.cli import make_codec_from_settings
+from advcompress.codecs import make_codec
 from advcompress.codecs.learned import ARCHITECTURES
 from advcompress.metrics import perturbation_norm
 from tests.conftest import ROOT
@@ -106,14 +107,56 @@ def test_batched_and_looped_attacks_agree(smoke_run, images):
         assert (diff > 1e-6).float().mean() < 0.01, d
 
 
-def test_arda_weights_sum_to_one_and_stay_finite(smoke_run, images):
-    model = next(iter(LEARNED))
-    codecs = [smoke_codec(smoke_run, model, q) for q in LEARNED[model]["qualities"]]
+def _check_arda_log(log: list[dict], tau: float) -> np.ndarray:
+    """Every logged step of every sample: weights sum to one, are Eq. 5 of the logged losses
+    (recomputed, not static), and are the weights of the loss that was optimised. Returns the
+    weights as samples x steps x K."""
+    rows = sorted(log, key=lambda r: (r["sample"], r["step"]))
+    samples = sorted({r["sample"] for r in rows})
+    w = np.array([[r["weights"] for r in rows if r["sample"] == i] for i in samples])
+    losses = np.array([[r["losses"] for r in rows if r["sample"] == i] for i in samples])
+    assert np.isfinite(w).all() and np.allclose(w.sum(-1), 1, atol=1e-5)
+    assert np.allclose(w[:, 0], 1 / w.shape[-1], atol=1e-6)  # L_init / L_init = 1 for every submodel
+    for i in range(len(samples)):
+        want = arda_weights(torch.tensor(losses[i, :1]).expand(len(losses[i]), -1), torch.tensor(losses[i]), tau)
+        assert np.allclose(w[i], want.numpy(), rtol=1e-5, atol=1e-7)
+    loss = np.array([[r["loss"] for r in rows if r["sample"] == i] for i in samples])
+    assert np.allclose(loss, (w * losses).sum(-1), rtol=1e-4)  # the optimised L_f = sum_k w_k L_s^(k)
+    return w
+
+
+def test_arda_weights_sum_to_one_and_stay_finite(images):
+    torch.manual_seed(0)
+    codecs = [make_codec("bmshj2018-hyperprior", q, weights="untrained", widths={"N": 16, "M": 24})
+              for q in (1, 2, 3)]  # three differently initialised submodels
     res = attack_grid("arda", codecs, images[:1], {"rd2e-2": (1, 0.02), "sda": (0, 1)}, FAST)
-    w = np.array([r["weights"] for r in res["log"]])
-    assert w.shape[1] == len(codecs)
-    assert np.isfinite(w).all() and np.allclose(w.sum(1), 1, atol=1e-5)
+    w = _check_arda_log(res["log"], tau=1.0)
+    assert w.shape[-1] == len(codecs)
     assert (perturbation_norm(res["x_adv"]["sda"] - images[:1]) <= 1e-3 + 1e-9).all()
+
+
+class _LinearRateCodec:
+    """A submodel whose rate grows with the image's mean brightness at its own slope (bpp = 0.1 +
+    slope * mean shift) and that reconstructs perfectly: slope 0 cannot be attacked at all."""
+
+    def __init__(self, slope: float, x0: torch.Tensor):
+        self.slope, self.m0 = slope, x0.mean((1, 2, 3))
+
+    def forward(self, x, proxy="ste"):
+        bpp = 0.1 + self.slope * (x.mean((1, 2, 3)) - self.m0)  # the attack only brightens x
+        lik = torch.exp2(-bpp)[:, None].expand(-1, x.shape[-2] * x.shape[-1])
+        return {"x_hat": x, "likelihoods": {"y": lik}}
+
+
+def test_arda_weights_move_towards_the_submodels_not_yet_hurt(images):
+    """Static (e.g. uniform) weights sum to one too; Eq. 5's weights must move during a run: the
+    submodel the perturbation hurts most loses weight, the one it cannot hurt gains it."""
+    x = images[:1]
+    codecs = [_LinearRateCodec(s, x) for s in (0.0, 1.0, 10.0)]
+    res = attack_grid("arda", codecs, x, {"sra": (1, 0)}, FAST)
+    w = _check_arda_log(res["log"], tau=1.0)[0]
+    assert w[-1, 0] > w[-1, 1] > w[-1, 2]
+    assert w[-1, 0] - w[-1, 2] > 0.1, w[-1]  # far from uniform (1/3 each) by the end of the run
 
 
 def test_arda_weights_favour_the_least_attacked_submodel():

@@ -16,11 +16,13 @@ PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 
 # Which rules must ask for a GPU and which must not, by what their names say they do. Measuring by
-# real coding (clean compression, assessment, evaluation) is entropy coding on the CPU plus one
-# forward pass: such rules, and rules matching neither pattern, may choose either way.
-CPU_ONLY = re.compile(r"fetch|table|figure|plot|report|summar|aggregate|^all$")
-GPU_WORK = re.compile(r"train|attack|defen|finetun|online|backdoor|poison|trigger")
-MEASURING = re.compile(r"clean|compress|assess|eval")
+# real coding (clean compression, evaluation) is entropy coding on the CPU plus one forward pass:
+# such rules may choose either way. Every alternative names at least one real rule, and every rule
+# that reaches Slurm matches GPU_WORK or MEASURING (test_name_patterns_match_the_real_rules...).
+CPU_ONLY = re.compile(r"fetch|table|fig|^all$")
+GPU_WORK = re.compile(r"train|attack|defen|backdoor|trigger|classify")
+MEASURING = re.compile(r"clean|compress|eval")
+RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
 
 
 def inspect(work: Path, config: str) -> dict:
@@ -44,10 +46,35 @@ def gpu_of(rule: dict) -> int:
     return int(res["value"])
 
 
-def test_rules_are_classified_by_name():
-    assert CPU_ONLY.search("fetch_dataset") and CPU_ONLY.search("rd_table") and CPU_ONLY.search("rd_figure")
-    assert not GPU_WORK.search("rd_table") and GPU_WORK.search("train_lic") and GPU_WORK.search("srda_attack")
-    assert MEASURING.search("defense_clean") and not MEASURING.search("defense_online")
+def declared_rules() -> set[str]:
+    """Rule names written as `rule <name>:` in the Snakefile and workflow/rules/*.smk (loop-made
+    rules, `rule:` with a `name:`, are not in this list; the parsed workflow has them)."""
+    return {m for f in RULE_FILES for m in re.findall(r"^\s*rule (\w+):", f.read_text(), re.M)}
+
+
+def test_name_patterns_match_the_real_rules_and_the_profile(default_workflow):
+    """The patterns, the rule names these tests rely on and the profile's per-rule settings are
+    checked against the rules Snakemake parses from the workflow, not against names made up here."""
+    rules = {r["rule"]: r for r in default_workflow["rules"]}
+    profile = yaml.safe_load(PROFILE.read_text())
+    assert len(declared_rules()) > 20
+    unparsed = declared_rules() - set(rules)
+    assert not unparsed, f"rules written in the rule files but absent from the parsed workflow: {unparsed}"
+    dead = [f"{alt!r} of {p.pattern!r}" for p in (CPU_ONLY, GPU_WORK, MEASURING) for alt in p.pattern.split("|")
+            if not any(re.search(alt, name) for name in rules)]
+    assert not dead, f"pattern alternatives that match no rule of the workflow: {dead}"
+    named = {"fetch_dataset", "rd_table", "rd_figure", "train_lic", "compress_clean", "defense_clean",
+             *profile.get("set-resources", {})}
+    assert named <= set(rules), f"named here or in the profile but not a rule: {named - set(rules)}"
+    # The profile's header: fetches, tables and figures run on the submit host (localrules), so
+    # per-rule Slurm resources for them would never be used.
+    remote_cpu = [n for n, r in rules.items() if CPU_ONLY.search(n) and not r["local"]]
+    assert not remote_cpu, f"fetch/table/figure rules that would be sbatch jobs: {remote_cpu}"
+    local_set = [n for n in profile.get("set-resources", {}) if rules[n]["local"]]
+    assert not local_set, f"set-resources for localrules, which never reach Slurm: {local_set}"
+    # Every job that reaches Slurm is classified, so the GPU and memory tests below see all of them.
+    unclassified = [n for n, r in rules.items() if not r["local"] and not (GPU_WORK.search(n) or MEASURING.search(n))]
+    assert not unclassified, f"sbatch rules that neither GPU_WORK nor MEASURING names: {unclassified}"
 
 
 def test_cpu_only_rules_ask_for_no_gpu(default_workflow):

@@ -75,25 +75,31 @@ def test_learned_roundtrip_is_deterministic_and_serialises(name, photos):
     assert codec.compress(x).strings == bs.strings
 
 
+def _input_gradient(codec, x, proxy):
+    """d(rate + sum x_hat)/dx through `codec.forward(x, proxy)` (zeros where no path reaches x)."""
+    x = x.clone().requires_grad_(True)
+    out = codec.forward(x, proxy=proxy)
+    rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
+    (rate + out["x_hat"].sum()).backward()
+    return x.grad if x.grad is not None else torch.zeros_like(x)
+
+
 @pytest.mark.parametrize("proxy", ["ste", "noise"])
 def test_proxy_gives_input_gradients_that_eval_rounding_blocks(proxy, photos):
     torch.manual_seed(0)
     codec = make_codec("bmshj2018-hyperprior", 3, weights="untrained", widths={"N": 16, "M": 24})
-    x = photos[0].clone().requires_grad_(True)
-    out = codec.forward(x)  # eval mode: torch.round, no gradient to the input through y
-    rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
-    rate.backward()
-    blocked = x.grad.abs().sum().item() if x.grad is not None else 0.0
-    x.grad = None
-    out = codec.forward(x, proxy=proxy)
-    rate = sum(-torch.log2(v).sum() for v in out["likelihoods"].values())
-    (rate + out["x_hat"].sum()).backward()
-    assert x.grad.abs().sum().item() > 0
+    x = photos[0]
+    through = _input_gradient(codec, x, proxy)
+    assert torch.count_nonzero(through) > 0.5 * through.numel()  # the proxy reaches (nearly) every pixel
+    # Eval mode rounds y and z with torch.round, whose derivative is 0: neither the rate nor the
+    # reconstruction passes any gradient to the input. Measured after the proxy run, so a proxy
+    # patch left behind (or rounding that does nothing) shows up as a nonzero gradient here.
+    blocked = _input_gradient(codec, x, None)
+    assert torch.count_nonzero(blocked) == 0, float(blocked.abs().sum())
     if proxy == "ste":  # the forward value of STE is exact rounding
         with torch.no_grad():
             ref = codec.forward(x)["x_hat"]
             assert torch.allclose(codec.forward(x, proxy="ste")["x_hat"], ref)
-    assert blocked >= 0
 
 
 def test_proxy_context_restores_rounding():

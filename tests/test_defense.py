@@ -136,39 +136,72 @@ def test_at_checkpoint_reloads_weights_only_and_codes_bit_identically(tmp_path, 
         assert torch.equal(codec.decompress(a), loaded.decompress(b))
 
 
-def _srda_deltas(codec, x, directions, attack):
-    from advcompress.attacks import srda
+def _held_out_crops() -> torch.Tensor:
+    """16 disjoint 64x64 crops (2 x 2 from the centre 128x128 of four bundled photographs), none of
+    them among the smoke tier's training photographs."""
+    import numpy as np
+    from PIL import Image
+
+    from advcompress.data import bundled_photo_path, resize_and_crop
+
+    names = ["astronaut", "coffee", "chelsea", "rocket"]
+    assert not set(names) & set(SMOKE["data"]["train"]["images"])
+    crops = []
+    for name in names:
+        with Image.open(bundled_photo_path(name)) as img:
+            a = np.asarray(resize_and_crop(img.convert("RGB"), 128, 128), dtype=np.float32) / 255
+        t = torch.from_numpy(a).permute(2, 0, 1)[None]
+        crops += [t[..., i : i + 64, j : j + 64] for i in (0, 64) for j in (0, 64)]
+    return torch.cat(crops)
+
+
+def _srda_damage(codec, x, attack) -> dict:
+    """Mean Delta R (actual bpp) under SRA and mean Delta D (MSE 0-255) under SDA, from real bitstreams."""
+    from advcompress.attacks import attack_grid
     from advcompress.evaluate import code_image
 
-    dr, dd = [], []
-    for gammas in directions:
-        torch.manual_seed(0)
-        xa = srda(codec, x, gammas, attack).x_adv
-        for i in range(x.shape[0]):
-            clean, _ = code_image(codec, x[i : i + 1])
-            adv, _ = code_image(codec, xa[i : i + 1])
-            dr.append(adv["bpp_actual"] - clean["bpp_actual"])
-            dd.append(adv["mse255"] - clean["mse255"])
-    assert all(math.isfinite(v) for v in dr + dd)
-    return sum(dr) / len(dr), sum(dd) / len(dd)
+    res = attack_grid("srda", codec, x, {"sra": (1.0, 0.0), "sda": (0.0, 1.0)}, attack)
+    clean = [code_image(codec, x[i : i + 1])[0] for i in range(len(x))]
+    out = {}
+    for direction, key in [("sra", "bpp_actual"), ("sda", "mse255")]:
+        adv = [code_image(codec, res["x_adv"][direction][i : i + 1])[0] for i in range(len(x))]
+        d = [a[key] - c[key] for a, c in zip(adv, clean, strict=True)]
+        assert all(math.isfinite(v) for v in d)
+        out[direction] = sum(d) / len(d)
+    return out
 
 
-def test_at_lowers_srda_deltas_of_the_smoke_model(smoke_run):
-    """A real fine-tune of a few steps on the smoke images: SRDA at the same budget hurts less."""
+def test_at_lowers_both_srda_damages_on_held_out_images(smoke_run):
+    """The paper's AT claim (Sec. VII.E, Fig. 13, Table III): fine-tuning on SRDA samples of random
+    direction lowers both what a rate attack adds to R and what a distortion attack adds to D.
+
+    The smoke model is fine-tuned on the smoke training photographs and attacked on 16 crops of
+    other photographs, at the paper's learning rate (1e-4, 1e-5 for the last 10 % of the steps) for
+    40 steps instead of 1000. Control: the same fine-tuning without adversarial samples
+    (adv_fraction 0) must not get there, so the drop comes from the SRDA samples and not from extra
+    training of an under-trained model. Measured on a model trained by the smoke recipe (mean ΔR bpp
+    under SRA / ΔD under SDA): before 0.0566 / 478; AT 0.0522-0.0527 / 401-430 and clean fine-tuning
+    0.0547-0.0562 / 456-495 over generator seeds 0-3. At this length lr 1e-3 passes too; at 30
+    steps (seed 0) AT and clean fine-tuning were level on ΔD, hence 40 (about 10 s on one core).
+    """
     from advcompress.data import load_image_folder
 
-    codec = smoke_codec(smoke_run)
-    _, images = load_image_folder(smoke_run / "data/smoke/eval")
-    x = torch.cat(images)
-    attack = {"steps": 4, "max_warmup_steps": 8}
-    directions = [(1.0, 0.0), (1.0, 2e-2), (0.0, 1.0)]
-    before = _srda_deltas(codec, x, directions, attack)
-    g = torch.Generator().manual_seed(0)
-    settings = {"steps": 20, "batch_size": 4, "lr": 1e-3, "lr_final": 1e-4, "attack": attack,
+    x = _held_out_crops()
+    _, train = load_image_folder(smoke_run / "data/smoke/train")
+    attack = {"steps": 4, "max_warmup_steps": 8}  # paper T = 64; the same attack inside AT and after it
+    settings = {"steps": 40, "batch_size": 4, "lr": 1e-4, "lr_final": 1e-5, "attack": attack,
                 "samples": {"log10_gamma_d": [-4.0, 0.0], "endpoint_prob": 0.2}}
-    adversarial_train(codec, PatchSampler(images, 64, g), [QUALITY], settings, g)
-    after = _srda_deltas(codec, x, directions, attack)
-    assert after[0] < before[0] or after[1] < before[1], (before, after)
+    before = _srda_damage(smoke_codec(smoke_run), x, attack)
+    after = {}
+    for name, adv_fraction in [("at", 0.5), ("clean", 0.0)]:
+        codec = smoke_codec(smoke_run)
+        g = torch.Generator().manual_seed(0)
+        adversarial_train(codec, PatchSampler(train, 64, g), [QUALITY], {**settings, "adv_fraction": adv_fraction}, g)
+        after[name] = _srda_damage(codec, x, attack)
+    at, clean = after["at"], after["clean"]
+    assert before["sra"] > 0.02 and before["sda"] > 100, before  # the attacks do damage to begin with
+    assert at["sra"] < 0.96 * before["sra"] and at["sda"] < 0.95 * before["sda"], (before, at)
+    assert at["sra"] < clean["sra"] and at["sda"] < 0.97 * clean["sda"], (at, clean)
 
 
 # -- aggregation ------------------------------------------------------------------------------------
