@@ -80,40 +80,68 @@ def assess_image(codec, x_in: torch.Tensor, x_ref: torch.Tensor | None = None) -
 # -- latent statistics (Figs. 12, 18) -------------------------------------------------------------
 
 
+def _is_context_module(name: str, mod: torch.nn.Module, modules: dict) -> bool:
+    """A module named `*context_prediction`, or one element of a ModuleList of that name (one
+    context model per channel group, as ELIC's)."""
+    parent, _, leaf = name.rpartition(".")
+    if leaf == "context_prediction":
+        return not isinstance(mod, (torch.nn.ModuleList, torch.nn.ModuleDict))
+    in_list = isinstance(modules.get(parent), torch.nn.ModuleList)
+    return in_list and parent.rpartition(".")[2] == "context_prediction"
+
+
 @torch.no_grad()
 def latent_features(codec, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """y_hat, mu, sigma^2, z_hat and context features seen by the entropy model in eval mode.
 
-    Found by hooks, so any architecture built from CompressAI's entropy models works: a
-    GaussianConditional's inputs give y_hat = round(y - mu) + mu, mu and sigma^2 (in the entropy
-    model's coordinates: variable-rate models scale them by their gain); an EntropyBottleneck's
-    output is z_hat, or y_hat when there is no Gaussian conditional (factorized prior); a module
-    named `*context_prediction` gives the context features. Features a model lacks are absent.
-    Models that call an entropy model once per channel slice are concatenated along channels.
+    Read from CompressAI's entropy models while `codec.forward(x)` runs, so any architecture
+    built from them works. Every Gaussian likelihood of a GaussianConditional is captured at its
+    `_likelihood` call (inside `forward`, or called directly as Cai2022's eval path does): its
+    arguments are y_hat (the quantised latent the rate is computed on: round(y - mu) + mu, or
+    round(y) where the coder centres on round(mu), as Cai2022), mu (the mean the Gaussian is
+    evaluated at, so Cai2022's rounded mean; absent for scale-only hyperpriors) and the scale, reported as sigma^2 after the entropy model's lower
+    bound (the variance the rate is computed with). Features are in the entropy model's
+    coordinates: variable-rate models scale them by their gain. An EntropyBottleneck's output is
+    z_hat, or y_hat when the model has no Gaussian conditional (factorized prior). A module named
+    `*context_prediction` (or each element of a ModuleList of that name) gives the context
+    features. Features a model lacks are absent. Models that call an entropy model once per
+    channel slice are concatenated along channels in call order.
     """
     seen: dict[str, list] = {"y_gc": [], "mu": [], "sigma2": [], "eb": [], "context": []}
-    hooks = []
-    for name, mod in codec.net.named_modules():
+    hooks, patched = [], []
+    modules = dict(codec.net.named_modules())
+    has_gc = False
+    for name, mod in modules.items():
         if isinstance(mod, GaussianConditional):
-            def gc_hook(_m, args, kwargs, _out):
-                y = args[0]
-                scales = args[1] if len(args) > 1 else kwargs.get("scales")
-                means = args[2] if len(args) > 2 else kwargs.get("means")
-                mu = means if means is not None else torch.zeros_like(y)
-                seen["y_gc"].append(torch.round(y - mu) + mu)
+            has_gc = True
+
+            def likelihood(inputs, scales, means=None, _mod=mod, _orig=mod._likelihood):
+                seen["y_gc"].append(inputs)
                 if means is not None:  # scale-only hyperpriors have no mean
-                    seen["mu"].append(mu)
-                seen["sigma2"].append(scales.pow(2))
-            hooks.append(mod.register_forward_hook(gc_hook, with_kwargs=True))
+                    seen["mu"].append(means)
+                seen["sigma2"].append(_mod.lower_bound_scale(scales).pow(2))
+                return _orig(inputs, scales, means)
+
+            patched.append((mod, mod.__dict__.get("_likelihood")))
+            mod._likelihood = likelihood
         elif isinstance(mod, EntropyBottleneck):
             hooks.append(mod.register_forward_hook(lambda _m, _a, out: seen["eb"].append(out[0])))
-        elif name.endswith("context_prediction"):
+        elif _is_context_module(name, mod, modules):
             hooks.append(mod.register_forward_hook(lambda _m, _a, out: seen["context"].append(out)))
     try:
         codec.forward(x)
     finally:
         for h in hooks:
             h.remove()
+        for mod, previous in patched:
+            del mod._likelihood
+            if previous is not None:
+                mod._likelihood = previous
+    if has_gc and not seen["y_gc"]:
+        raise RuntimeError(
+            f"{type(codec.net).__name__} has a GaussianConditional whose likelihood its forward "
+            "never evaluated; its latent features cannot be read (z_hat would pass for y_hat)"
+        )
     feats = {}
     if seen["y_gc"]:
         feats["y_hat"] = torch.cat(seen["y_gc"], 1)
