@@ -88,3 +88,127 @@ def test_one_changed_attack_setting_reruns_only_its_jobs(finished_copy):
         assert any(files[r].startswith("attack") for r in jobs), f"changing {key} reruns no attack job: {jobs}"
     else:
         assert jobs.get("compress_clean") == 1, jobs  # just the new quality point
+
+
+# -- every study on the default config (issue 16) ---------------------------------------------------
+#
+# A finished default run takes an hour, so these tests mark the default workflow finished without
+# running a job: every output of its DAG is created empty and `snakemake --touch --forceall` records
+# each job's params, inputs and code as a real run would. A dry run after one config change then
+# schedules exactly what a real finished run would rerun (params, inputs and mtimes; no job reads
+# the empty files: a dry run only plans).
+
+DEFAULT = "config/config.yaml"
+
+
+def _is_output_of(path: str, pattern: str) -> bool:
+    """Does `path` match a rule's output pattern ({wildcard,constraint} matches anything)?"""
+    parts = re.split(r"\{[^{}]*\}", pattern)
+    return re.fullmatch(".+".join(re.escape(p) for p in parts), path) is not None
+
+
+@pytest.fixture(scope="module")
+def touched_default(tmp_path_factory) -> Path:
+    from conftest import copy_workflow
+
+    work = copy_workflow(tmp_path_factory.mktemp("touched") / "wf")
+    summary = snakemake(work, "--configfile", DEFAULT, "--summary").stdout
+    rows = [line.split("\t") for line in summary.splitlines()[1:] if "\t" in line]
+    out = subprocess.run([sys.executable, str(INSPECT), str(work), DEFAULT], capture_output=True, text=True,
+                         check=True)
+    directories = {r["rule"]: r["directories"] for r in json.loads(out.stdout)["rules"]}
+    assert rows, summary[-2000:]
+    for path, _, rule, *_ in rows:
+        p = work / path
+        if any(_is_output_of(path, d) for d in directories.get(rule, [])):
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.touch()
+    snakemake(work, "--configfile", DEFAULT, "--touch", "--forceall")
+    return work
+
+
+@pytest.fixture()
+def default_copy(touched_default, tmp_path) -> Path:
+    work = tmp_path / "wf"
+    shutil.copytree(touched_default, work, symlinks=True)
+    return work
+
+
+def rerun_after(work: Path, section: str, path: list[str], value) -> dict[str, int]:
+    """Jobs `snakemake -n` schedules on the default config after setting config[section][path...]."""
+    cfg_path = work / DEFAULT
+    cfg = yaml.safe_load(cfg_path.read_text())
+    node = cfg[section]
+    for k in path[:-1]:
+        node = node[k]
+    assert path[-1] in node, f"{section}.{'.'.join(path)} is not in {DEFAULT}"
+    assert node[path[-1]] != value
+    node[path[-1]] = value
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    jobs = scheduled(snakemake(work, "--configfile", DEFAULT, "--dry-run").stdout)
+    jobs.pop("all", None)
+    return jobs
+
+
+def test_touched_default_run_has_nothing_to_do(default_copy):
+    out = snakemake(default_copy, "--configfile", DEFAULT, "--dry-run").stdout
+    assert scheduled(out) == {}, out[-2000:]
+
+
+def _default_config() -> dict:
+    return yaml.safe_load((ROOT / DEFAULT).read_text())
+
+
+@pytest.mark.parametrize("key,trains", [("steps", True), ("ds_images", False)])
+def test_one_lic_backdoor_key_reruns_only_the_lic_backdoor(default_copy, key, trains):
+    """backdoor.lic.steps retrains the backdoored encoders and redoes what follows; an evaluation key
+    (ds_images) redoes the evaluation only. The classifier backdoor and the rest are left alone."""
+    lic = _default_config()["backdoor"]["lic"]
+    points = sum(len(lic["qualities"] or _default_config()["codecs"]["learned"][m]["qualities"])
+                 for m in lic["models"])
+    jobs = rerun_after(default_copy, "backdoor", ["lic", key], lic[key] + 1)
+    assert jobs.get("backdoor_lic_eval") == points, jobs
+    assert jobs.get("backdoor_lic_train", 0) == (points if trains else 0), jobs
+    others = {r: n for r, n in jobs.items() if not r.startswith("backdoor_lic_") and r != "claims_table"}
+    assert not others, f"changing backdoor.lic.{key} reruns jobs that do not read it: {others}"
+
+
+@pytest.mark.parametrize("path,value", [(["lambda1"], 0.5), (["triggers", "logo", "amplitude"], 0.25)])
+def test_one_classifier_backdoor_key_reruns_no_lic_job(default_copy, path, value):
+    """A key of the compression-resistant classifier backdoor reruns only the runs that read it: no
+    LIC training or evaluation, no clean classifier; a trigger's key rebuilds that trigger alone."""
+    bd = _default_config()["backdoor"]
+    jobs = rerun_after(default_copy, "backdoor", path, value)
+    assert jobs.get("backdoor_train"), jobs
+    lic = {r: n for r, n in jobs.items() if r.startswith("backdoor_lic_")}
+    assert not lic, f"changing backdoor.{'.'.join(path)} reruns LIC backdoor jobs: {lic}"
+    assert "backdoor_clean_classifier" not in jobs, jobs
+    others = {r: n for r, n in jobs.items() if not r.startswith("backdoor_") and r != "claims_table"}
+    assert not others, others
+    if path[0] == "triggers":
+        from advcompress.backdoor.runs import plan_runs
+
+        assert jobs.get("backdoor_trigger") == 1, jobs
+        using = [r for r, spec in plan_runs(bd).items() if spec["trigger"] == path[1]]
+        assert jobs["backdoor_train"] == len(using), jobs
+    else:
+        assert "backdoor_trigger" not in jobs, jobs
+
+
+def test_one_classify_key_reruns_only_the_jobs_that_read_it(default_copy):
+    """classify.attacks.fgsm.through: the through-defense FGSM evaluations rerun, not the FGSM
+    images made without the defense (classify_adv does not read `through`), nor any other study."""
+    cls = _default_config()["classify"]
+    jobs = rerun_after(default_copy, "classify", ["attacks", "fgsm", "through"], [True])
+    assert jobs.get("classify_attack") == len(cls["nets"]) * len(cls["defenses"]), jobs
+    assert "classify_adv" not in jobs and "classify_train" not in jobs, jobs
+    others = {r: n for r, n in jobs.items() if not r.startswith("classify_") and r != "claims_table"}
+    assert not others, others
+
+
+def test_classify_l2_thresholds_redo_only_the_l2_table_and_figure(default_copy):
+    cls = _default_config()["classify"]
+    jobs = rerun_after(default_copy, "classify", ["l2_thresholds"], [*cls["l2_thresholds"], 4.0])
+    assert jobs == {"classify_table": 1, "classify_figure": 1}, jobs

@@ -38,6 +38,7 @@ def describe_rule(wf, rule) -> dict:
         "retries": rule._restart_times or 0,
         "resources": declared,
         "outputs": [str(f) for f in rule.output],
+        "directories": [str(f) for f in rule.output if f.flags.get("directory")],
         "report": report,
         "file": str(Path(rule.snakefile).name),
     }

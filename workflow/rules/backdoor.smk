@@ -16,7 +16,7 @@ rule backdoor_clean_classifier:
     output:
         f"{BD_OUT}/classifier/clean.pt",
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json(bd_clean_settings()),
     threads: 1
     resources:
         gpu=1,
@@ -41,7 +41,7 @@ rule backdoor_trigger:
         blob=f"{BD_OUT}/triggers/{{trigger}}.pt",
         preview=f"{BD_OUT}/triggers/{{trigger}}.png",
     params:
-        settings=as_json(bd_settings()),
+        settings=lambda w: as_json(bd_trigger_settings(w.trigger)),
     wildcard_constraints:
         trigger=_alternation(BD_TRIGGERS),
     threads: 1
@@ -70,7 +70,7 @@ rule backdoor_train:
         model=f"{BD_OUT}/runs/{{run}}.pt",
         table=f"{BD_OUT}/runs/{{run}}.csv",
     params:
-        settings=as_json(bd_settings()),
+        settings=lambda w: as_json(bd_train_settings(w.run)),
     wildcard_constraints:
         run=_alternation(BD_RUNS),
     threads: 1
@@ -98,7 +98,7 @@ rule backdoor_table:
                    category="backdoor", subcategory="Compression-resistant classifier backdoor"),
         md=f"{OUT}/tables/backdoor_{{table}}.md",
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json(bd_table_settings()),
     wildcard_constraints:
         table=_alternation(CLASSIFIER_TABLES),
     log:
@@ -121,7 +121,7 @@ rule backdoor_fig6_asr_vs_jpeg:
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_fig6_asr_vs_jpeg"),
     shell:
@@ -141,7 +141,7 @@ rule backdoor_fig7_codec_transfer:
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json({"test_codecs": BD["test_codecs"]}),
     log:
         logfile("backdoor_fig7_codec_transfer"),
     shell:
@@ -163,7 +163,7 @@ rule backdoor_lic_train:
         model=f"{BD_OUT}/lic/{{model}}/q{{quality}}.pt",
         meta=f"{BD_OUT}/lic/{{model}}/q{{quality}}.json",
     params:
-        settings=lambda w: as_json(bd_lic_settings(w.model)),
+        settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_TRAIN_KEYS)),
     threads: 1
     priority: 5  # the longest jobs after training (~2 min each): started late, they leave a core idle at the end
     resources:
@@ -196,7 +196,7 @@ rule backdoor_lic_eval:
         defense=f"{BD_OUT}/lic/{{model}}/q{{quality}}_defense.csv",
         example=directory(f"{BD_OUT}/lic/{{model}}/q{{quality}}_example"),
     params:
-        settings=lambda w: as_json(bd_lic_settings(w.model)),
+        settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_EVAL_KEYS)),
     threads: 1
     resources:
         gpu=1,
@@ -224,7 +224,7 @@ rule backdoor_lic_table3:
                    category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table3.md",
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_lic_table3"),
     shell:
@@ -242,7 +242,7 @@ rule backdoor_lic_table5:
                    category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table5.md",
     params:
-        settings=as_json(bd_settings()),
+        settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_lic_table5"),
     shell:
@@ -271,10 +271,12 @@ for _bd_fig, _bd_kind, _bd_caption in [
             ),
         params:
             kind=_bd_kind,
+            settings=as_json({"seed": config["seed"]}),  # the intervals' bootstrap seed
         log:
             logfile(_bd_fig),
         shell:
-            "advcompress backdoor-lic-report {input:q} --kind {params.kind} --out {output:q} 2> {log:q}"
+            "advcompress backdoor-lic-report {input:q} --kind {params.kind} --out {output:q} "
+            "--settings {params.settings:q} 2> {log:q}"
 
 
 rule backdoor_lic_fig6_example:

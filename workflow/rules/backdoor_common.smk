@@ -18,8 +18,37 @@ for _m in BD_LIC["models"]:
         raise ValueError(f"backdoor.lic.models lists {_m!r}, which is not in codecs.learned")
 
 
-def bd_settings():
-    return BD | {"seed": config["seed"], "device": config["device"]}
+# Each job gets exactly the keys its `advcompress backdoor-*` command reads, so changing one key
+# reruns only the jobs that read it (and what follows from their outputs); never the whole section.
+
+
+def _bd_classifier(phase):
+    """The classifier keys one training phase reads (the backdoor phase loads its layout from the clean net)."""
+    c = BD["classifier"]
+    layout = ["width", "blocks"] if phase == "clean" else []
+    return {k: c[k] for k in [*layout, "batch_size", "momentum", "weight_decay", phase]}
+
+
+def bd_clean_settings():
+    return {"seed": config["seed"], "device": config["device"], "classifier": _bd_classifier("clean")}
+
+
+def bd_trigger_settings(trigger):
+    return {"seed": config["seed"], "triggers": {trigger: BD["triggers"][trigger]},
+            "target_class": BD["target_class"], "test_codecs": BD["test_codecs"], "jpeg_sweep": BD["jpeg_sweep"]}
+
+
+def bd_train_settings(run):
+    """One run's spec from plan_runs (not the sweeps that name it), and the backdoor phase."""
+    spec = {k: v for k, v in BD_RUNS[run].items() if k != "study"}
+    return {"seed": config["seed"], "device": config["device"], "run": spec, "target_class": BD["target_class"],
+            "lambda1": BD["lambda1"], "lambda2": BD["lambda2"], "classifier": _bd_classifier("backdoor")}
+
+
+def bd_table_settings():
+    # The tables read the main trigger (the first of studies.triggers) and the test codecs.
+    return {"seed": config["seed"], "studies": {"triggers": BD["studies"]["triggers"][:1]},
+            "test_codecs": BD["test_codecs"]}
 
 
 def bd_lic_qualities(model):
@@ -30,8 +59,14 @@ def bd_lic_points():
     return [(m, q) for m in BD_LIC["models"] for q in bd_lic_qualities(m)]
 
 
-def bd_lic_settings(model):
-    return bd_settings() | {"codec": codec_settings(model)}
+BD_LIC_TRAIN_KEYS = ["steps", "batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger",
+                     "objectives", "ds_target"]
+BD_LIC_EVAL_KEYS = ["defenses", "ds_target", "ds_images"]
+
+
+def bd_lic_settings(model, keys):
+    """backdoor-lic-train reads the training keys of backdoor.lic, backdoor-lic-eval the evaluation ones."""
+    return {"seed": config["seed"], "codec": codec_settings(model), "lic": {k: BD_LIC[k] for k in keys if k in BD_LIC}}
 
 
 def bd_example_point():

@@ -58,7 +58,7 @@ rule classify_adv:
     output:
         f"{CLS_DIR}/{{net}}/adv/{{attack}}.pt",
     params:
-        settings=lambda w: as_json(job_settings(w.net, w.attack)),
+        settings=lambda w: as_json(job_settings(w.net, w.attack, unread=["through"])),
         data=lambda w: net_data(w.net),
     threads: 1
     resources:
@@ -202,7 +202,7 @@ rule classify_overhead:
         f"{CLS_DIR}/{{net}}/overhead.csv",
     params:
         settings=lambda w: as_json(
-            job_settings(w.net, images=CLS["overhead"]["images"], defenses=CLS["defenses"])
+            job_settings(w.net, images=CLS["overhead"]["images"], defenses=CLS["defenses"], unread=["batch_size"])
             | {"defenses": CLS["defenses"]}
         ),
         data=lambda w: net_data(w.net),
@@ -232,8 +232,9 @@ rule classify_adaptive:
         examples=f"{CLS_DIR}/{{net}}/adaptive_examples.pt",
     params:
         settings=lambda w: as_json(
-            job_settings(w.net, CLS["adaptive"]["attack"], images=CLS["adaptive"]["images"])
-            | {"adaptive": CLS["adaptive"]}
+            job_settings(w.net, CLS["adaptive"]["attack"], images=CLS["adaptive"]["images"],
+                         unread=["eps_255", "through"])
+            | {"adaptive": {k: v for k, v in CLS["adaptive"].items() if k not in ("nets", "images")}}
         ),
         data=lambda w: net_data(w.net),
         adv=lambda w, input: f"--adv {shlex.quote(input.adv)}" if "adv" in input.keys() else "",
@@ -266,7 +267,7 @@ rule classify_table:
     wildcard_constraints:
         kind=_alt(CLS_INPUTS),
     params:
-        settings=CLS_TABLE_SETTINGS,
+        settings=lambda w: cls_table_settings(w.kind),
     log:
         logfile("classify_table", "{kind}"),
     shell:
@@ -289,7 +290,7 @@ rule classify_figure:
     wildcard_constraints:
         kind="linf|l2|ablation|sequential",
     params:
-        settings=CLS_TABLE_SETTINGS,
+        settings=lambda w: cls_table_settings(w.kind),
     log:
         logfile("classify_figure", "{kind}"),
     shell:

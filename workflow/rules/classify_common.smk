@@ -73,15 +73,23 @@ def data_settings(net, images=None):
             "images": spec["images"] if images is None else images, "size": spec.get("size", 224)}
 
 
-def job_settings(net, attack=None, eps=None, through=None, images=None, defenses=()):
+# What load_classifier reads of a net's spec; its training settings reach later jobs only through
+# the checkpoint, and its images through `data`.
+NET_KEYS = ["kind", "width", "num_classes", "arch", "classes"]
+
+
+def job_settings(net, attack=None, eps=None, through=None, images=None, defenses=(), unread=()):
+    """A classify job's settings; `unread` names the keys its command does not read (left out, so
+    changing them reruns nothing)."""
     codecs = {s.codec: codec_settings(s.codec) for d in defenses for s in _defense_steps(d)}
-    s = {"seed": config["seed"], "device": config["device"], "net": NETS[net], "batch_size": CLS["batch_size"],
+    s = {"seed": config["seed"], "device": config["device"],
+         "net": {k: v for k, v in NETS[net].items() if k in NET_KEYS}, "batch_size": CLS["batch_size"],
          "data": data_settings(net, images), "codecs": codecs}
     if attack is not None:
         s["attack"] = {k: v for k, v in CLS["attacks"].get(attack, {}).items() if k != "through"}
         s["eps_255"] = eps if eps is not None else CLS["eps_255"]
         s["through"] = through if through is not None else CLS["attacks"][attack]["through"]
-    return s
+    return {k: v for k, v in s.items() if k not in unread}
 
 
 def codec_ckpts(specs):
@@ -152,4 +160,6 @@ CLS_INPUTS = {
 }
 CLS_TABLE_KINDS = [k for k, v in CLS_INPUTS.items() if v]
 CLS_FIGURE_KINDS = [k for k in ("linf", "l2", "ablation", "sequential") if CLS_INPUTS[k]]
-CLS_TABLE_SETTINGS = as_json({"l2_thresholds": CLS["l2_thresholds"], "seed": config["seed"]})
+def cls_table_settings(kind):
+    """The interval seed; the L2 table and figure also read the thresholds."""
+    return as_json({"seed": config["seed"], **({"l2_thresholds": CLS["l2_thresholds"]} if kind == "l2" else {})})

@@ -102,14 +102,13 @@ def cmd_train(a) -> None:
     )
     from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.nets import load_classifier, save_classifier
-    from advcompress.backdoor.runs import plan_runs
     from advcompress.backdoor.triggers import Trigger
     from advcompress.codecs.base import load_blob
     from advcompress.device import pick_device
     from advcompress.io import write_table
 
     s, g = _setup(a)
-    run = plan_runs(s)[a.run]
+    run = s["run"]  # this run's spec (backdoor.runs.plan_runs), so a sweep's other runs leave it alone
     device = pick_device(s.get("device", "auto"))
     x, y = load_split(a.digits, "train")
     xt, yt = load_split(a.digits, "test")
