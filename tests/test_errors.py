@@ -100,3 +100,18 @@ def test_study_naming_an_unconfigured_codec_fails_naming_its_key(tmp_path, study
     assert proc.returncode != 0
     where = f"{study}.lic.models" if key == "lic" else f"{study}.models"
     assert f"{where} lists 'mbt2018'" in proc.stdout + proc.stderr
+
+
+def test_help_of_the_cli_and_of_every_command_renders(capsys):
+    """`advcompress --help` once died with a traceback on a literal '%' in a command's help."""
+    from advcompress.cli import build_parser, main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    listing = capsys.readouterr().out
+    sub = next(a for a in build_parser()._actions if a.choices and a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert name in listing
+        assert parser.format_help().startswith("usage:")
+    assert "95% bootstrap" in listing

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name, fn, help):
-        sp = sub.add_parser(name, help=help)
+        # argparse %-formats help strings; a command's help is prose ("95% intervals"), not a template
+        sp = sub.add_parser(name, help=help.replace("%", "%%"))
         sp.set_defaults(fn=fn)
         sp.add_argument("--settings", help="JSON object of settings (from the workflow config)")
         sp.add_argument("--threads", type=int, default=None)
