@@ -18,6 +18,7 @@ import torch
 
 from advcompress.assess import assess_image, channel_ranges, latent_features, success_ratio
 from advcompress.attacks import AttackSettings, attack_grid, get_attack
+from advcompress.device import to_numpy
 from advcompress.metrics import perturbation_norm
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,13 @@ def run_attack_job(
     g_img = int(settings.get("gallery_image", 0)) % len(names)
 
     # clean references: one real coding per submodel and image
-    clean, clean_maps, latents, gallery = {}, {}, [], {"clean": x[g_img].numpy().astype(np.float16)}
+    clean, clean_maps, latents, gallery = {}, {}, [], {"clean": to_numpy(x[g_img]).astype(np.float16)}
     for q, codec in codecs.items():
         for i in range(len(names)):
             row, maps = assess_image(codec, x[i : i + 1], x[i : i + 1])
             clean[q, i], clean_maps[q, i] = row, maps
             if i == g_img and maps["x_hat"] is not None:
-                gallery[f"recon_clean/q{q}"] = maps["x_hat"][0].numpy().astype(np.float16)
+                gallery[f"recon_clean/q{q}"] = to_numpy(maps["x_hat"][0]).astype(np.float16)
         if codec.differentiable and latent_dirs:
             latents += [{"quality": q, "direction": "clean", **r} for r in channel_ranges(latent_features(codec, x))]
 
@@ -117,10 +118,10 @@ def run_attack_job(
                                "n_nonfinite": int((~torch.isfinite(d_dist)).sum())}
                               for t, r in zip(thr_d, success_ratio(d_dist, thr_d), strict=True)]
                     if i == g_img:
-                        gallery[f"adv/q{q}/{d}"] = xa[i].numpy().astype(np.float16)
-                        gallery[f"ddist/q{q}/{d}"] = d_dist.numpy().astype(np.float32)
+                        gallery[f"adv/q{q}/{d}"] = to_numpy(xa[i]).astype(np.float16)
+                        gallery[f"ddist/q{q}/{d}"] = to_numpy(d_dist).astype(np.float32)
                         if maps["x_hat"] is not None:
-                            gallery[f"recon/q{q}/{d}"] = maps["x_hat"][0].numpy().astype(np.float16)
+                            gallery[f"recon/q{q}/{d}"] = to_numpy(maps["x_hat"][0]).astype(np.float16)
                 if not is_transfer and d in latent_dirs and codecs[q].differentiable:
                     latents += [{"quality": q, "direction": d, **r}
                                 for r in channel_ranges(latent_features(codecs[q], xa))]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from advcompress.codecs.learned import PROXIES, estimated_bpp
+from advcompress.device import to_python
 from advcompress.metrics import mse255, perturbation_norm, quantize_8bit
 
 # The six directions (gamma_r, gamma_d) of the paper (Sec. IV.A), D on the 0-255 scale.
@@ -119,7 +120,7 @@ def optimise_perturbation(
     reached = torch.zeros(b, dtype=torch.bool, device=x.device)
     active = torch.ones(b, dtype=torch.bool, device=x.device)
     beta1, beta2, eps_adam = 0.9, 0.999, 1e-8
-    log: list[dict] = []
+    per_step: list[dict] = []  # this step's per-sample values, kept on the device
     step = 0
     while active.any():
         d = delta.clone().requires_grad_(True)
@@ -138,15 +139,22 @@ def optimise_perturbation(
         delta, norm = project_to_ball(delta, s.epsilon)
         on_sphere = on_sphere + (active & counting).long()
         reached = reached | (norm >= s.epsilon * (1 - 1e-6))
-        for i in range(b):
-            log.append({"step": step, "sample": i, "active": bool(active[i]), "loss": float(loss[i].detach()),
-                        "lr": float(lr[i]), "norm": float(perturbation_norm(delta[i : i + 1])[0]),
-                        "on_sphere_steps": int(on_sphere[i]),
-                        **{k: float(val[i]) if val.dim() == 1 else [float(u) for u in val[i].detach()]
-                           for k, val in info.items()}})
+        per_step.append({"active": active.clone(), "loss": loss.detach(), "lr": lr,
+                         "norm": perturbation_norm(delta), "on_sphere_steps": on_sphere.clone(), **info})
         active = active & (on_sphere < s.steps)
         step += 1
-    return AttackResult(to_8bit_within_budget(x, delta, s.epsilon), log, reached.cpu(), t.long().cpu())
+    return AttackResult(to_8bit_within_budget(x, delta, s.epsilon), step_log(per_step), reached.cpu(), t.long().cpu())
+
+
+def step_log(per_step: list[dict]) -> list[dict]:
+    """One row per step and sample from per-step dicts of per-sample tensors (B, or B x K for a
+    list-valued column): each column is stacked over the steps and leaves the device once."""
+    if not per_step:
+        return []
+    cols = {k: to_python(torch.stack([row[k] for row in per_step])) for k in per_step[0]}
+    b = len(cols["loss"][0])
+    return [{"step": step, "sample": i, **{k: v[step][i] for k, v in cols.items()}}
+            for step in range(len(per_step)) for i in range(b)]
 
 
 def to_8bit_within_budget(x: torch.Tensor, delta: torch.Tensor, epsilon: float) -> torch.Tensor:

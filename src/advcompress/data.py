@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from advcompress.device import to_numpy
 from advcompress.errors import DataError
 from advcompress.io import atomic_path, read_json, sha256_file, write_json
 
@@ -98,7 +99,7 @@ def read_image(path: Path) -> torch.Tensor:
 
 
 def save_png(x: torch.Tensor, path) -> None:
-    arr = (x.detach()[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    arr = to_numpy((x.detach()[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0))
     with atomic_path(path) as tmp:
         Image.fromarray(arr, "RGB").save(tmp, format="PNG")
 
@@ -185,7 +186,7 @@ def prepare_digits(out_dir, size: int, test_fraction: float, seed: int) -> dict:
     digits = load_digits()
     x = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-    x = (x.clamp(0, 1).repeat(1, 3, 1, 1) * 255).round().to(torch.uint8).numpy()
+    x = to_numpy((x.clamp(0, 1).repeat(1, 3, 1, 1) * 255).round().to(torch.uint8))
     y = digits.target.astype(np.int64)
     idx_tr, idx_te = train_test_split(
         np.arange(len(y)), test_size=test_fraction, random_state=seed, stratify=y

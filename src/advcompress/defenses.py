@@ -25,6 +25,7 @@ from advcompress.attacks import AttackSettings, srda
 from advcompress.codecs.base import Bitstream, Codec
 from advcompress.codecs.learned import PROXIES, LearnedCodec, estimated_bpp
 from advcompress.codecs.registry import register_wrapper
+from advcompress.device import to_python
 from advcompress.metrics import mse255
 
 log = logging.getLogger(__name__)
@@ -149,11 +150,14 @@ def adversarial_train(
             aux_opt.zero_grad(set_to_none=True)
             net.aux_loss().backward()
             aux_opt.step()
-        row = {"step": step, "quality": q, "lr": lr, "loss": float(loss.detach())}
+        logged = {"loss": loss.detach()}
         for part, sl in [("adv", slice(0, n_adv)), ("clean", slice(n_adv, None))]:
             if x[sl].shape[0]:
-                row |= {f"{k}_{part}": float(v[sl].detach().mean()) for k, v in terms.items()}
-        history.append(row)
+                logged |= {f"{k}_{part}": v[sl].detach().mean() for k, v in terms.items()}
+        # one host transfer per step for the whole row
+        values = to_python(torch.stack(list(logged.values())))
+        history.append({"step": step, "quality": q, "lr": lr, **dict(zip(logged, values, strict=True))})
+        row = history[-1]
         if step % log_every == 0 or step == s.steps - 1:
             log.info("AT step %d q%s lr %.1e loss %.4f", step, q, lr, row["loss"])
     net.eval()

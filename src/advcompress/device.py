@@ -43,3 +43,10 @@ def to_numpy(t: torch.Tensor):
     """The one way tensors leave for numpy: detached, on the host, in one transfer (call it once
     per batch, never per sample, so a GPU run syncs once)."""
     return t.detach().cpu().numpy()
+
+
+def to_python(t: torch.Tensor):
+    """The one way tensors leave for Python: a number for a 0-dim tensor, else (nested) lists of
+    numbers; detached and on the host in one transfer. Stack what a loop produces and call it
+    once, rather than once per element (each call on a GPU tensor is a host sync)."""
+    return t.detach().cpu().tolist()

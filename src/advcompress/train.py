@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from advcompress.codecs.learned import LearnedCodec
+from advcompress.device import to_python
 from advcompress.metrics import mse255
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,20 @@ def train_codec(
     main, aux = split_parameters(net)
     opt = torch.optim.Adam(main, lr=lr)
     aux_opt = torch.optim.Adam(aux, lr=aux_lr) if aux else None
-    history = []
+    history: list[dict] = []
+    pending: list[torch.Tensor] = []  # the steps' loss terms since the last log line, on the device
+    keys: list[str] = []
+
+    def flush() -> None:
+        """The pending steps' terms leave the device in one transfer (not one sync per step)."""
+        first = len(history)
+        for i, values in enumerate(to_python(torch.stack(pending))):
+            row = dict(zip(keys, values, strict=True)) | {"step": first + i}
+            if not math.isfinite(row["loss"]):  # checked per log interval: a NaN step is named, a little later
+                raise FloatingPointError(f"{codec.name}: non-finite training loss at step {row['step']}")
+            history.append(row)
+        pending.clear()
+
     t0 = time.perf_counter()
     bar = tqdm(range(steps), desc=codec.name, disable=not progress, mininterval=2.0)
     for step in bar:
@@ -122,8 +136,6 @@ def train_codec(
                 group["lr"] = lr / 10
         levels = qualities[-1:] if step < warm_steps else qualities
         terms = rd_step_loss(codec, sampler, levels, batch_size, device)
-        if not torch.isfinite(terms["loss"]):
-            raise FloatingPointError(f"{codec.name}: non-finite training loss at step {step}")
         opt.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if clip_norm:
@@ -134,9 +146,11 @@ def train_codec(
             aux_loss = net.aux_loss()
             aux_loss.backward()
             aux_opt.step()
-        row = {k: v.item() for k, v in terms.items()} | {"step": step}
-        history.append(row)
+        keys = list(terms)
+        pending.append(torch.stack([v.detach() for v in terms.values()]))
         if step % log_every == 0 or step == steps - 1:
+            flush()
+            row = history[-1]
             bar.set_postfix(loss=f"{row['loss']:.3f}", bpp=f"{row['bpp']:.3f}", mse=f"{row['mse255']:.1f}")
             log.info("step %d loss %.4f bpp %.4f mse255 %.2f", step, row["loss"], row["bpp"], row["mse255"])
     net.eval()

@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from advcompress.device import to_python
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -117,7 +119,7 @@ def train_small_cnn(x: torch.Tensor, y: torch.Tensor, settings: dict, generator:
     history = []
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=generator)
-        total = 0.0
+        losses = []
         for i in range(steps_per_epoch):
             idx = perm[i * bs : (i + 1) * bs]
             xb = _random_shift(x[idx], 2, generator)
@@ -126,8 +128,9 @@ def train_small_cnn(x: torch.Tensor, y: torch.Tensor, settings: dict, generator:
             loss.backward()
             opt.step()
             sched.step()
-            total += loss.item()
-        history.append(total / steps_per_epoch)
+            losses.append(loss.detach())
+        # one host transfer per epoch; summed in Python in step order, as a per-step float() did
+        history.append(sum(to_python(torch.stack(losses))) / steps_per_epoch)
         log.info("epoch %d: loss %.4f", epoch + 1, history[-1])
     model.eval()
     return model, {"loss_history": history}

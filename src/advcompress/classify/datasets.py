@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from advcompress.data import DataError, image_files, load_digits_split
+from advcompress.device import to_python
 
 # Imagenette's ten WordNet ids (sorted, as its folders are) and their ImageNet-1k logit indices.
 IMAGENETTE_WNIDS = ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079",
@@ -61,8 +62,8 @@ def _folder_dataset(root: Path, wnids: list[str], n, seed, size, split: str):
         raise DataError(f"{root}: no {split}/ folder with one subfolder per WordNet id")
     files = [(p, i) for i, w in enumerate(wnids) for p in image_files(base / w)]
     idx = seeded_subset(len(files), n, seed)
-    xs = [_resize_crop(files[i][0], size) for i in idx.tolist()]
-    return torch.cat(xs), torch.tensor([files[i][1] for i in idx.tolist()])
+    xs = [_resize_crop(files[i][0], size) for i in to_python(idx)]
+    return torch.cat(xs), torch.tensor([files[i][1] for i in to_python(idx)])
 
 
 def _imagenet_subset(root: Path, n, seed, size):
@@ -77,5 +78,5 @@ def _imagenet_subset(root: Path, n, seed, size):
         raise DataError(f"{root}: expected 1000 WordNet-id folders, found {len(wnids)}")
     files = [(p, i) for i, w in enumerate(wnids) for p in image_files(root / w)]
     idx = seeded_subset(len(files), n, seed)
-    xs = [_resize_crop(files[i][0], size) for i in idx.tolist()]
-    return torch.cat(xs), torch.tensor([files[i][1] for i in idx.tolist()])
+    xs = [_resize_crop(files[i][0], size) for i in to_python(idx)]
+    return torch.cat(xs), torch.tensor([files[i][1] for i in to_python(idx)])

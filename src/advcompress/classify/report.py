@@ -170,6 +170,8 @@ def _ci_lines(t: pd.DataFrame, x: str, col: str, hue: str, facet: str, xlabel: s
 def _adaptive_example(path, plt):
     import torch
 
+    from advcompress.device import to_numpy
+
     ex = torch.load(path, map_location="cpu", weights_only=True)
     cols = ["original", "adversarial", "jpeg", "saliency", "aug_saliency", "aug_saliency_map"]
     n = len(ex["original"])
@@ -179,9 +181,9 @@ def _adaptive_example(path, plt):
             img = ex[c][i]
             ax = axes[i, j]
             if img.dim() == 2:
-                ax.imshow(img.numpy(), cmap="inferno", vmin=0, vmax=1)
+                ax.imshow(to_numpy(img), cmap="inferno", vmin=0, vmax=1)
             else:
-                ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+                ax.imshow(to_numpy(img.permute(1, 2, 0).clamp(0, 1)), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:

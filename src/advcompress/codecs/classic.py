@@ -10,11 +10,12 @@ from PIL import Image
 
 from advcompress.codecs.base import Bitstream, Codec
 from advcompress.codecs.registry import register_codec
+from advcompress.device import to_numpy
 
 
 def to_pil(x: torch.Tensor) -> Image.Image:
     """1x3xHxW float in [0, 1] -> 8-bit RGB image (rounded, as any file writer would)."""
-    arr = (x.detach()[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    arr = to_numpy((x.detach()[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0))
     return Image.fromarray(arr, "RGB")
 
 

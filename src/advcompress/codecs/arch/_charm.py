@@ -20,6 +20,8 @@ from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
 
+from advcompress.device import to_python
+
 
 def ste_round(x: torch.Tensor) -> torch.Tensor:
     """Round in the forward pass, identity in the backward pass (straight-through)."""
@@ -94,9 +96,9 @@ class ChannelwiseContextModel(CompressionModel):
     def _tables(self):
         gc = self.gaussian_conditional
         return (
-            gc.quantized_cdf.tolist(),
-            gc.cdf_length.reshape(-1).int().tolist(),
-            gc.offset.reshape(-1).int().tolist(),
+            to_python(gc.quantized_cdf),
+            to_python(gc.cdf_length.reshape(-1).int()),
+            to_python(gc.offset.reshape(-1).int()),
         )
 
     # -- CompressAI contract ----------------------------------------------------------------
@@ -132,8 +134,8 @@ class ChannelwiseContextModel(CompressionModel):
         for i, y_slice in enumerate(y.chunk(self.num_slices, 1)):
             mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
             q = gc.quantize(y_slice, "symbols", mu)
-            symbols += q.reshape(-1).tolist()
-            indexes += gc.build_indexes(scale).reshape(-1).tolist()
+            symbols += to_python(q.reshape(-1))
+            indexes += to_python(gc.build_indexes(scale).reshape(-1))
             decoded.append(self._refine(i, mean_support, gc.dequantize(q, mu)))
         encoder = BufferedRansEncoder()
         encoder.encode_with_indexes(symbols, indexes, *self._tables())
@@ -153,7 +155,7 @@ class ChannelwiseContextModel(CompressionModel):
         decoded = []
         for i in range(self.num_slices):
             mu, scale, mean_support = self._slice_params(i, latent_means, latent_scales, decoded)
-            index = gc.build_indexes(scale).reshape(-1).tolist()
+            index = to_python(gc.build_indexes(scale).reshape(-1))
             q = torch.tensor(decoder.decode_stream(index, *tables), dtype=torch.int32)
             q = q.reshape(1, -1, h, w).to(mu.device)
             decoded.append(self._refine(i, mean_support, gc.dequantize(q, mu)))

@@ -33,6 +33,7 @@ from compressai.layers import MaskedConv2d
 from compressai.models import CompressionModel
 
 from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.device import to_python
 
 OFFICIAL = {
     "N": 192,
@@ -377,8 +378,8 @@ class Cai2022(CompressionModel):
         Returns the string when encoding, the decoded round(y) when decoding.
         """
         gc = self.gaussian_conditional
-        cdf, lengths = gc.quantized_cdf.tolist(), gc.cdf_length.tolist()
-        offsets = gc.offset.tolist()
+        cdf, lengths = to_python(gc.quantized_cdf), to_python(gc.cdf_length)
+        offsets = to_python(gc.offset)
         h, w = params.shape[-2:]
         buf = params.new_zeros(1, self.M, h + 4, w + 4)  # decoded y_hat, padded for the 5x5 mask
         weight = self.context_prediction.weight * self.context_prediction.mask
@@ -394,11 +395,11 @@ class Cai2022(CompressionModel):
                 ctx = F.conv2d(buf[:, :, i : i + 5, j : j + 5], weight, bias)
                 p = self.entropy_parameters(torch.cat([params[:, :, i : i + 1, j : j + 1], ctx], 1))
                 scales, means = p.chunk(2, 1)
-                idx = gc.build_indexes(scales).flatten().tolist()
+                idx = to_python(gc.build_indexes(scales).flatten())
                 centre = torch.round(means).flatten()
                 if string is None:
                     value = rounded[0, :, i, j]
-                    symbols += (value - centre).int().tolist()
+                    symbols += to_python((value - centre).int())
                     indexes += idx
                 else:
                     sym = decoder.decode_stream(idx, cdf, lengths, offsets)

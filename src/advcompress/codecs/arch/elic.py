@@ -26,6 +26,7 @@ from compressai.models.utils import conv, deconv
 from compressai.ops import quantize_ste
 
 from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.device import to_python
 
 OFFICIAL_GROUPS = (16, 16, 32, 64, 192)
 OFFICIAL_M = 320
@@ -226,9 +227,9 @@ class ELIC(CompressionModel):
     def _coder_tables(self):
         gc = self.gaussian_conditional
         return (
-            gc.quantized_cdf.tolist(),
-            gc.cdf_length.reshape(-1).int().tolist(),
-            (gc.offset.reshape(-1).int().tolist()),
+            to_python(gc.quantized_cdf),
+            to_python(gc.cdf_length.reshape(-1).int()),
+            to_python(gc.offset.reshape(-1).int()),
         )
 
     def _code_half(self, k, spatial, support, mask, y_k=None, encoders=None, decoders=None):
@@ -246,13 +247,13 @@ class ELIC(CompressionModel):
             symbols = self.gaussian_conditional.quantize(y_k[..., sel], "symbols", means_h)
             for b, enc in enumerate(encoders):
                 enc.encode_with_indexes(
-                    symbols[b].reshape(-1).tolist(), indexes[b].reshape(-1).tolist(),
+                    to_python(symbols[b].reshape(-1)), to_python(indexes[b].reshape(-1)),
                     cdf, lengths, offsets,
                 )  # fmt: skip
         else:
             decoded = [
                 torch.tensor(
-                    dec.decode_stream(indexes[b].reshape(-1).tolist(), cdf, lengths, offsets)
+                    dec.decode_stream(to_python(indexes[b].reshape(-1)), cdf, lengths, offsets)
                 )
                 for b, dec in enumerate(decoders)
             ]

@@ -26,6 +26,7 @@ from compressai.layers import conv3x3, subpel_conv3x3
 
 from advcompress.codecs.arch._charm import ChannelwiseContextModel
 from advcompress.codecs.learned import LAMBDAS, Architecture, register_architecture
+from advcompress.device import to_python
 
 # -- windows ------------------------------------------------------------------------------------
 
@@ -256,7 +257,7 @@ class STF(ChannelwiseContextModel):
         if M % num_slices or M % 8:
             raise ValueError(f"M={M} must be divisible by 8 and by num_slices={num_slices}")
 
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        rates = to_python(torch.linspace(0, drop_path_rate, sum(depths)))
         self.patch_embed = PatchEmbed(patch_size, embed_dim)
         self.layers = nn.ModuleList()
         for i in range(stages):

@@ -42,6 +42,7 @@ from advcompress.codecs.arch.stf import (
     to_windows,
 )
 from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.device import to_python
 
 __all__ = ["TCM", "official_key_map", "from_official_state_dict"]
 
@@ -194,7 +195,7 @@ class TCM(ChannelwiseContextModel):
             raise ValueError(f"M={M} must be divisible by num_slices={num_slices}")
         self.N, self.M = N, M
         S = M // num_slices
-        rates = torch.linspace(0, drop_path_rate, sum(config)).tolist()
+        rates = to_python(torch.linspace(0, drop_path_rate, sum(config)))
 
         def tcm_blocks(stage, hd=None, ws=None, rate=True):
             start = sum(config[:stage])
