@@ -53,6 +53,21 @@ def test_table4_rows_and_their_claims_are_reported(bd):
     assert {"asr_avif_q50", "asr_heif_q50", "asr_jpeg2000_q30"} <= set(table.columns)  # unseen codecs are columns
 
 
+def test_clean_classifier_ta_is_a_run_row_the_ta_claim_reads(bd):
+    """Table 4's clean TA reaches the claims as a long-table row, so `bd-fc-ta-close-to-clean` has a
+    reference instead of saying it has none."""
+    from advcompress.codecs.base import load_blob
+
+    root, _ = bd
+    row = pd.read_csv(root / "results/smoke/backdoor/classifier/clean_ta.csv", keep_default_na=False)
+    assert list(row.method) == ["clean"] and list(row.metric) == ["ta"] and list(row.codec) == ["none"]
+    meta = load_blob(root / "results/smoke/backdoor/classifier/clean.pt")["meta"]
+    assert row.hits.iloc[0] / row.n.iloc[0] == pytest.approx(meta["test_accuracy"])
+    claims = pd.read_csv(root / "results/smoke/tables/claims.csv", keep_default_na=False)
+    ta = claims[claims.claim_id == "bd-fc-ta-close-to-clean"]
+    assert len(ta) and not ta.note.str.contains("no row of the clean").any(), ta.to_dict("records")
+
+
 def test_backdoored_encoder_leaves_decoder_and_entropy_models_identical(bd):
     root, cfg = bd
     model = cfg["backdoor"]["lic"]["models"][0]

@@ -14,7 +14,8 @@ rule backdoor_clean_classifier:
     input:
         digits=ancient(BD_DIGITS),
     output:
-        f"{BD_OUT}/classifier/clean.pt",
+        model=f"{BD_OUT}/classifier/clean.pt",
+        ta=BD_CLEAN_TA,
     params:
         settings=as_json(bd_clean_settings()),
     threads: 1
@@ -27,7 +28,8 @@ rule backdoor_clean_classifier:
     benchmark:
         benchfile("backdoor_clean_classifier")
     shell:
-        "advcompress backdoor-clean-classifier --digits {input.digits:q} --out {output:q} "
+        "advcompress backdoor-clean-classifier --digits {input.digits:q} --out {output.model:q} "
+        "--table {output.ta:q} "
         "--settings {params.settings:q} --threads {threads} 2> {log:q}"
 
 

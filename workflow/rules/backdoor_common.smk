@@ -79,6 +79,9 @@ def bd_run_tables(study):
     return [f"{BD_OUT}/runs/{r}.csv" for r in runs_of(BD, study)]
 
 
+BD_CLEAN_TA = f"{BD_OUT}/classifier/clean_ta.csv"  # the clean classifier's TA as a run row
+
+
 BD_TABLES = [f"{OUT}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES if bd_run_tables(CLASSIFIER_TABLES[t])]
 
 

@@ -14,7 +14,7 @@ def claims_tables():
         "classify_attack": ATTACK_TABLES,
         "classify_sequential": CLS_INPUTS["sequential"],
         "classify_adaptive": CLS_INPUTS["adaptive"],
-        "backdoor_runs": bd_run_tables("main"),
+        "backdoor_runs": [*bd_run_tables("main"), BD_CLEAN_TA] if bd_run_tables("main") else [],
         "lic_rd": bd_lic_tables("rd"),
         "lic_ds": bd_lic_tables("ds"),
     }

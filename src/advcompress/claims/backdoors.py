@@ -146,8 +146,8 @@ def fc_ta_vs_clean(t: dict, s: dict) -> Result:
     clean = t["backdoor_runs"][t["backdoor_runs"]["method"] == "clean"]
     ref = _counts(clean, "ta") if not clean.empty else None
     if ref is None:
-        return inconclusive("the clean classifier's TA is in no long table (backdoor_clean_classifier "
-                            "keeps it in clean.pt only); needs a row with method = clean, metric = ta")
+        return inconclusive("no row of the clean classifier's TA (method = clean, metric = ta: "
+                            "backdoor_clean_classifier's --table)")
     stats = []
     for trig, g in _runs(t, "fc").items():
         b = _counts(g, "ta")
