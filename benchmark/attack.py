@@ -2,7 +2,7 @@
 
     # batched (all images x directions in one batch) vs one image-direction at a time
     python benchmark/attack.py throughput --model mbt2018 --quality 2 \
-        --checkpoint results/models/mbt2018/q2.pt --eval-dir data/default/eval
+        --checkpoint results/checkpoints/codecs/mbt2018/q2.pt --eval-dir data/default/eval
 
     # the attack stage (Table II and its figures) timed in a clean copy of the workflow
     python benchmark/attack.py stage [--configfile config/config.yaml] [--cores 2] [--workdir DIR]

@@ -129,7 +129,7 @@ def attack_args(work: Path, cfg: dict, configfile: str) -> list[str] | None:
         return None
     for model, spec in cfg["codecs"]["learned"].items():
         for q in spec["qualities"]:
-            ckpt = work / cfg["results"] / "models" / model / f"q{q}.pt"
+            ckpt = work / cfg["results"] / "checkpoints" / "codecs" / model / f"q{q}.pt"
             if ckpt.exists():
                 return ["throughput", "--model", model, "--quality", str(q), "--checkpoint", str(ckpt),
                         "--eval-dir", str(work / cfg["data_dir"] / "eval"), "--configfile", str(work / configfile)]

@@ -41,7 +41,7 @@ FAST = {"steps": 4, "max_warmup_steps": 8, "chunk": 64}
 def smoke_codec(work, model, quality):
     spec = LEARNED[model]
     q = "vr" if ARCHITECTURES[model].variable_rate else quality
-    ckpt = work / SMOKE["results"] / "models" / model / f"q{q}.pt"
+    ckpt = work / SMOKE["results"] / "checkpoints" / "codecs" / model / f"q{q}.pt"
     return make_codec_from_settings(model, quality, {"weights": "trained", "widths": spec.get("widths"),
                                                      "device": "cpu"}, str(ckpt))
 

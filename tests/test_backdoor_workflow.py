@@ -20,7 +20,7 @@ def bd(smoke_run):
 
 
 def _asr(root, run, codec="none", quality=""):
-    t = pd.read_csv(root / "results/smoke/backdoor/runs" / f"{run}.csv", keep_default_na=False)
+    t = pd.read_csv(root / "results/smoke/checkpoints/backdoor/runs" / f"{run}.csv", keep_default_na=False)
     row = t[(t.metric == "asr") & (t.codec == codec) & (t.quality.astype(str).str.removesuffix(".0") == str(quality))]
     assert len(row) == 1, (run, codec, quality)
     return float(row.rate.iloc[0])
@@ -59,9 +59,9 @@ def test_clean_classifier_ta_is_a_run_row_the_ta_claim_reads(bd):
     from advcompress.codecs.base import load_blob
 
     root, _ = bd
-    row = pd.read_csv(root / "results/smoke/backdoor/classifier/clean_ta.csv", keep_default_na=False)
+    row = pd.read_csv(root / "results/smoke/checkpoints/backdoor/classifier/clean_ta.csv", keep_default_na=False)
     assert list(row.method) == ["clean"] and list(row.metric) == ["ta"] and list(row.codec) == ["none"]
-    meta = load_blob(root / "results/smoke/backdoor/classifier/clean.pt")["meta"]
+    meta = load_blob(root / "results/smoke/checkpoints/backdoor/classifier/clean.pt")["meta"]
     assert row.hits.iloc[0] / row.n.iloc[0] == pytest.approx(meta["test_accuracy"])
     claims = pd.read_csv(root / "results/smoke/tables/claims.csv", keep_default_na=False)
     ta = claims[claims.claim_id == "bd-fc-ta-close-to-clean"]
@@ -72,8 +72,8 @@ def test_backdoored_encoder_leaves_decoder_and_entropy_models_identical(bd):
     root, cfg = bd
     model = cfg["backdoor"]["lic"]["models"][0]
     for q in cfg["codecs"]["learned"][model]["qualities"]:
-        orig = torch.load(root / f"results/smoke/models/{model}/q{q}.pt", weights_only=True)["state_dict"]
-        back = torch.load(root / f"results/smoke/backdoor/lic/{model}/q{q}.pt", weights_only=True)["state_dict"]
+        orig = torch.load(root / f"results/smoke/checkpoints/codecs/{model}/q{q}.pt", weights_only=True)["state_dict"]
+        back = torch.load(root / f"results/smoke/checkpoints/backdoor/lic/{model}/q{q}.pt", weights_only=True)["state_dict"]
         assert set(orig) == set(back)
         frozen = [k for k in orig if not k.startswith("g_a.")]
         assert frozen and all(
@@ -91,7 +91,7 @@ def test_triggered_images_satisfy_the_mse_bound(bd):
     model = lic["models"][0]
     q = cfg["codecs"]["learned"][model]["qualities"][0]
     eps = lic["trigger"]["eps"]
-    triggers = load_triggers(root / f"results/smoke/backdoor/lic/{model}/q{q}.pt")
+    triggers = load_triggers(root / f"results/smoke/checkpoints/backdoor/lic/{model}/q{q}.pt")
     _, images = load_image_folder(root / "data/smoke/eval")
     for o, t in triggers.items():
         with torch.no_grad():

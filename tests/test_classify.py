@@ -194,7 +194,7 @@ def test_match_size_honours_the_configured_tolerance(photos):
 
 def test_smoke_outputs(smoke_run):
     out = smoke_run / "results" / "smoke"
-    meta = json.loads((out / "classify" / "digits-cnn" / "classifier.json").read_text())
+    meta = json.loads((out / "checkpoints" / "classify" / "digits-cnn" / "classifier.json").read_text())
     assert meta["test_accuracy"] > 0.90
     linf = pd.read_csv(out / "tables" / "classify_linf.csv")
     assert set(linf["through"]) == {True, False}

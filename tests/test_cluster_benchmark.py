@@ -12,7 +12,7 @@ _spec.loader.exec_module(bench)
 
 LOG = """[Sun Nov 22 00:00:00 2026]
 rule train_lic:
-    output: results/models/m/q2.pt
+    output: results/checkpoints/codecs/m/q2.pt
     jobid: 4
     wildcards: model=m, quality=2
 
@@ -63,7 +63,7 @@ def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
     cfg = {"results": "results", "data_dir": "data/default", "attack": {},
            "codecs": {"learned": {"vbr": {"qualities": [2]}, "fixed": {"qualities": [2, 4]}}}}
     assert bench.attack_args(tmp_path, cfg, "config/config.yaml") is None  # nothing trained yet
-    ckpt = tmp_path / "results" / "models" / "fixed" / "q4.pt"
+    ckpt = tmp_path / "results" / "checkpoints" / "codecs" / "fixed" / "q4.pt"
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"")
     args = bench.attack_args(tmp_path, cfg, "config/config.yaml")

@@ -39,7 +39,7 @@ def one_thread():
 
 
 def smoke_codec(smoke_run, name=MODEL, quality=QUALITY, **extra):
-    ckpt = smoke_run / f"results/smoke/models/{MODEL}/q{quality}.pt"
+    ckpt = smoke_run / f"results/smoke/checkpoints/codecs/{MODEL}/q{quality}.pt"
     return make_codec(name, quality, weights="trained", checkpoint=str(ckpt), widths=WIDTHS, **extra)
 
 
@@ -263,5 +263,5 @@ def test_smoke_run_builds_every_defense_target(smoke_run):
     assert set(summary["defense"]) >= {"none", "AT", "online", "AT + online"}
     online_rows = pd.read_csv(out / f"attack/srda/{MODEL}+online/rows.csv")
     assert set(online_rows["model"]) == {f"{MODEL}+online"}
-    meta = yaml.safe_load((out / f"models/{MODEL}@at-srda/q{QUALITY}.json").read_text())
+    meta = yaml.safe_load((out / f"checkpoints/codecs/{MODEL}@at-srda/q{QUALITY}.json").read_text())
     assert meta["steps"] == SMOKE["defense"]["at"]["steps"] and meta["codec"] == f"{MODEL}@at-srda"

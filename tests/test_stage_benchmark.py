@@ -81,9 +81,9 @@ def test_a_non_empty_workdir_is_refused(tmp_path, capsys):
 def test_prerequisites_are_the_outputs_of_the_upstream_jobs_of_a_dry_run():
     log = (
         "[Mon Nov 30 06:05:42 2026]\nlocalrule fetch_dataset:\n    output: data/default/train\n    jobid: 3\n\n"
-        "[Mon Nov 30 06:05:42 2026]\nrule train_lic:\n    input: data/default/train, results/models/m/q1.pt\n"
-        "    output: results/models/m/q4.pt, results/models/m/q4.json\n    jobid: 5\n\n"
-        "[Mon Nov 30 06:05:42 2026]\nrule backdoor_lic_train:\n    output: results/backdoor/lic/m/q4.pt\n    jobid: 7\n"
+        "[Mon Nov 30 06:05:42 2026]\nrule train_lic:\n    input: data/default/train, results/checkpoints/codecs/m/q1.pt\n"
+        "    output: results/checkpoints/codecs/m/q4.pt, results/checkpoints/codecs/m/q4.json\n    jobid: 5\n\n"
+        "[Mon Nov 30 06:05:42 2026]\nrule backdoor_lic_train:\n    output: results/checkpoints/backdoor/lic/m/q4.pt\n    jobid: 7\n"
     )
     assert stage.planned_outputs(log, ("fetch_dataset", "train_lic")) == [
-        "data/default/train", "results/models/m/q4.json", "results/models/m/q4.pt"]
+        "data/default/train", "results/checkpoints/codecs/m/q4.json", "results/checkpoints/codecs/m/q4.pt"]

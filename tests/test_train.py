@@ -87,7 +87,7 @@ def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg))
     qs = spec["qualities"]
     proc = snakemake(work, "--configfile", "config/smoke.yaml", "-n", "-p", "--forceall",
-                     f"{cfg['results']}/models/{name}/q{qs[1]}.pt")
+                     f"{cfg['results']}/checkpoints/codecs/{name}/q{qs[1]}.pt")
     settings = {}
     for q, blob in re.findall(r"--out \S+/q(\d+)\.pt .*?--settings '(\{.*?\})'", proc.stdout):
         settings[int(q)] = json.loads(blob)

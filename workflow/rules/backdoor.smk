@@ -14,7 +14,7 @@ rule backdoor_clean_classifier:
     input:
         digits=ancient(BD_DIGITS),
     output:
-        model=f"{BD_OUT}/classifier/clean.pt",
+        model=f"{BD_CKPT}/classifier/clean.pt",
         ta=BD_CLEAN_TA,
     params:
         settings=as_json(bd_clean_settings()),
@@ -38,10 +38,10 @@ rule backdoor_trigger:
         CONDA_ENV
     input:
         digits=ancient(BD_DIGITS),
-        classifier=f"{BD_OUT}/classifier/clean.pt",
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
-        blob=f"{BD_OUT}/triggers/{{trigger}}.pt",
-        preview=f"{BD_OUT}/triggers/{{trigger}}.png",
+        blob=f"{BD_CKPT}/triggers/{{trigger}}.pt",
+        preview=f"{BD_CKPT}/triggers/{{trigger}}.png",
     params:
         settings=lambda w: as_json(bd_trigger_settings(w.trigger)),
     wildcard_constraints:
@@ -66,11 +66,11 @@ rule backdoor_train:
         CONDA_ENV
     input:
         digits=ancient(BD_DIGITS),
-        classifier=f"{BD_OUT}/classifier/clean.pt",
-        trigger=lambda w: f"{BD_OUT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
+        trigger=lambda w: f"{BD_CKPT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
     output:
-        model=f"{BD_OUT}/runs/{{run}}.pt",
-        table=f"{BD_OUT}/runs/{{run}}.csv",
+        model=f"{BD_CKPT}/runs/{{run}}.pt",
+        table=f"{BD_CKPT}/runs/{{run}}.csv",
     params:
         settings=lambda w: as_json(bd_train_settings(w.run)),
     wildcard_constraints:
@@ -134,7 +134,7 @@ rule backdoor_fig7_codec_transfer:
     conda:
         CONDA_ENV
     input:
-        [f"{BD_OUT}/runs/fc-{BD['studies']['triggers'][0]}.csv", *bd_run_tables("transfer")],
+        [f"{BD_CKPT}/runs/fc-{BD['studies']['triggers'][0]}.csv", *bd_run_tables("transfer")],
     output:
         report(
             f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
@@ -160,10 +160,10 @@ rule backdoor_lic_train:
         ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
         train=ancient(f"{DATA}/train"),
         digits=ancient(BD_DIGITS),
-        classifier=f"{BD_OUT}/classifier/clean.pt",
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
-        model=f"{BD_OUT}/lic/{{model}}/q{{quality}}.pt",
-        meta=f"{BD_OUT}/lic/{{model}}/q{{quality}}.json",
+        model=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
+        meta=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.json",
     params:
         settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_TRAIN_KEYS)),
     threads: 1
@@ -188,10 +188,10 @@ rule backdoor_lic_eval:
         CONDA_ENV
     input:
         ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
-        backdoored=f"{BD_OUT}/lic/{{model}}/q{{quality}}.pt",
+        backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
         images=ancient(f"{DATA}/eval"),
         digits=ancient(BD_DIGITS),
-        classifier=f"{BD_OUT}/classifier/clean.pt",
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         rd=f"{BD_OUT}/lic/{{model}}/q{{quality}}_rd.csv",
         ds=f"{BD_OUT}/lic/{{model}}/q{{quality}}_ds.csv",

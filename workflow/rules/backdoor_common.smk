@@ -9,6 +9,7 @@ validate(config["backdoor"], workflow.source_path("../schemas/backdoor.schema.ya
 
 BD = config["backdoor"]
 BD_OUT = f"{OUT}/backdoor"
+BD_CKPT = f"{CKPT}/backdoor"  # what the backdoor training jobs write (common.smk: CKPT)
 BD_RUNS = plan_runs(BD)
 BD_TRIGGERS = list(BD["triggers"])
 BD_DIGITS = f"{DATA}/{BD.get('dataset', 'digits')}"  # digits (default, smoke) or cifar10 (paper)
@@ -76,10 +77,10 @@ def bd_example_point():
 
 
 def bd_run_tables(study):
-    return [f"{BD_OUT}/runs/{r}.csv" for r in runs_of(BD, study)]
+    return [f"{BD_CKPT}/runs/{r}.csv" for r in runs_of(BD, study)]
 
 
-BD_CLEAN_TA = f"{BD_OUT}/classifier/clean_ta.csv"  # the clean classifier's TA as a run row
+BD_CLEAN_TA = f"{BD_CKPT}/classifier/clean_ta.csv"  # the clean classifier's TA as a run row
 
 
 BD_TABLES = [f"{OUT}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES if bd_run_tables(CLASSIFIER_TABLES[t])]

@@ -17,8 +17,8 @@ rule classify_train:
     input:
         data=ancient(f"{DATA}/digits"),
     output:
-        ckpt=f"{CLS_DIR}/{{net}}/classifier.pt",
-        meta=f"{CLS_DIR}/{{net}}/classifier.json",
+        ckpt=f"{CLS_CKPT}/{{net}}/classifier.pt",
+        meta=f"{CLS_CKPT}/{{net}}/classifier.json",
     params:
         settings=lambda w: as_json(
             {"seed": config["seed"], "train": NETS[w.net]["train"] | {"width": NETS[w.net].get("width", 32)}}
@@ -328,5 +328,5 @@ study_targets(
     [f"{OUT}/tables/classify_{k}.{ext}" for k in CLS_TABLE_KINDS for ext in ("csv", "md")]
     + [f"{OUT}/figures/classify_{k}.pdf" for k in CLS_FIGURE_KINDS]
     + [f"{OUT}/figures/classify_adaptive_{n}.pdf" for n in CLS["adaptive"]["nets"]]
-    + [f"{CLS_DIR}/{n}/classifier.json" for n in NETS if NETS[n]["kind"] == "smallcnn"]
+    + [f"{CLS_CKPT}/{n}/classifier.json" for n in NETS if NETS[n]["kind"] == "smallcnn"]
 )

@@ -7,6 +7,7 @@ validate(config["classify"], workflow.source_path("../schemas/classify.schema.ya
 CLS = config["classify"]
 NETS = CLS["nets"]
 CLS_DIR = f"{OUT}/classify"
+CLS_CKPT = f"{CKPT}/classify"  # the trained digits CNNs (common.smk: CKPT)
 
 
 def _ablation_defenses():
@@ -52,7 +53,7 @@ _check_defenses()
 def net_ckpt(net):
     spec = NETS[net]
     if spec["kind"] == "smallcnn":
-        return f"{CLS_DIR}/{net}/classifier.pt"
+        return f"{CLS_CKPT}/{net}/classifier.pt"
     return f"{DATA}/weights/torchvision/{spec['arch']}.pth"
 
 

@@ -8,6 +8,11 @@ import sys
 TIER = config["tier"]
 OUT = config["results"]
 DATA = config["data_dir"]
+# Everything expensive to rebuild lives in one folder per tier: every output of every training job
+# (codec, AT codec, classifier, trigger and backdoor checkpoints, with the json or table each job
+# writes beside its checkpoint). scripts/dvc-track.sh versions it whole with the tier's {DATA}, so
+# a restored clone has no training job left to run. Work downstream of it stays outside.
+CKPT = f"{OUT}/checkpoints"
 LEARNED = config["codecs"]["learned"]
 CLASSIC = config["codecs"]["classic"]
 ALL = []  # every study's final tables and figures: the default target
@@ -69,7 +74,7 @@ def checkpoint(model, quality):
     spec = LEARNED[model]
     q = "vr" if is_variable_rate(model) else quality
     if spec["weights"] == "trained":
-        return f"{OUT}/models/{model}/q{q}.pt"
+        return f"{CKPT}/codecs/{model}/q{q}.pt"
     given = spec.get("checkpoints", {})
     path = given.get(str(q)) or given.get(q)
     if path is None:

@@ -14,8 +14,8 @@ rule defense_train_at:
         train=ancient(f"{DATA}/train"),
         init=lambda w: ancient(checkpoint(w.model, w.quality)),
     output:
-        ckpt=f"{OUT}/models/{{model}}@at-{{defense}}/q{{quality}}.pt",
-        meta=f"{OUT}/models/{{model}}@at-{{defense}}/q{{quality}}.json",
+        ckpt=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.pt",
+        meta=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.json",
     params:
         settings=lambda w: as_json(at_train_settings(w)),
     wildcard_constraints:

@@ -27,7 +27,7 @@ def online_codec(codec):
 
 def at_checkpoint(model, samples, quality):
     q = "vr" if is_variable_rate(model) else quality
-    return f"{OUT}/models/{at_codec(model, samples)}/q{q}.pt"
+    return f"{CKPT}/codecs/{at_codec(model, samples)}/q{q}.pt"
 
 
 def defense_labels():

@@ -8,8 +8,8 @@ rule train_lic:
         train=ancient(f"{DATA}/train"),
         init=lambda w: [ancient(warm_start(w))] if warm_start(w) else [],
     output:
-        ckpt=f"{OUT}/models/{{model}}/q{{quality}}.pt",
-        meta=f"{OUT}/models/{{model}}/q{{quality}}.json",
+        ckpt=f"{CKPT}/codecs/{{model}}/q{{quality}}.pt",
+        meta=f"{CKPT}/codecs/{{model}}/q{{quality}}.json",
     params:
         settings=lambda w: as_json(train_settings(w)),
         init=lambda w, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
