@@ -35,7 +35,7 @@ TABLE_KINDS = {
     "classify_attack": "classifier rows per image of every attack x defense (classify/<net>/attack/)",
     "classify_sequential": "classifier rows per image of sequential defenses (classify/<net>/sequential/)",
     "classify_adaptive": "adaptive-JPEG rows per image and method (classify/<net>/adaptive.csv)",
-    "backdoor_runs": "the classifier-backdoor main runs: TA and ASR counts per codec (backdoor/runs/)",
+    "backdoor_runs": "the classifier-backdoor main runs: TA and ASR counts per codec (checkpoints/backdoor/runs/)",
     "lic_rd": "backdoored-LIC rows per photo, encoder and trigger (backdoor/lic/<m>/q<q>_rd.csv)",
     "lic_ds": "backdoored-LIC rows per test digit, encoder and trigger (backdoor/lic/<m>/q<q>_ds.csv)",
 }
