@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from advcompress.errors import UnknownNameError
+
 _REGISTRY: dict[str, CodecEntry] = {}
 
 
@@ -58,7 +60,7 @@ def _derived_entry(name: str) -> CodecEntry | None:
         base, tag = name.rsplit("@", 1)
         inner = codec_entry(base)
         if inner.family != "learned" or not tag:
-            raise KeyError(f"codec {name!r}: only learned codecs have fine-tuned variants <name>@<tag>")
+            raise UnknownNameError(f"codec {name!r}: only learned codecs have fine-tuned variants <name>@<tag>")
 
         def build_variant(quality, _inner=inner, **settings):
             codec = _inner.build(quality, **settings)
@@ -78,8 +80,15 @@ def codec_entry(name: str) -> CodecEntry:
         return _REGISTRY[name]
     derived = _derived_entry(name)
     if derived is None:
-        raise KeyError(f"unknown codec {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
+        raise UnknownNameError(f"unknown codec {name!r}; registered: {', '.join(sorted(_REGISTRY))}; "
+                               f"{derived_forms()}")
     return derived
+
+
+def derived_forms() -> str:
+    """How derived codec names are spelled, for error messages."""
+    wrappers = ", ".join(f"<codec>{s}" for s in sorted(_WRAPPERS))
+    return f"or <learned>@<tag> (other weights){', ' + wrappers if wrappers else ''}"
 
 
 def registered_codecs(family: str | None = None) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import make_codec_from_settings, settings_of
+from advcompress.cli import LEARNED_CODECS, make_codec_from_settings, registry_names, settings_of
+from advcompress.errors import UserError
 
 log = logging.getLogger("advcompress")
 
@@ -36,7 +37,7 @@ def cmd_attack_run(a) -> None:
     seed_everything(int(s.get("seed", 0)))
     qualities = s["qualities"]
     if len(a.checkpoints) != len(qualities):
-        raise ValueError(f"{len(qualities)} qualities but {len(a.checkpoints)} checkpoints")
+        raise UserError(f"--checkpoints: {len(a.checkpoints)} given for the settings' {len(qualities)} qualities")
     codecs = {int(q): make_codec_from_settings(a.model, q, s["codec"], ck)
               for q, ck in zip(qualities, a.checkpoints, strict=True)}
     device = next(next(iter(codecs.values())).parameters()).device
@@ -102,69 +103,92 @@ def _galleries(paths):
     return out
 
 
-def cmd_attack_figure(a) -> None:
-    from advcompress import attack_plots as ap
-    from advcompress.tables import concat_tables
-
-    s = settings_of(a)
-    kind = a.kind
-    name = s.get("attack_label", "")
-    if kind == "rd":
-        ap.rd_before_after(concat_tables(a.inputs), s["directions"], a.out, f"RD before/after {name}")
-    elif kind == "directions":
-        ap.directions_plot(concat_tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction",
-                           seed=int(s.get("seed", 0)))
-    elif kind == "submodels":
-        ap.submodels_plot(concat_tables(a.inputs), a.out, f"{name}: per-submodel deltas", seed=int(s.get("seed", 0)))
-    elif kind == "success":
-        ap.success_plot(concat_tables(a.inputs), a.out, f"{name}: local success ratios")
-    elif kind == "transfer":
-        ap.transfer_plot(concat_tables(a.inputs), int(s["source_index"]), a.out)
-    elif kind == "latents":
-        ap.latents_plot(concat_tables(a.inputs), a.out, f"{name}: latent ranges per channel")
-    elif kind in ("gallery-directions", "gallery-submodels"):
-        rows = concat_tables(a.rows)
+def _gallery(by):
+    def draw(ap, tables, a, s, name):
+        rows = tables(a.rows)
         names = list(dict.fromkeys(rows["image"]))
         image = names[int(s.get("image", 0)) % len(names)]
-        by = "direction" if kind == "gallery-directions" else "quality"
         fixed = int(s["quality_index"]) if by == "direction" else s["direction"]
         ap.gallery_plot(rows, _galleries(a.inputs), a.out, by, fixed,
                         f"{name}: reconstructions of adversarial images (NaN drawn as 255)", image,
                         s.get("directions"))
-    elif kind == "masks":
-        half = len(a.inputs) // 2
-        gal = {s["attacks"][0]: _galleries(a.inputs[:half]), s["attacks"][1]: _galleries(a.inputs[half:])}
-        ap.masks_plot(gal, s["direction"], float(s["threshold"]), a.out)
-    else:
-        raise ValueError(f"unknown attack figure kind {kind!r}")
+
+    return draw
+
+
+def _masks(ap, tables, a, s, name):
+    half = len(a.inputs) // 2
+    gal = {s["attacks"][0]: _galleries(a.inputs[:half]), s["attacks"][1]: _galleries(a.inputs[half:])}
+    ap.masks_plot(gal, s["direction"], float(s["threshold"]), a.out)
+
+
+# The figures of the RD-attack study by `--kind`, each drawn by `draw(attack_plots, concat_tables,
+# args, settings, attack label)`; the CLI's choices are this registry's keys.
+FIGURES = {
+    "rd": lambda ap, tables, a, s, name: ap.rd_before_after(
+        tables(a.inputs), s["directions"], a.out, f"RD before/after {name}"),
+    "directions": lambda ap, tables, a, s, name: ap.directions_plot(
+        tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction", seed=int(s.get("seed", 0))),
+    "submodels": lambda ap, tables, a, s, name: ap.submodels_plot(
+        tables(a.inputs), a.out, f"{name}: per-submodel deltas", seed=int(s.get("seed", 0))),
+    "success": lambda ap, tables, a, s, name: ap.success_plot(
+        tables(a.inputs), a.out, f"{name}: local success ratios"),
+    "transfer": lambda ap, tables, a, s, name: ap.transfer_plot(tables(a.inputs), int(s["source_index"]), a.out),
+    "latents": lambda ap, tables, a, s, name: ap.latents_plot(
+        tables(a.inputs), a.out, f"{name}: latent ranges per channel"),
+    "gallery-directions": _gallery("direction"),
+    "gallery-submodels": _gallery("quality"),
+    "masks": _masks,
+}
+
+
+def cmd_attack_figure(a) -> None:
+    from advcompress import attack_plots
+    from advcompress.tables import concat_tables
+
+    s = settings_of(a)
+    FIGURES[a.kind](attack_plots, concat_tables, a, s, s.get("attack_label", ""))
+
+
+ATTACKS = registry_names("RD attack", "advcompress.attacks", "ATTACKS", "ATTACK")
 
 
 def register(add) -> None:
-    sp = add("attack-run", cmd_attack_run, "attack every eval image x direction for one codec; assess by real coding")
-    sp.add_argument("--model", required=True)
-    sp.add_argument("--attack", required=True)
-    sp.add_argument("--eval-dir", required=True)
-    sp.add_argument("--checkpoints", nargs="+", required=True, help="one per quality, in settings order")
-    for o in ["rows", "local", "latents", "steps", "gallery", "adv-dir"]:
-        sp.add_argument(f"--{o}", required=True)
+    sp = add("attack-run", cmd_attack_run)
+    sp.add_argument("--model", required=True, choices=LEARNED_CODECS,
+                    help="learned codec to attack (registered, or derived: <model>@<tag>, <model>+online)")
+    sp.add_argument("--attack", required=True, choices=ATTACKS, help="RD attack (advcompress.attacks registry)")
+    sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
+    sp.add_argument("--checkpoints", nargs="+", required=True,
+                    help="one checkpoint per quality, in the order of the settings' qualities")
+    for o, what in [("rows", "per-image x direction x quality rows (CSV)"),
+                    ("local", "per-image local success rows (CSV)"),
+                    ("latents", "latent ranges per channel (CSV)"),
+                    ("steps", "the attack's per-step log (CSV)"),
+                    ("gallery", "reconstructions for the gallery figures (.npz)"),
+                    ("adv-dir", "folder for the adversarial images (PNG, q<quality>/<direction>/)")]:
+        sp.add_argument(f"--{o}", required=True, help=f"output: {what}")
 
-    sp = add("attack-image", cmd_attack_image, "attack one image file and print clean vs adversarial RD")
-    sp.add_argument("--codec", required=True)
-    sp.add_argument("--quality", required=True)
-    sp.add_argument("--checkpoint")
-    sp.add_argument("--image", required=True)
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--attack", default="srda")
-    sp.add_argument("--direction", nargs=2, type=float, metavar=("GAMMA_R", "GAMMA_D"))
+    sp = add("attack-image", cmd_attack_image)
+    sp.add_argument("--codec", required=True, choices=LEARNED_CODECS,
+                    help="learned codec to attack (registered, or derived: <model>@<tag>, <model>+online)")
+    sp.add_argument("--quality", required=True, help="quality level of the codec")
+    sp.add_argument("--checkpoint", help="weights of the codec (default: the settings' weights)")
+    sp.add_argument("--image", required=True, help="image file to attack")
+    sp.add_argument("--out", required=True, help="output: the adversarial image (PNG)")
+    sp.add_argument("--attack", default="srda", choices=ATTACKS,
+                    help="RD attack (advcompress.attacks registry; default: %(default)s)")
+    sp.add_argument("--direction", nargs=2, type=float, metavar=("GAMMA_R", "GAMMA_D"),
+                    help="attack direction: weights of the rate and distortion terms (default: the attack's own)")
 
-    sp = add("attack-table", cmd_attack_table,
-             "Table II (mu/sigma of dR, dD, 95% bootstrap intervals over images) from per-image attack rows")
-    sp.add_argument("inputs", nargs="+")
-    sp.add_argument("--out-csv", required=True)
-    sp.add_argument("--out-md", required=True)
+    sp = add("attack-table", cmd_attack_table)
+    sp.add_argument("inputs", nargs="+", help="per-image attack rows (attack-run --rows)")
+    sp.add_argument("--out-csv", required=True, help="output: Table II with numeric _lo/_hi columns (CSV)")
+    sp.add_argument("--out-md", required=True, help="output: Table II as Markdown ('mu [lo, hi]' cells)")
 
-    sp = add("attack-figure", cmd_attack_figure, "one figure of the RD-attack study")
-    sp.add_argument("--kind", required=True)
-    sp.add_argument("inputs", nargs="+")
-    sp.add_argument("--rows", nargs="*", default=[])
-    sp.add_argument("--out", required=True)
+    sp = add("attack-figure", cmd_attack_figure)
+    sp.add_argument("--kind", required=True, choices=list(FIGURES), help="which figure")
+    sp.add_argument("inputs", nargs="+",
+                    help="attack rows (attack-run --rows), or galleries (--gallery) for gallery-*/masks")
+    sp.add_argument("--rows", nargs="*", default=[], help="attack rows, for the gallery-* kinds")
+    sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import make_codec_from_settings, settings_of
+from advcompress.cli import LEARNED_CODECS, make_codec_from_settings, registry_names, settings_of
+from advcompress.errors import UserError
 
 log = logging.getLogger("advcompress")
 
@@ -76,6 +77,8 @@ def cmd_trigger(a) -> None:
 
     s, _ = _setup(a)
     xt, yt = load_split(a.digits, "test")
+    if a.trigger not in s["triggers"]:
+        raise UserError(f"--trigger {a.trigger!r} is not in the settings' triggers: {', '.join(s['triggers'])}")
     spec = s["triggers"][a.trigger]
     net = load_classifier(a.classifier) if spec["kind"] == "trojannn" else None
     trig = make_trigger(a.trigger, spec, xt.shape[-1], int(s.get("seed", 0)), net)
@@ -232,47 +235,73 @@ def cmd_lic_report(a) -> None:
     write_text(Path(a.out).with_suffix(".md"), report.lic_markdown(table))
 
 
+# The kinds backdoor.report draws: its table registry, the figures of classifier_figure, the LIC report.
+TABLES = registry_names("backdoor table", "advcompress.backdoor.report", "CLASSIFIER_TABLES", "KIND")
+FIGURES = ("fig6", "fig7")
+LIC_REPORTS = ("table3", "table5", "fig4", "fig5", "example")
+
+
 def register(add) -> None:
-    sp = add("backdoor-clean-classifier", cmd_clean_classifier, "train the clean digits classifier")
-    sp.add_argument("--digits", required=True)
-    sp.add_argument("--out", required=True)
+    digits = "the digits dataset (prepare-data, kind digits)"
+    sp = add("backdoor-clean-classifier", cmd_clean_classifier)
+    sp.add_argument("--digits", required=True, help=digits)
+    sp.add_argument("--out", required=True, help="output: the clean classifier (.pt)")
     sp.add_argument("--table", help="also write its test accuracy as a long-table row (method clean, metric ta)")
 
-    sp = add("backdoor-trigger", cmd_trigger, "build a trigger and its compressed test sets")
-    sp.add_argument("--trigger", required=True)
-    sp.add_argument("--digits", required=True)
-    sp.add_argument("--classifier", required=True)
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--preview", required=True)
+    sp = add("backdoor-trigger", cmd_trigger)
+    sp.add_argument("--trigger", required=True, help="name of a trigger in the settings' triggers")
+    sp.add_argument("--digits", required=True, help=digits)
+    sp.add_argument("--classifier", required=True, help="the clean classifier (a trojannn trigger is built on it)")
+    sp.add_argument("--out", required=True, help="output: the trigger and its compressed test sets (.pt)")
+    sp.add_argument("--preview", required=True, help="output: clean and triggered test digits side by side (PNG)")
 
-    sp = add("backdoor-train", cmd_train, "train and evaluate one classifier backdoor run")
-    sp.add_argument("--run", required=True)
-    sp.add_argument("--digits", required=True)
-    sp.add_argument("--classifier", required=True)
-    sp.add_argument("--trigger", required=True)
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--table", required=True)
+    sp = add("backdoor-train", cmd_train)
+    sp.add_argument("--run", required=True, help="name of the run (the settings' run holds its spec)")
+    sp.add_argument("--digits", required=True, help=digits)
+    sp.add_argument("--classifier", required=True, help="the clean classifier to start from")
+    sp.add_argument("--trigger", required=True, help="the run's trigger file (backdoor-trigger --out)")
+    sp.add_argument("--out", required=True, help="output: the backdoored classifier (.pt)")
+    sp.add_argument("--table", required=True, help="output: the run's TA and ASR rows (CSV)")
 
-    for name, fn in [("backdoor-table", cmd_table), ("backdoor-figure", cmd_figure)]:
-        sp = add(name, fn, "aggregate classifier-backdoor runs into a paper table or figure")
-        sp.add_argument("inputs", nargs="+")
-        sp.add_argument("--kind", required=True)
-        if name == "backdoor-table":
-            sp.add_argument("--out-csv", required=True)
-            sp.add_argument("--out-md", required=True)
-        else:
-            sp.add_argument("--out", required=True)
+    sp = add("backdoor-table", cmd_table)
+    sp.add_argument("inputs", nargs="+", help="run rows (backdoor-train --table)")
+    sp.add_argument("--kind", required=True, choices=TABLES,
+                    help="which paper table (backdoor.report.CLASSIFIER_TABLES: table4, ...)")
+    sp.add_argument("--out-csv", required=True, help="output: the table with numeric _lo/_hi columns (CSV)")
+    sp.add_argument("--out-md", required=True, help="output: the table as Markdown")
 
-    sp = add("backdoor-lic-train", cmd_lic_train, "fine-tune g_a of a learned codec with frequency triggers")
-    for k in ("--model", "--quality", "--checkpoint", "--train-dir", "--digits", "--classifier", "--out"):
-        sp.add_argument(k, required=True)
+    sp = add("backdoor-figure", cmd_figure)
+    sp.add_argument("inputs", nargs="+", help="run rows (backdoor-train --table)")
+    sp.add_argument("--kind", required=True, choices=FIGURES, help="which paper figure")
+    sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
 
-    sp = add("backdoor-lic-eval", cmd_lic_eval, "real coding of clean and triggered images, both encoders")
-    for k in ("--model", "--quality", "--checkpoint", "--backdoored", "--eval-dir", "--digits",
-              "--classifier", "--out-rd", "--out-ds", "--out-defense", "--example-dir"):
-        sp.add_argument(k, required=True)
+    model = "learned codec whose encoder is backdoored"
+    sp = add("backdoor-lic-train", cmd_lic_train)
+    sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
+    for k, what in [("--quality", "quality level of the codec"),
+                    ("--checkpoint", "the codec's clean checkpoint"),
+                    ("--train-dir", "folder of training images (prepare-data)"),
+                    ("--digits", digits),
+                    ("--classifier", "the clean digits classifier (for the ds objective)"),
+                    ("--out", "output: the backdoored codec and its triggers (.pt), history beside it (.json)")]:
+        sp.add_argument(k, required=True, help=what)
 
-    sp = add("backdoor-lic-report", cmd_lic_report, "LIC backdoor tables (table3, table5) and figures")
-    sp.add_argument("inputs", nargs="+")
-    sp.add_argument("--kind", required=True, choices=["table3", "table5", "fig4", "fig5", "example"])
-    sp.add_argument("--out", required=True)
+    sp = add("backdoor-lic-eval", cmd_lic_eval)
+    sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
+    for k, what in [("--quality", "quality level of the codec"),
+                    ("--checkpoint", "the codec's clean checkpoint"),
+                    ("--backdoored", "the backdoored codec and triggers (backdoor-lic-train --out)"),
+                    ("--eval-dir", "folder of evaluation images (prepare-data)"),
+                    ("--digits", digits),
+                    ("--classifier", "the clean digits classifier"),
+                    ("--out-rd", "output: rate and distortion rows of clean and triggered images (CSV)"),
+                    ("--out-ds", "output: the classifier's predictions on decoded digits (CSV)"),
+                    ("--out-defense", "output: rows of every input coded after each input-side defense (CSV)"),
+                    ("--example-dir", "output: folder of example images for the example figure")]:
+        sp.add_argument(k, required=True, help=what)
+
+    sp = add("backdoor-lic-report", cmd_lic_report)
+    sp.add_argument("inputs", nargs="+", help="rows of backdoor-lic-eval (example: its --example-dir)")
+    sp.add_argument("--kind", required=True, choices=LIC_REPORTS, help="which table or figure")
+    sp.add_argument("--out", required=True,
+                    help="output: the table (CSV, with its Markdown beside it) or the figure (.pdf or .png)")

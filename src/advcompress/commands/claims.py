@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
-from advcompress.cli import settings_of
+from advcompress.cli import registry_names, settings_of
 
 log = logging.getLogger("advcompress")
 
@@ -27,11 +28,22 @@ def read_tables(specs: list[str]) -> dict:
 
     paths: dict[str, list[str]] = {}
     for spec in specs:
-        kind, sep, path = spec.partition("=")
-        if not sep or not path:
-            raise ValueError(f"--table expects KIND=PATH, got {spec!r}")
+        kind, _, path = table_spec(spec).partition("=")
         paths.setdefault(kind, []).append(path)
     return {kind: pd.concat([read(p) for p in ps], ignore_index=True) for kind, ps in paths.items()}
+
+
+TABLE_KINDS = registry_names("table kind", "advcompress.claims", "TABLE_KINDS", "KIND")
+
+
+def table_spec(spec: str) -> str:
+    """`--table KIND=PATH` with KIND one of advcompress.claims.TABLE_KINDS; checked when parsed."""
+    kind, sep, path = spec.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expects KIND=PATH, got {spec!r}")
+    if kind not in TABLE_KINDS:
+        raise argparse.ArgumentTypeError(TABLE_KINDS.unknown(kind))
+    return spec
 
 
 def cmd_claims(a) -> None:
@@ -47,8 +59,8 @@ def cmd_claims(a) -> None:
 
 
 def register(add) -> None:
-    sp = add("claims", cmd_claims, "check each paper's headline claims on the long tables: holds, fails, inconclusive")
-    sp.add_argument("--table", action="append", metavar="KIND=PATH",
+    sp = add("claims", cmd_claims)
+    sp.add_argument("--table", action="append", type=table_spec, metavar="KIND=PATH",
                     help="a long table and its kind (advcompress.claims.TABLE_KINDS); repeat per file")
-    sp.add_argument("--out-csv", required=True)
-    sp.add_argument("--out-md", required=True)
+    sp.add_argument("--out-csv", required=True, help="output: one row per claim and group (CSV)")
+    sp.add_argument("--out-md", required=True, help="output: the verdicts as Markdown")

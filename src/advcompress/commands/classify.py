@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
-from advcompress.cli import make_codec_from_settings, settings_of
+from advcompress.cli import CODECS, make_codec_from_settings, registry_names, settings_of
 
 log = logging.getLogger("advcompress")
 
@@ -50,6 +51,13 @@ def _codec_factory(a, s):
         return codec.eval() if codec.differentiable else codec
 
     return make
+
+
+def _precomputed(path, device) -> dict:
+    """classify-adv's images, through the checkpoint guard (weights_only, one-line error)."""
+    from advcompress.codecs.base import load_blob
+
+    return {k: v.to(device) for k, v in load_blob(path).items()}
 
 
 def cmd_train(a) -> None:
@@ -110,7 +118,6 @@ def cmd_adv(a) -> None:
 
 def cmd_attack(a) -> None:
     import pandas as pd
-    import torch
 
     from advcompress.classify.defenses import Defense
     from advcompress.classify.evaluate import attack_rows
@@ -121,7 +128,7 @@ def cmd_attack(a) -> None:
     x, y = _eval_set(a, s, device)
     clf = _classifier(a, s, device)
     defense = Defense(a.defense, _codec_factory(a, s))
-    pre = torch.load(a.adv, map_location=device, weights_only=True) if a.adv else None
+    pre = _precomputed(a.adv, device) if a.adv else None
     rows = attack_rows(clf, defense, a.attack, x, y, s["eps_255"], s["through"], s.get("attack"),
                        s["batch_size"], meta={"net": a.net}, precomputed=pre)
     write_table(a.out, pd.DataFrame(rows))
@@ -189,7 +196,7 @@ def cmd_adaptive(a) -> None:
     x, y = _eval_set(a, s, device)
     clf = _classifier(a, s, device)
     ad = s["adaptive"]
-    pre = torch.load(a.adv, map_location=device, weights_only=True) if a.adv else {}
+    pre = _precomputed(a.adv, device) if a.adv else {}
     if str(ad["eps_255"]) in pre:  # classify-adv's images: the same attack on the same images
         adv = quantize_8bit(pre[str(ad["eps_255"])])
     else:
@@ -199,6 +206,36 @@ def cmd_adaptive(a) -> None:
     write_table(a.out, pd.DataFrame([{"net": a.net, **r} for r in rows]))
     with atomic_path(a.examples) as tmp:
         torch.save({k: v[: ad["examples"]].cpu() for k, v in examples.items()}, tmp)
+
+
+# The kinds classify.report draws (build_table, draw_figure): the CLI's choices.
+TABLES = ("linf", "ifgsm", "l2", "ablation", "sequential", "bpp", "overhead", "adaptive")
+FIGURES = ("linf", "l2", "ablation", "sequential", "adaptive-example")
+ATTACKS = registry_names("classifier attack", "advcompress.classify.attacks", "ATTACKS", "ATTACK")
+ARCHS = registry_names("torchvision architecture", "advcompress.classify.classifiers", "TORCHVISION_WEIGHTS", "ARCH")
+
+
+def codec_checkpoint(text: str) -> str:
+    """`--codec-ckpt NAME@QUALITY=PATH`, checked when parsed."""
+    key, eq, path = text.partition("=")
+    name, at, quality = key.rpartition("@")
+    if not (eq and path and at and name and quality):
+        raise argparse.ArgumentTypeError(f"expects NAME@QUALITY=PATH, got {text!r}")
+    return text
+
+
+def defense_spec(text: str) -> str:
+    """`--defense`: a spec classify.defenses parses, naming registered codecs; checked when parsed."""
+    from advcompress.classify.defenses import parse_defense
+
+    try:
+        steps = parse_defense(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    for step in steps:
+        if step.codec not in CODECS:
+            raise argparse.ArgumentTypeError(CODECS.unknown(step.codec))
+    return text
 
 
 def cmd_tables(a) -> None:
@@ -216,49 +253,49 @@ def cmd_figure(a) -> None:
 
 
 def register(add) -> None:
-    def common(sp, data=True, net=True):
-        if data:
-            sp.add_argument("--data-dir", required=True)
-        if net:
-            sp.add_argument("--net", required=True)
-            sp.add_argument("--net-ckpt", required=True)
-        sp.add_argument("--codec-ckpt", action="append", help="name@quality=checkpoint (repeatable)")
-        sp.add_argument("--out", required=True)
+    def common(sp):
+        sp.add_argument("--data-dir", required=True, help="evaluation images (the settings' data.kind says which)")
+        sp.add_argument("--net", required=True, help="name of the classifier (its spec is in the settings)")
+        sp.add_argument("--net-ckpt", required=True, help="weights of the classifier")
+        sp.add_argument("--codec-ckpt", action="append", type=codec_checkpoint, metavar="NAME@QUALITY=PATH",
+                        help="checkpoint of a learned codec a defense uses (repeatable)")
+        sp.add_argument("--out", required=True, help="output file")
 
-    sp = add("classify-train", cmd_train, "train the digits CNN and log its clean accuracy")
-    sp.add_argument("--data-dir", required=True)
-    sp.add_argument("--out", required=True)
+    sp = add("classify-train", cmd_train)
+    sp.add_argument("--data-dir", required=True, help="the digits dataset (prepare-data, kind digits)")
+    sp.add_argument("--out", required=True, help="output: the classifier (.pt), with its summary beside it (.json)")
 
-    sp = add("classify-fetch-classifier", cmd_fetch_classifier, "download torchvision ImageNet weights")
-    sp.add_argument("--arch", required=True)
-    sp.add_argument("--out", required=True)
+    sp = add("classify-fetch-classifier", cmd_fetch_classifier)
+    sp.add_argument("--arch", required=True, choices=ARCHS, help="torchvision architecture whose weights to fetch")
+    sp.add_argument("--out", required=True, help="output: the state dict")
 
-    sp = add("classify-adv", cmd_adv, "adversarial images against the classifier alone")
+    sp = add("classify-adv", cmd_adv)
     common(sp)
-    sp.add_argument("--attack", required=True)
+    sp.add_argument("--attack", required=True, choices=ATTACKS, help="attack on the classifier")
 
-    sp = add("classify-attack", cmd_attack, "one attack against one defense, measured by real coding")
+    sp = add("classify-attack", cmd_attack)
     common(sp)
-    sp.add_argument("--attack", required=True)
-    sp.add_argument("--defense", required=True)
+    sp.add_argument("--attack", required=True, choices=ATTACKS, help="attack on the classifier")
+    sp.add_argument("--defense", required=True, type=defense_spec, metavar="SPEC",
+                    help="defense spec: none, or <codec>@<quality>[x<rounds>] steps joined by +")
     sp.add_argument("--adv", help="precomputed through=false adversarial images (classify-adv)")
 
-    sp = add("classify-bpp", cmd_bpp, "rate and clean accuracy of every defense on the evaluation images")
+    sp = add("classify-bpp", cmd_bpp)
     common(sp)
-    sp = add("classify-overhead", cmd_overhead, "measured defense + classification time per image")
+    sp = add("classify-overhead", cmd_overhead)
     common(sp)
 
-    sp = add("classify-adaptive", cmd_adaptive, "JPEG vs saliency vs augmented-saliency JPEG at matched size")
+    sp = add("classify-adaptive", cmd_adaptive)
     common(sp)
-    sp.add_argument("--examples", required=True)
+    sp.add_argument("--examples", required=True, help="output: example images of each method (.pt)")
     sp.add_argument("--adv", help="classify-adv's images of the adaptive attack, when they match")
 
-    for name, fn in [("classify-table", cmd_tables), ("classify-figure", cmd_figure)]:
-        sp = add(name, fn, "aggregate classifier-study rows into one table or figure")
-        sp.add_argument("kind")
-        sp.add_argument("inputs", nargs="+")
+    for name, fn, kinds in [("classify-table", cmd_tables, TABLES), ("classify-figure", cmd_figure, FIGURES)]:
+        sp = add(name, fn)
+        sp.add_argument("kind", choices=kinds, help="which table" if name == "classify-table" else "which figure")
+        sp.add_argument("inputs", nargs="+", help="the study's long rows (adaptive-example: the examples .pt)")
         if name == "classify-table":
-            sp.add_argument("--out-csv", required=True)
-            sp.add_argument("--out-md", required=True)
+            sp.add_argument("--out-csv", required=True, help="output: the table with numeric _lo/_hi columns (CSV)")
+            sp.add_argument("--out-md", required=True, help="output: the table as Markdown")
         else:
-            sp.add_argument("--out", required=True)
+            sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import make_codec_from_settings, settings_of
+from advcompress.cli import ARCHITECTURES, CODECS, make_codec_from_settings, settings_of
 
 log = logging.getLogger("advcompress")
+
 
 def cmd_prepare_data(a) -> None:
     from advcompress import data
@@ -139,38 +140,37 @@ def cmd_rd_figure(a) -> None:
     rd_curves(rd_table(concat_tables(a.inputs)), a.out)
 
 
+DATASET_KINDS = ("bundled", "skimage", "digits", "fetch")  # the settings' `kind` (cmd_prepare_data)
 
 
 def register(add) -> None:
-    sp = add("prepare-data", cmd_prepare_data, "write one dataset folder with its manifest")
-    sp.add_argument("--out", required=True)
+    sp = add("prepare-data", cmd_prepare_data)
+    sp.add_argument("--out", required=True,
+                    help=f"output: the dataset folder; its settings' kind is one of {', '.join(DATASET_KINDS)}")
 
-    sp = add("train-lic", cmd_train_lic, "train one learned codec on the training images")
-    sp.add_argument("--model", required=True)
-    sp.add_argument("--train-dir", required=True)
-    sp.add_argument("--out", required=True)
+    sp = add("train-lic", cmd_train_lic)
+    sp.add_argument("--model", required=True, choices=ARCHITECTURES, help="learned architecture to train")
+    sp.add_argument("--train-dir", required=True, help="folder of training images (prepare-data)")
+    sp.add_argument("--out", required=True, help="output: the checkpoint (.pt), with its summary beside it (.json)")
     sp.add_argument("--init", help="checkpoint to start from (warm start)")
-    sp.add_argument("--no-progress", action="store_true")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar (batch jobs)")
 
-    sp = add("fetch-weights", cmd_fetch_weights, "download an official checkpoint, hash-checked")
-    sp.add_argument("--model", required=True)
-    sp.add_argument("--quality", required=True)
-    sp.add_argument("--out", required=True)
+    sp = add("fetch-weights", cmd_fetch_weights)
+    sp.add_argument("--model", required=True, choices=ARCHITECTURES, help="learned architecture of the checkpoint")
+    sp.add_argument("--quality", required=True, help="quality level of the checkpoint")
+    sp.add_argument("--out", required=True, help="output: the downloaded checkpoint")
 
-    sp = add("compress", cmd_compress, "code every evaluation image for real; one row per image")
-    sp.add_argument("--codec", required=True)
-    sp.add_argument("--quality", required=True)
-    sp.add_argument("--eval-dir", required=True)
-    sp.add_argument("--checkpoint")
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--recon-dir")
+    sp = add("compress", cmd_compress)
+    sp.add_argument("--codec", required=True, choices=CODECS,
+                    help="codec (registered, or derived: <model>@<tag>, <codec>+online)")
+    sp.add_argument("--quality", required=True, help="quality level of the codec")
+    sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
+    sp.add_argument("--checkpoint", help="weights of a learned codec (default: the settings' weights)")
+    sp.add_argument("--out", required=True, help="output: one row per image (CSV)")
+    sp.add_argument("--recon-dir", help="also write each reconstruction here (PNG)")
 
-    for name, fn, help in [
-        ("rd-table", cmd_rd_table, "aggregate clean-compression rows into the RD table"),
-        ("rd-bd", cmd_rd_bd, "BD-PSNR and BD-rate of every codec against an anchor codec, with intervals"),
-        ("rd-figure", cmd_rd_figure, "draw the clean RD figure"),
-    ]:
-        sp = add(name, fn, help)
+    for name, fn in [("rd-table", cmd_rd_table), ("rd-bd", cmd_rd_bd), ("rd-figure", cmd_rd_figure)]:
+        sp = add(name, fn)
         sp.add_argument("inputs", nargs="+", help="long tables of clean coding (one row per image)")
         if name == "rd-figure":
             sp.add_argument("--out", required=True, help="figure path (.pdf or .png)")
@@ -178,4 +178,6 @@ def register(add) -> None:
             sp.add_argument("--out-csv", required=True, help="summary table (CSV)")
             sp.add_argument("--out-md", required=True, help="the same table as Markdown")
         if name == "rd-bd":
-            sp.add_argument("--anchor", default="jpeg", help="the reference codec of the BD deltas")
+            # A codec of the input rows, not a registry lookup: a table job never imports the codecs.
+            sp.add_argument("--anchor", default="jpeg", metavar="CODEC",
+                            help="the reference codec of the BD deltas, one of the inputs' codecs (default: %(default)s)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import make_codec_from_settings, settings_of
+from advcompress.cli import ARCHITECTURES, make_codec_from_settings, settings_of
 
 log = logging.getLogger("advcompress")
 
@@ -55,35 +55,41 @@ def cmd_defense_table(a) -> None:
     write_text(a.out_md, to_markdown(ci_columns_to_text(t, mus, ".4g")))
 
 
+def _bars(ds, df, s, out):
+    summary = ds.robustness(df, s["labels"], seed=int(s.get("seed", 0)))
+    ds.defense_bars(summary, s["attack"], s["defenses"], out, s["title"])
+
+
+# The defense study's figures by `--kind`, each `draw(defense_study, rows, settings, out)`;
+# the CLI's choices are this registry's keys.
+FIGURES = {
+    "bars": _bars,
+    "clean-rd": lambda ds, df, s, out: ds.clean_rd_before_after(df, s["labels"], out, s["title"]),
+}
+
+
 def cmd_defense_figure(a) -> None:
-    from advcompress import defense_study as ds
+    from advcompress import defense_study
     from advcompress.tables import concat_tables
 
-    s = settings_of(a)
-    if a.kind == "bars":
-        summary = ds.robustness(concat_tables(a.inputs), s["labels"], seed=int(s.get("seed", 0)))
-        ds.defense_bars(summary, s["attack"], s["defenses"], a.out, s["title"])
-    elif a.kind == "clean-rd":
-        ds.clean_rd_before_after(concat_tables(a.inputs), s["labels"], a.out, s["title"])
-    else:
-        raise ValueError(f"unknown defense figure kind {a.kind!r}")
+    FIGURES[a.kind](defense_study, concat_tables(a.inputs), settings_of(a), a.out)
 
 
 def register(add) -> None:
-    sp = add("defense-train", cmd_defense_train, "adversarially fine-tune one learned submodel (clean + SRDA crops)")
-    sp.add_argument("--model", required=True)
+    sp = add("defense-train", cmd_defense_train)
+    sp.add_argument("--model", required=True, choices=ARCHITECTURES, help="learned architecture to fine-tune")
     sp.add_argument("--samples", required=True, help="name of the AT sample kind (the @at-<samples> suffix)")
-    sp.add_argument("--train-dir", required=True)
+    sp.add_argument("--train-dir", required=True, help="folder of training images (prepare-data)")
     sp.add_argument("--init", required=True, help="checkpoint of the model before AT")
-    sp.add_argument("--out", required=True)
+    sp.add_argument("--out", required=True, help="output: the fine-tuned checkpoint, with its summary (.json)")
 
-    sp = add("defense-table", cmd_defense_table, "Table III and the robustness summary (95% bootstrap intervals over images) from attack rows")
-    sp.add_argument("inputs", nargs="+")
-    sp.add_argument("--out-summary", required=True)
-    sp.add_argument("--out-csv", required=True)
-    sp.add_argument("--out-md", required=True)
+    sp = add("defense-table", cmd_defense_table)
+    sp.add_argument("inputs", nargs="+", help="attack rows of the models with and without each defense")
+    sp.add_argument("--out-summary", required=True, help="output: the robustness summary (CSV)")
+    sp.add_argument("--out-csv", required=True, help="output: Table III with numeric _lo/_hi columns (CSV)")
+    sp.add_argument("--out-md", required=True, help="output: Table III as Markdown")
 
-    sp = add("defense-figure", cmd_defense_figure, "one figure of the defense study")
-    sp.add_argument("--kind", required=True, choices=["bars", "clean-rd"])
-    sp.add_argument("inputs", nargs="+")
-    sp.add_argument("--out", required=True)
+    sp = add("defense-figure", cmd_defense_figure)
+    sp.add_argument("--kind", required=True, choices=list(FIGURES), help="which figure")
+    sp.add_argument("inputs", nargs="+", help="attack rows (bars) or clean coding rows (clean-rd)")
+    sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")

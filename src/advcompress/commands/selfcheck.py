@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sys
+
+from advcompress.cli import Names, registry_names
+from advcompress.errors import UserError
+
+CHECKS = registry_names("check", "advcompress.selfcheck", "CHECKS", "CHECK")
+DEVICES = Names("device", lambda: ["auto", "cpu", "cuda", "cuda:<index>"], "DEVICE",
+                accepts=lambda d: re.fullmatch(r"auto|cpu|cuda(:\d+)?", d) is not None)
 
 
 def cmd_selfcheck(a) -> None:
@@ -13,12 +21,9 @@ def cmd_selfcheck(a) -> None:
     set_threads(a.threads)
     try:
         target = pick_device(a.device)
-        ok = selfcheck(target, a.only, echo=lambda line: print(line, flush=True))
-    except (RuntimeError, ValueError) as e:
-        if not str(e).startswith(("device ", "unknown check")):
-            raise
-        print(f"advcompress selfcheck: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except RuntimeError as e:  # no CUDA device visible: the node, not the code
+        raise UserError(str(e)) from None
+    ok = selfcheck(target, a.only, echo=lambda line: print(line, flush=True))
     print("selfcheck: all checks within tolerance" if ok else "selfcheck: MISMATCH, see the lines above",
           flush=True)
     if not ok:
@@ -26,8 +31,7 @@ def cmd_selfcheck(a) -> None:
 
 
 def register(add) -> None:
-    p = add("selfcheck", cmd_selfcheck,
-            "compare each GPU job's core (training, SRDA/ARDA, AT, online updating, classifier attack "
-            "through a defense, both backdoor trainings) on the device against the CPU; one line per check")
-    p.add_argument("--device", default="auto", help="target device: auto (cuda when present, else cpu), cuda, cpu")
-    p.add_argument("--only", nargs="+", default=None, metavar="CHECK", help="run only these checks")
+    p = add("selfcheck", cmd_selfcheck)
+    p.add_argument("--device", default="auto", choices=DEVICES,
+                   help="target device: auto (cuda when present, else cpu), cuda[:<index>], cpu")
+    p.add_argument("--only", nargs="+", default=None, choices=CHECKS, help="run only these checks")
