@@ -199,6 +199,10 @@ sub = next(a for a in build_parser()._actions if a.dest == "command")
 for name, parser in sub.choices.items():  # every command's --help: choices from registries stay unread
     parser.format_help()
 assert not [m for m in ("torch", "compressai") if m in sys.modules]
+
+# checking a classic codec's name loads the classic codecs alone: a JPEG job skips CompressAI
+build_parser().parse_args(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "e", "--out", "o"])
+assert "compressai" not in sys.modules
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
