@@ -156,6 +156,17 @@ def test_derived_codec_names_are_accepted(tmp_path):
     assert parser.parse_args(["selfcheck", "--device", "cuda:1"]).device == "cuda:1"
 
 
+def test_unknown_codec_in_settings_is_a_user_error():
+    """A codec named inside --settings (a defense, a test codec) fails at its lookup: one line too."""
+    from advcompress.codecs.registry import codec_entry
+    from advcompress.errors import UnknownNameError, UserError
+
+    with pytest.raises(UnknownNameError) as e:
+        codec_entry("nope")
+    assert isinstance(e.value, UserError) and isinstance(e.value, KeyError)
+    assert str(e.value).startswith("unknown codec 'nope'; registered: avif, ") and "<codec>+online" in str(e.value)
+
+
 def test_a_bug_keeps_its_traceback(monkeypatch):
     """Only user errors become one line; anything else propagates (and Python prints its traceback)."""
     import advcompress.commands.clean as clean
