@@ -66,9 +66,14 @@ track() {
         echo "dvc-track: no $checkpoints yet (nothing trained): versioning $data_dir alone" >&2
     fi
     "$dvc" add -- "${targets[@]}"
+    # dvc writes a .gitignore beside an output that git does not ignore yet (data/<tier>/ is
+    # ignored as a directory, which dvc does not see; results/ ignores every file already).
     local files=() target
     for target in "${targets[@]}"; do
-        files+=("$target.dvc" "$(dirname "$target")/.gitignore")
+        files+=("$target.dvc")
+        if [[ -f "$(dirname "$target")/.gitignore" ]]; then
+            files+=("$(dirname "$target")/.gitignore")
+        fi
     done
     git add -- "${files[@]}"
     if git diff --cached --quiet -- "${files[@]}"; then
