@@ -26,6 +26,29 @@ def test_registry_lists_learned_and_classic():
             "mbt2018-mean-vbr"} <= set(registered_codecs("learned"))
 
 
+def test_catalog_lists_every_registered_codec_with_its_facts():
+    """Planning reads the torch-free catalog: it must name exactly what the registry builds."""
+    from advcompress.codecs.catalog import CATALOG
+    from advcompress.codecs.registry import codec_entry
+
+    assert set(registered_codecs()) == set(CATALOG)
+    for name, facts in CATALOG.items():
+        assert codec_entry(name).family == facts.family, name
+        if facts.family == "learned":
+            assert ARCHITECTURES[name].variable_rate == facts.variable_rate, name
+
+
+def test_registering_a_codec_missing_from_the_catalog_fails():
+    from advcompress.codecs.catalog import check_registration
+    from advcompress.codecs.registry import register_codec
+
+    with pytest.raises(ValueError, match="catalog"):
+        register_codec("my-codec", "classic")(lambda quality: None)
+    with pytest.raises(ValueError, match="catalog"):  # stale facts: the VBR model is variable-rate
+        check_registration("mbt2018-mean-vbr", "learned", variable_rate=False)
+    check_registration("mbt2018-mean-vbr", "learned", variable_rate=True)
+
+
 def test_unknown_codec_names_the_registered_ones():
     with pytest.raises(KeyError, match="registered: .*jpeg"):
         make_codec("nope", 1)

@@ -24,15 +24,15 @@ def _bpp_defenses():
 
 
 def _defense_steps(spec):
-    from advcompress.classify.defenses import parse_defense
+    from advcompress.classify.defense_spec import parse_defense
 
     return parse_defense(spec)
 
 
 def _check_defenses():
-    from advcompress.codecs import registered_codecs
+    from advcompress.codecs.catalog import codec_names
 
-    known = set(registered_codecs())
+    known, learned = set(codec_names()), set(codec_names("learned"))
     specs = [*CLS["defenses"], *_sequential_defenses(), *_ablation_defenses()]
     for spec in specs:
         for step in _defense_steps(spec):
@@ -40,7 +40,7 @@ def _check_defenses():
                 raise ValueError(f"classify: defense {spec!r} names codec {step.codec!r}, not in the registry")
             if step.codec in LEARNED and int(step.quality) not in LEARNED[step.codec]["qualities"]:
                 raise ValueError(f"classify: defense {spec!r}: {step.codec} has no configured quality {step.quality}")
-            if registered_codecs("learned").count(step.codec) and step.codec not in LEARNED:
+            if step.codec in learned and step.codec not in LEARNED:
                 raise ValueError(f"classify: defense {spec!r}: learned codec {step.codec} is not in codecs.learned")
     for net in CLS["adaptive"]["nets"]:
         if net not in NETS:

@@ -48,16 +48,11 @@ def benchfile(rule_name, pattern=""):
     return f"benchmarks/{TIER}/{rule_name}/{pattern or 'all'}.tsv"
 
 
-def _architectures():
-    from advcompress.codecs.learned import ARCHITECTURES
-    from advcompress.codecs.registry import registered_codecs
-
-    registered_codecs()  # loads every registered module
-    return ARCHITECTURES
-
-
 def is_variable_rate(model):
-    return _architectures()[model].variable_rate
+    # The torch-free catalog: planning never imports the codecs themselves.
+    from advcompress.codecs.catalog import is_variable_rate as catalog_is_variable_rate
+
+    return catalog_is_variable_rate(model)
 
 
 def codec_qualities(model):
@@ -82,9 +77,15 @@ def checkpoint(model, quality):
     if not Path(path).exists():
         raise FileNotFoundError(
             f"official checkpoint {path} for {model} q{q} is missing; get it from "
-            f"{_architectures()[model].source} (see docs/codecs/) and place it there"
+            f"{_source(model)} (see docs/codecs/) and place it there"
         )
     return path
+
+
+def _source(model):
+    from advcompress.codecs.learned import architecture  # an error path only: imports the codecs
+
+    return architecture(model).source
 
 
 def codec_settings(model):

@@ -1,57 +1,20 @@
 """Compression defenses as preprocessing chains, each with a real path and a differentiable proxy.
 
-A defense spec is `none`, or steps joined by `+`, each `<codec>@<quality>` with an optional
-`x<N>` for N sequential rounds of the same codec: `jpeg@25`, `jpeg@25x3`,
-`bmshj2018-hyperprior@4+jpeg@50`. The real path codes every image to bytes and back through the
-codec registry (what is reported); the proxy is what a gradient-through (BPDA) attack sees: the
+A defense spec (`advcompress.classify.defense_spec`) is a chain of codec steps. The real path
+codes every image to bytes and back through the codec registry (what is reported); the proxy is what a gradient-through (BPDA) attack sees: the
 learned codec's forward with straight-through rounding, or kornia's differentiable JPEG.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
+from advcompress.classify.defense_spec import Step, defense_codecs, parse_defense  # noqa: F401
 from advcompress.codecs import Codec
-
-_STEP = re.compile(r"^(?P<codec>[A-Za-z0-9_.-]+)@(?P<quality>\d+(?:\.\d+)?)(?:x(?P<rounds>\d+))?$")
-
-
-@dataclass(frozen=True)
-class Step:
-    codec: str
-    quality: str
-    rounds: int = 1
-
-    @property
-    def key(self) -> str:
-        return f"{self.codec}@{self.quality}"
-
-
-def parse_defense(spec: str) -> list[Step]:
-    """The steps of a defense spec; `none` is the empty chain."""
-    if spec == "none":
-        return []
-    steps = []
-    for part in spec.split("+"):
-        m = _STEP.match(part)
-        if not m:
-            raise ValueError(f"defense step {part!r} of {spec!r} is not <codec>@<quality>[x<rounds>]")
-        rounds = int(m["rounds"] or 1)
-        if rounds < 1:
-            raise ValueError(f"defense step {part!r} needs at least one round")
-        steps.append(Step(m["codec"], m["quality"], rounds))
-    return steps
-
-
-def defense_codecs(spec: str) -> list[str]:
-    """The distinct `<codec>@<quality>` keys a spec needs (for checkpoints)."""
-    return sorted({s.key for s in parse_defense(spec)})
 
 
 class JpegProxy(nn.Module):

@@ -67,7 +67,7 @@ def register_architecture(arch: Architecture) -> Architecture:
         return load_learned_codec(arch.name, int(quality), **settings)
 
     build.__doc__ = arch.source
-    register_codec(arch.name, "learned")(build)
+    register_codec(arch.name, "learned", variable_rate=arch.variable_rate)(build)
     return arch
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from advcompress.codecs.catalog import CATALOG, check_registration
 from advcompress.errors import UnknownNameError
 
 _REGISTRY: dict[str, CodecEntry] = {}
@@ -18,12 +20,16 @@ class CodecEntry:
     description: str = ""
 
 
-def register_codec(name: str, family: str, description: str = ""):
-    """Decorator: `@register_codec("jpeg", "classic")` on a class or factory taking (quality, **settings)."""
+def register_codec(name: str, family: str, description: str = "", variable_rate: bool = False):
+    """Decorator: `@register_codec("jpeg", "classic")` on a class or factory taking (quality, **settings).
+
+    The name must be listed in `advcompress.codecs.catalog` with the same facts.
+    """
 
     def deco(builder):
         if name in _REGISTRY:
             raise ValueError(f"codec {name!r} is registered twice")
+        check_registration(name, family, variable_rate)
         _REGISTRY[name] = CodecEntry(name, family, builder, description or (builder.__doc__ or "").strip())
         return builder
 
@@ -72,15 +78,16 @@ def _derived_entry(name: str) -> CodecEntry | None:
 
 
 def codec_entry(name: str) -> CodecEntry:
-    if name not in _REGISTRY:
-        _load_classic()
-    if name not in _REGISTRY:
-        _load_builtin()
+    if name not in _REGISTRY and name in CATALOG:
+        # Only the module that registers `name`: a JPEG job never imports CompressAI.
+        importlib.import_module(CATALOG[name].module)
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if "+" in name:
+        _load_wrappers()
     derived = _derived_entry(name)
     if derived is None:
-        raise UnknownNameError(f"unknown codec {name!r}; registered: {', '.join(sorted(_REGISTRY))}; "
+        raise UnknownNameError(f"unknown codec {name!r}; registered: {', '.join(registered_codecs())}; "
                                f"{derived_forms()}")
     return derived
 
@@ -96,12 +103,12 @@ def registered_codecs(family: str | None = None) -> list[str]:
     return sorted(n for n, e in _REGISTRY.items() if family in (None, e.family))
 
 
-def _load_classic() -> None:
-    # Classic codecs alone: a job that only runs JPEG & co. skips importing CompressAI (~2 s a job).
-    from advcompress.codecs import classic  # noqa: F401
+def _load_wrappers() -> None:
+    from advcompress import defenses  # noqa: F401  (codec wrappers: +online)
 
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_codec decorators.
-    from advcompress import defenses  # noqa: F401  (codec wrappers: +online)
-    from advcompress.codecs import arch, classic, learned  # noqa: F401
+    _load_wrappers()
+    for module in sorted({facts.module for facts in CATALOG.values()}):
+        importlib.import_module(module)
