@@ -41,6 +41,20 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
+# A test that reads a whole workflow run is a `workflow` test. Under pytest-xdist (`-n 2`, see
+# pyproject.toml) every test of one run goes to one worker, so each run happens once per session;
+# the other tests go by module, so module-scoped fixtures are built once too.
+WORKFLOW_RUNS = {"smoke_run": "smoke", "zoo_run": "zoo", "touched_default": "touched-default"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        run = next((group for fixture, group in WORKFLOW_RUNS.items() if fixture in item.fixturenames), None)
+        if run is not None:
+            item.add_marker(pytest.mark.workflow)
+        item.add_marker(pytest.mark.xdist_group(run or item.module.__name__))
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """The smoke config run end to end once, in a temporary copy of the workflow.

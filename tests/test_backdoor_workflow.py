@@ -10,7 +10,7 @@ import yaml
 from advcompress.backdoor.lic_trigger import load_triggers
 from advcompress.data import load_image_folder
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,7 @@ def scheduled(dry_run_output: str) -> dict[str, int]:
 # -- the smoke tier, end to end ----------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_readme_block_versions_the_smoke_run_and_a_fresh_clone_plans_no_training(smoke_run, tmp_path):
     first_line, here, elsewhere = readme_block()
     assign = tier_assignment(first_line, "smoke")
