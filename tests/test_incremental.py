@@ -212,3 +212,24 @@ def test_classify_l2_thresholds_redo_only_the_l2_table_and_figure(default_copy):
     cls = _default_config()["classify"]
     jobs = rerun_after(default_copy, "classify", ["l2_thresholds"], [*cls["l2_thresholds"], 4.0])
     assert jobs == {"classify_table": 1, "classify_figure": 1}, jobs
+
+
+def test_retraining_codecs_reruns_everything_that_reads_their_checkpoints(default_copy):
+    """train.steps retrains every codec that sets no steps of its own, the later qualities that
+    warm-start from them, and what codes, attacks, fine-tunes or defends with those checkpoints
+    (once every checkpoint input was ancient(), and none of that reran: stale tables)."""
+    from advcompress.codecs.catalog import is_variable_rate
+
+    cfg = _default_config()
+    learned = cfg["codecs"]["learned"]
+    retrained = [m for m, spec in learned.items() if "steps" not in spec]
+    assert retrained, "every default codec overrides train.steps: pick another key"
+    jobs = rerun_after(default_copy, "train", ["steps"], cfg["train"]["steps"] + 1)
+    assert jobs.get("train_lic") == sum(1 if is_variable_rate(m) else len(learned[m]["qualities"])
+                                        for m in retrained), jobs
+    assert jobs.get("compress_clean") == sum(len(learned[m]["qualities"]) for m in retrained), jobs
+    for rule in ("attack_run", "defense_train_at", "classify_bpp", "rd_table", "claims_table"):
+        assert rule in jobs, f"{rule} does not rerun after retraining {retrained}: {jobs}"
+    if set(cfg["backdoor"]["lic"]["models"]) & set(retrained):
+        assert "backdoor_lic_train" in jobs, jobs
+    assert not any(r.startswith("fetch") or r in ("classify_train", "backdoor_train") for r in jobs), jobs

@@ -14,7 +14,7 @@ rule attack_run:
     conda:
         CONDA_ENV
     input:
-        images=ancient(f"{DATA}/eval"),
+        images=f"{DATA}/eval",
         ckpts=attack_checkpoints,
     output:
         rows=attack_out("{attack}", "{model}", "rows.csv"),

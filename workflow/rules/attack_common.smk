@@ -34,7 +34,7 @@ def attack_target(model):
 
 def attack_checkpoints(wildcards):
     t = attack_target(wildcards.model)
-    return [ancient(t["checkpoints"][q]) for q in t["qualities"]]
+    return [t["checkpoints"][q] for q in t["qualities"]]
 
 
 def attack_settings(wildcards):

@@ -12,7 +12,7 @@ rule backdoor_clean_classifier:
     conda:
         CONDA_ENV
     input:
-        digits=ancient(BD_DIGITS),
+        digits=BD_DIGITS,
     output:
         model=f"{BD_CKPT}/classifier/clean.pt",
         ta=BD_CLEAN_TA,
@@ -37,7 +37,7 @@ rule backdoor_trigger:
     conda:
         CONDA_ENV
     input:
-        digits=ancient(BD_DIGITS),
+        digits=BD_DIGITS,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         blob=f"{BD_CKPT}/triggers/{{trigger}}.pt",
@@ -65,7 +65,7 @@ rule backdoor_train:
     conda:
         CONDA_ENV
     input:
-        digits=ancient(BD_DIGITS),
+        digits=BD_DIGITS,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
         trigger=lambda w: f"{BD_CKPT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
     output:
@@ -157,9 +157,9 @@ rule backdoor_lic_train:
     conda:
         CONDA_ENV
     input:
-        ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
-        train=ancient(f"{DATA}/train"),
-        digits=ancient(BD_DIGITS),
+        ckpt=lambda w: checkpoint(w.model, w.quality),
+        train=f"{DATA}/train",
+        digits=BD_DIGITS,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         model=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
@@ -187,10 +187,10 @@ rule backdoor_lic_eval:
     conda:
         CONDA_ENV
     input:
-        ckpt=lambda w: ancient(checkpoint(w.model, w.quality)),
+        ckpt=lambda w: checkpoint(w.model, w.quality),
         backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
-        images=ancient(f"{DATA}/eval"),
-        digits=ancient(BD_DIGITS),
+        images=f"{DATA}/eval",
+        digits=BD_DIGITS,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         rd=f"{BD_OUT}/lic/{{model}}/q{{quality}}_rd.csv",

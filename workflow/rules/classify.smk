@@ -15,7 +15,7 @@ rule classify_train:
     conda:
         CONDA_ENV
     input:
-        data=ancient(f"{DATA}/digits"),
+        data=f"{DATA}/digits",
     output:
         ckpt=f"{CLS_CKPT}/{{net}}/classifier.pt",
         meta=f"{CLS_CKPT}/{{net}}/classifier.json",
@@ -197,7 +197,7 @@ rule classify_overhead:
     conda:
         CONDA_ENV
     input:
-        unpack(lambda w: {**net_inputs(w), "codecs": [ancient(p) for p in codec_ckpts(CLS["defenses"]).values()]}),
+        unpack(lambda w: {**net_inputs(w), "codecs": list(codec_ckpts(CLS["defenses"]).values())}),
     output:
         f"{CLS_DIR}/{{net}}/overhead.csv",
     params:

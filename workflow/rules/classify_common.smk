@@ -64,8 +64,8 @@ def net_data(net):
 
 def net_inputs(wildcards):
     ds = NETS[wildcards.net]["dataset"]
-    data = [] if ds == "imagenet" else [ancient(net_data(wildcards.net))]
-    return {"net": ancient(net_ckpt(wildcards.net)), "data": data}
+    data = [] if ds == "imagenet" else [net_data(wildcards.net)]
+    return {"net": net_ckpt(wildcards.net), "data": data}
 
 
 def data_settings(net, images=None):
@@ -113,16 +113,16 @@ def _alt(names):
 
 def _attack_inputs(wildcards):
     return {**net_inputs(wildcards), "adv": f"{CLS_DIR}/{wildcards.net}/adv/{wildcards.attack}.pt",
-            "codecs": [ancient(p) for p in codec_ckpts([wildcards.defense]).values()]}
+            "codecs": list(codec_ckpts([wildcards.defense]).values())}
 
 
 def _sequential_inputs(wildcards):
-    return {**net_inputs(wildcards), "codecs": [ancient(p) for p in codec_ckpts([wildcards.defense]).values()]}
+    return {**net_inputs(wildcards), "codecs": list(codec_ckpts([wildcards.defense]).values())}
 
 
 def _bpp_inputs(wildcards):
     specs = BPP_PARTS[wildcards.codec]
-    return {**net_inputs(wildcards), "codecs": [ancient(p) for p in codec_ckpts(specs).values()]}
+    return {**net_inputs(wildcards), "codecs": list(codec_ckpts(specs).values())}
 
 
 # The bpp table in one job per codec (its qualities together): 300 digits through mbt2018's

@@ -99,7 +99,7 @@ def codec_settings(model):
 def checkpoint_input(wildcards):
     if wildcards.model in CLASSIC:
         return []
-    return ancient(checkpoint(wildcards.model, wildcards.quality))
+    return checkpoint(wildcards.model, wildcards.quality)
 
 
 def checkpoint_arg(wildcards, input):

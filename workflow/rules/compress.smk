@@ -5,7 +5,7 @@ rule compress_clean:
     conda:
         CONDA_ENV
     input:
-        images=ancient(f"{DATA}/eval"),
+        images=f"{DATA}/eval",
         ckpt=checkpoint_input,
     output:
         table=f"{OUT}/clean/{{model}}/q{{quality}}.csv",

@@ -11,8 +11,8 @@ rule defense_train_at:
     conda:
         CONDA_ENV
     input:
-        train=ancient(f"{DATA}/train"),
-        init=lambda w: ancient(checkpoint(w.model, w.quality)),
+        train=f"{DATA}/train",
+        init=lambda w: checkpoint(w.model, w.quality),
     output:
         ckpt=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.pt",
         meta=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.json",
@@ -42,8 +42,8 @@ rule defense_clean:
     conda:
         CONDA_ENV
     input:
-        images=ancient(f"{DATA}/eval"),
-        ckpt=lambda w: ancient(at_checkpoint(w.model, w.defense, w.quality)),
+        images=f"{DATA}/eval",
+        ckpt=lambda w: at_checkpoint(w.model, w.defense, w.quality),
     output:
         table=f"{OUT}/defense/clean/{{model}}@at-{{defense}}/q{{quality}}.csv",
     params:

@@ -5,8 +5,8 @@ rule train_lic:
     conda:
         CONDA_ENV
     input:
-        train=ancient(f"{DATA}/train"),
-        init=lambda w: [ancient(warm_start(w))] if warm_start(w) else [],
+        train=f"{DATA}/train",
+        init=lambda w: [warm_start(w)] if warm_start(w) else [],
     output:
         ckpt=f"{CKPT}/codecs/{{model}}/q{{quality}}.pt",
         meta=f"{CKPT}/codecs/{{model}}/q{{quality}}.json",
