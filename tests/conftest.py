@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,28 +42,50 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-# A test that reads a whole workflow run is a `workflow` test. Under pytest-xdist (`-n 2`, see
-# pyproject.toml) every test of one run goes to one worker, so each run happens once per session;
-# the other tests go by module, so module-scoped fixtures are built once too.
-WORKFLOW_RUNS = {"smoke_run": "smoke", "zoo_run": "zoo", "touched_default": "touched-default"}
+# A test that reads a whole workflow run (the smoke run, the zoo run, the touched default DAG) is a
+# `workflow` test. Tests run on two pytest-xdist workers, a file at a time (pyproject.toml): the
+# smoke run is built once, by whichever worker needs it first, and shared through a lock; the
+# first file that needs it goes first so that the other worker runs the unit tests meanwhile.
+WORKFLOW_RUNS = ("smoke_run", "zoo_run", "touched_default")
+FIRST = "test_attack.py"  # needs the smoke run
 
 
 def pytest_collection_modifyitems(config, items):
+    smoke_files = set()
     for item in items:
-        run = next((group for fixture, group in WORKFLOW_RUNS.items() if fixture in item.fixturenames), None)
-        if run is not None:
+        if any(run in item.fixturenames for run in WORKFLOW_RUNS):
             item.add_marker(pytest.mark.workflow)
-        item.add_marker(pytest.mark.xdist_group(run or item.module.__name__))
+        if "smoke_run" in item.fixturenames:
+            smoke_files.add(item.path.name)
+
+    def order(item):
+        name = item.path.name
+        return 0 if name == FIRST else 2 if name in smoke_files else 1
+
+    items.sort(key=order)  # stable: the order inside a file is kept
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
-    """The smoke config run end to end once, in a temporary copy of the workflow.
+    """The smoke config run end to end once per session, in a temporary copy of the workflow.
 
-    Later studies' tests read its trained models and tables instead of retraining.
+    Later studies' tests read its trained models and tables instead of retraining. Under xdist the
+    workers share one run: the first builds it under a lock; a failed build fails the others fast.
     """
-    work = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    snakemake(work, "--configfile", "config/smoke.yaml")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    work, done, failed = shared / "smoke", shared / "smoke.done", shared / "smoke.failed"
+    with FileLock(str(shared / "smoke.lock")):
+        if failed.exists():
+            pytest.fail(f"the smoke run failed on another worker:\n{failed.read_text()}")
+        if not done.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            try:
+                snakemake(copy_workflow(work), "--configfile", "config/smoke.yaml")
+            except AssertionError as e:
+                failed.write_text(str(e))
+                raise
+            done.touch()
     return work
 
 

@@ -70,7 +70,7 @@ def test_every_zoo_codec_trains_and_codes_through_the_rules(zoo_run):
 def test_rd_attack_and_assessment_cover_every_zoo_codec(zoo_run, photos, name):
     """No special case: the attack registry and the local maps work on each trained zoo codec."""
     q = ZOO[name]["qualities"][-1]
-    ckpt = zoo_run / "results/smoke/models" / name / f"q{'vr' if architecture(name).variable_rate else q}.pt"
+    ckpt = zoo_run / "results/smoke/checkpoints/codecs" / name / f"q{'vr' if architecture(name).variable_rate else q}.pt"
     codec = make_codec_from_settings(name, q, {"weights": "trained", "widths": ZOO[name]["widths"],
                                                "device": "cpu"}, str(ckpt))
     x = photos[0]
