@@ -85,7 +85,7 @@ def test_jpeg2000_codes_with_pillows_defaults_apart_from_the_rate(photos):
 
 
 @pytest.mark.parametrize("name", ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018",
-                                  "cheng2020-attn", "mbt2018-mean-vbr"])
+                                  "cheng2020-anchor", "cheng2020-attn", "mbt2018-mean-vbr"])
 def test_learned_roundtrip_is_deterministic_and_serialises(name, photos):
     torch.manual_seed(0)
     codec = make_codec(name, 3, weights="untrained", widths=small_widths(name))

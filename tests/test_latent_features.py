@@ -31,6 +31,7 @@ ARCHS = {
     "bmshj2018-factorized": (3, COMPRESSAI, 24, 16, None, {"y_hat"}),
     "bmshj2018-hyperprior": (3, COMPRESSAI, 24, 16, 16, {"y_hat", "z_hat", "sigma2"}),
     "mbt2018": (3, COMPRESSAI, 24, 16, 16, CTX),
+    "cheng2020-anchor": (3, {"N": 16}, 16, 16, 16, CTX),
     "cheng2020-attn": (3, {"N": 16}, 16, 16, 16, CTX),
     "mbt2018-mean-vbr": (3, COMPRESSAI, 24, 16, 16, HYPER),
     "cai2022": (55, CAI2022, CAI2022["M"], 16, CAI2022["N"], CTX),

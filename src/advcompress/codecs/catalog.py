@@ -28,7 +28,8 @@ _ARCH = "advcompress.codecs.arch."
 CATALOG: dict[str, CodecFacts] = {
     **{name: CodecFacts("classic", _CLASSIC) for name in ("jpeg", "webp", "jpeg2000", "avif", "heif")},
     **{name: CodecFacts("learned", _COMPRESSAI)
-       for name in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018", "cheng2020-attn")},
+       for name in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018", "cheng2020-anchor",
+                    "cheng2020-attn")},
     "mbt2018-mean-vbr": CodecFacts("learned", _COMPRESSAI, variable_rate=True),
     "cai2022": CodecFacts("learned", _ARCH + "cai2022", variable_rate=True),
     "song2021": CodecFacts("learned", _ARCH + "song2021", variable_rate=True),

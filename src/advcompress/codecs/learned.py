@@ -281,6 +281,7 @@ _compressai_arch("bmshj2018-factorized", "FactorizedPrior", "Balle2016: factoriz
 _compressai_arch("bmshj2018-hyperprior", "ScaleHyperprior", "Balle2018: scale hyperprior (CompressAI)")
 _compressai_arch("mbt2018", "JointAutoregressiveHierarchicalPriors", "Minnen2018: joint autoregressive + hyperprior (CompressAI)")
 _compressai_arch("cheng2020-attn", "Cheng2020Attention", "Cheng2020: attention + GMM (CompressAI)", keys=("N",))
+_compressai_arch("cheng2020-anchor", "Cheng2020Anchor", "Cheng2020: anchor, residual blocks + GMM (CompressAI)", keys=("N",))
 _compressai_arch(
     "mbt2018-mean-vbr",
     "MeanScaleHyperpriorVbr",
