@@ -278,3 +278,24 @@ def test_workflow_reuses_classify_adv_and_splits_bpp_per_codec(tmp_path):
     assert adaptive and all(f"--adv {adv}" in s for s in adaptive)
     assert shells.count("classify-bpp") == len(set(re.findall(r"results/classify/digits-cnn/bpp/([\w.-]+)\.csv", log)))
     assert shells.count("classify-bpp") > 1
+
+
+def test_imagenette_set_uses_the_weights_resize_before_the_centre_crop(tmp_path):
+    """ResNet-50 IMAGENET1K_V2 is evaluated at short side 232 (not 256) before the 224 crop: the net's
+    `resize` key. Here 20 px (the image's own short side: no resampling) against the default 9."""
+    import numpy as np
+    from PIL import Image
+
+    from advcompress.classify.datasets import IMAGENETTE_WNIDS, load_eval_set
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    for wnid in IMAGENETTE_WNIDS:  # one image per class
+        (tmp_path / "val" / wnid).mkdir(parents=True)
+        Image.fromarray(arr).save(tmp_path / "val" / wnid / "a.png")
+    x, y = load_eval_set("imagenette", tmp_path, None, 0, size=8, resize=20)
+    assert x.shape == (10, 3, 8, 8) and y.tolist() == list(range(10))
+    want = torch.from_numpy(arr[6:14, 16:24].astype(np.float32) / 255).permute(2, 0, 1)
+    assert torch.equal(x[3], want)
+    default, _ = load_eval_set("imagenette", tmp_path, None, 0, size=8)
+    assert default.shape == x.shape and not torch.equal(default, x)

@@ -71,7 +71,8 @@ def net_inputs(wildcards):
 def data_settings(net, images=None):
     spec = NETS[net]
     return {"kind": "digits" if spec["dataset"] == "digits" else spec["dataset"],
-            "images": spec["images"] if images is None else images, "size": spec.get("size", 224)}
+            "images": spec["images"] if images is None else images, "size": spec.get("size", 224),
+            **({"resize": spec["resize"]} if "resize" in spec else {})}
 
 
 # What load_classifier reads of a net's spec; its training settings reach later jobs only through

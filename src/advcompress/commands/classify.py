@@ -30,7 +30,8 @@ def _eval_set(a, s, device):
     from advcompress.classify.datasets import load_eval_set
 
     d = s["data"]
-    x, y = load_eval_set(d["kind"], a.data_dir, d.get("images"), int(s.get("seed", 0)), int(d.get("size", 224)))
+    x, y = load_eval_set(d["kind"], a.data_dir, d.get("images"), int(s.get("seed", 0)), int(d.get("size", 224)),
+                         d.get("resize"))
     return x.to(device), y.to(device)
 
 
