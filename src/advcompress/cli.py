@@ -146,16 +146,18 @@ def _is_codec(name: str, family: str | None = None) -> bool:
     from advcompress.codecs.registry import codec_entry
 
     try:
-        entry = codec_entry(name)  # loads the classic codecs alone first: a JPEG job skips CompressAI
+        entry = codec_entry(name)  # imports only the module registering `name`: a JPEG job skips CompressAI
     except KeyError:
         return False
     return family in (None, entry.family)
 
 
 def _codecs(family: str | None = None) -> list[str]:
-    from advcompress.codecs.registry import registered_codecs
+    # The torch-free catalog names exactly what the registry builds (tests/test_codecs.py), so a
+    # job checking its --model imports only its own codec's module, not every architecture.
+    from advcompress.codecs.catalog import codec_names
 
-    return registered_codecs(family)
+    return codec_names(family)
 
 
 def _derived_forms() -> str:

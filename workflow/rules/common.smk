@@ -4,6 +4,8 @@ import os
 import shlex
 import sys
 
+from advcompress.codecs.catalog import is_variable_rate  # torch-free: planning never imports the codecs
+
 
 TIER = config["tier"]
 OUT = config["results"]
@@ -46,13 +48,6 @@ def logfile(rule_name, pattern=""):
 
 def benchfile(rule_name, pattern=""):
     return f"benchmarks/{TIER}/{rule_name}/{pattern or 'all'}.tsv"
-
-
-def is_variable_rate(model):
-    # The torch-free catalog: planning never imports the codecs themselves.
-    from advcompress.codecs.catalog import is_variable_rate as catalog_is_variable_rate
-
-    return catalog_is_variable_rate(model)
 
 
 def codec_qualities(model):
