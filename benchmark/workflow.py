@@ -8,8 +8,7 @@ Copies the workflow to a temporary directory (no data, no results: a clean clone
 `snakemake --cores N` there and prints
 - per rule and per stage (one `.smk` file = one stage): jobs, summed job seconds and the largest
   max_rss from Snakemake's benchmark files (benchmarks/<tier>/<rule>/...), and the stage's span on
-  the wall clock (first job start to last job end, from Snakemake's log; it covers rules without a
-  benchmark file too, such as the local table and figure rules);
+  the wall clock (first job start to last job end, from Snakemake's log);
 - in total: wall time, and peak resident memory of the whole process tree (Snakemake plus its
   jobs, sampled every 0.5 s) next to the largest single job.
 Then it runs each named study's own benchmark script (benchmark/<study>.py): by default the attack

@@ -49,6 +49,21 @@ def test_summarise_groups_rules_by_stage_file(tmp_path):
     assert per_stage.loc["models", "span_s"] == 100
 
 
+def test_table_jobs_benchmarks_with_no_memory_sample_are_read(tmp_path):
+    """Table and figure rules are benchmarked too; a sub-second job can end before Snakemake's first
+    memory sample, and then its file has NA in every column but the times."""
+    rules = tmp_path / "workflow" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "compress.smk").write_text("rule rd_table:\n    shell: 'x'\n")
+    b = tmp_path / "benchmarks" / "smoke" / "rd_table"
+    b.mkdir(parents=True)
+    (b / "all.tsv").write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                               "0.41\t0:00:00\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n")
+    per_rule, per_stage = bench.summarise(tmp_path, "smoke", LOG)
+    assert per_rule.loc[("compress", "rd_table"), "job_s"] == 0.41
+    assert per_stage.loc["compress", "jobs"] == 1 and per_stage["peak_rss_mib"].isna().all()
+
+
 def test_rules_made_in_a_loop_and_study_targets_have_a_stage(tmp_path):
     rules = tmp_path / "workflow" / "rules"
     rules.mkdir(parents=True)

@@ -30,7 +30,7 @@ rule backdoor_clean_classifier:
     shell:
         "advcompress backdoor-clean-classifier --digits {input.digits:q} --out {output.model:q} "
         "--table {output.ta:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule backdoor_trigger:
@@ -58,7 +58,7 @@ rule backdoor_trigger:
     shell:
         "advcompress backdoor-trigger --trigger {wildcards.trigger:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --out {output.blob:q} --preview {output.preview:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule backdoor_train:
@@ -87,7 +87,7 @@ rule backdoor_train:
     shell:
         "advcompress backdoor-train --run {wildcards.run:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --trigger {input.trigger:q} --out {output.model:q} "
-        "--table {output.table:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--table {output.table:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule backdoor_table:
@@ -105,9 +105,11 @@ rule backdoor_table:
         table=_alternation(CLASSIFIER_TABLES),
     log:
         logfile("backdoor_table", "{table}"),
+    benchmark:
+        benchfile("backdoor_table", "{table}")
     shell:
         "advcompress backdoor-table {input:q} --kind {wildcards.table:q} --out-csv {output.csv:q} "
-        "--out-md {output.md:q} --settings {params.settings:q} 2> {log:q}"
+        "--out-md {output.md:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule backdoor_fig6_asr_vs_jpeg:
@@ -126,8 +128,10 @@ rule backdoor_fig6_asr_vs_jpeg:
         settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_fig6_asr_vs_jpeg"),
+    benchmark:
+        benchfile("backdoor_fig6_asr_vs_jpeg")
     shell:
-        "advcompress backdoor-figure {input:q} --kind fig6 --out {output:q} --settings {params.settings:q} 2> {log:q}"
+        "advcompress backdoor-figure {input:q} --kind fig6 --out {output:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule backdoor_fig7_codec_transfer:
@@ -146,8 +150,10 @@ rule backdoor_fig7_codec_transfer:
         settings=as_json({"test_codecs": BD["test_codecs"]}),
     log:
         logfile("backdoor_fig7_codec_transfer"),
+    benchmark:
+        benchfile("backdoor_fig7_codec_transfer")
     shell:
-        "advcompress backdoor-figure {input:q} --kind fig7 --out {output:q} --settings {params.settings:q} 2> {log:q}"
+        "advcompress backdoor-figure {input:q} --kind fig7 --out {output:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
 # -- backdoored LIC encoder ---------------------------------------------------------------------------
@@ -180,7 +186,7 @@ rule backdoor_lic_train:
         "advcompress backdoor-lic-train --model {wildcards.model:q} --quality {wildcards.quality:q} "
         "--checkpoint {input.ckpt:q} --train-dir {input.train:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --out {output.model:q} --settings {params.settings:q} "
-        "--threads {threads} 2> {log:q}"
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule backdoor_lic_eval:
@@ -213,7 +219,7 @@ rule backdoor_lic_eval:
         "--checkpoint {input.ckpt:q} --backdoored {input.backdoored:q} --eval-dir {input.images:q} "
         "--digits {input.digits:q} --classifier {input.classifier:q} --out-rd {output.rd:q} "
         "--out-ds {output.ds:q} --out-defense {output.defense:q} --example-dir {output.example:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule backdoor_lic_table3:
@@ -229,9 +235,11 @@ rule backdoor_lic_table3:
         settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_lic_table3"),
+    benchmark:
+        benchfile("backdoor_lic_table3")
     shell:
         "advcompress backdoor-lic-report {input:q} --kind table3 --out {output.csv:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule backdoor_lic_table5:
@@ -247,9 +255,11 @@ rule backdoor_lic_table5:
         settings=as_json({"seed": config["seed"]}),
     log:
         logfile("backdoor_lic_table5"),
+    benchmark:
+        benchfile("backdoor_lic_table5")
     shell:
         "advcompress backdoor-lic-report {input:q} --kind table5 --out {output.csv:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 for _bd_fig, _bd_kind, _bd_caption in [
@@ -276,9 +286,11 @@ for _bd_fig, _bd_kind, _bd_caption in [
             settings=as_json({"seed": config["seed"]}),  # the intervals' bootstrap seed
         log:
             logfile(_bd_fig),
+        benchmark:
+            benchfile(_bd_fig)
         shell:
             "advcompress backdoor-lic-report {input:q} --kind {params.kind} --out {output:q} "
-            "--settings {params.settings:q} 2> {log:q}"
+            "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule backdoor_lic_fig6_example:
@@ -295,8 +307,10 @@ rule backdoor_lic_fig6_example:
         ),
     log:
         logfile("backdoor_lic_fig6_example"),
+    benchmark:
+        benchfile("backdoor_lic_fig6_example")
     shell:
-        "advcompress backdoor-lic-report {input:q} --kind example --out {output:q} 2> {log:q}"
+        "advcompress backdoor-lic-report {input:q} --kind example --out {output:q} > {log:q} 2>&1"
 
 
 localrules:

@@ -23,7 +23,7 @@ rule claims_table:
         benchfile("claims_table")
     shell:
         "advcompress claims {params.tables} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 localrules:

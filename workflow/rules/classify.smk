@@ -34,7 +34,7 @@ rule classify_train:
         benchfile("classify_train", "{net}")
     shell:
         "advcompress classify-train --data-dir {input.data:q} --out {output.ckpt:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_fetch_classifier:
@@ -46,8 +46,10 @@ rule classify_fetch_classifier:
         arch="resnet50|vit_b_16",
     log:
         logfile("classify_fetch_classifier", "{arch}"),
+    benchmark:
+        benchfile("classify_fetch_classifier", "{arch}")
     shell:
-        "advcompress classify-fetch-classifier --arch {wildcards.arch:q} --out {output:q} 2> {log:q}"
+        "advcompress classify-fetch-classifier --arch {wildcards.arch:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule classify_adv:
@@ -72,7 +74,7 @@ rule classify_adv:
     shell:
         "advcompress classify-adv --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--attack {wildcards.attack:q} --out {output:q} --settings {params.settings:q} "
-        "--threads {threads} 2> {log:q}"
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule classify_attack:
@@ -98,7 +100,7 @@ rule classify_attack:
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--attack {wildcards.attack:q} --defense {wildcards.defense:q} --adv {input.adv:q} {params.codecs} "
-        "--out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_ablation:
@@ -129,7 +131,7 @@ rule classify_ablation:
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--attack {params.attack:q} --defense {wildcards.defense:q} {params.adv} "
-        "--out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_sequential:
@@ -160,7 +162,7 @@ rule classify_sequential:
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--attack {params.attack:q} --defense {wildcards.defense:q} "
-        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_bpp:
@@ -190,7 +192,7 @@ rule classify_bpp:
         benchfile("classify_bpp", "{net}_{codec}")
     shell:
         "advcompress classify-bpp --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_overhead:
@@ -218,7 +220,7 @@ rule classify_overhead:
         benchfile("classify_overhead", "{net}")
     shell:
         "advcompress classify-overhead --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "{params.codecs} --out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule classify_adaptive:
@@ -250,7 +252,7 @@ rule classify_adaptive:
     shell:
         "advcompress classify-adaptive --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--out {output.table:q} --examples {output.examples:q} {params.adv} --settings {params.settings:q} "
-        "--threads {threads} 2> {log:q}"
+        "--threads {threads} > {log:q} 2>&1"
 
 
 # -- tables and figures (one rule each) ------------------------------------------------------------
@@ -270,9 +272,11 @@ rule classify_table:
         settings=lambda w: cls_table_settings(w.kind),
     log:
         logfile("classify_table", "{kind}"),
+    benchmark:
+        benchfile("classify_table", "{kind}")
     shell:
         "advcompress classify-table {wildcards.kind:q} {input:q} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule classify_figure:
@@ -293,9 +297,11 @@ rule classify_figure:
         settings=lambda w: cls_table_settings(w.kind),
     log:
         logfile("classify_figure", "{kind}"),
+    benchmark:
+        benchfile("classify_figure", "{kind}")
     shell:
         "advcompress classify-figure {wildcards.kind:q} {input:q} --out {output:q} --settings {params.settings:q} "
-        "2> {log:q}"
+        "> {log:q} 2>&1"
 
 
 rule classify_adaptive_figure:
@@ -312,8 +318,10 @@ rule classify_adaptive_figure:
         ),
     log:
         logfile("classify_adaptive_figure", "{net}"),
+    benchmark:
+        benchfile("classify_adaptive_figure", "{net}")
     shell:
-        "advcompress classify-figure adaptive-example {input:q} --out {output:q} 2> {log:q}"
+        "advcompress classify-figure adaptive-example {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 localrules:

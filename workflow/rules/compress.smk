@@ -23,7 +23,7 @@ rule compress_clean:
     shell:
         "advcompress compress --codec {wildcards.model:q} --quality {wildcards.quality:q} "
         "--eval-dir {input.images:q} {params.ckpt} --out {output.table:q} "
-        "--recon-dir {output.recon:q} --settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--recon-dir {output.recon:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 CLEAN_TABLES = [f"{OUT}/clean/{m}/q{q}.csv" for m, q in all_codec_points()]
@@ -40,8 +40,10 @@ rule rd_table:
         md=f"{OUT}/tables/rd_clean.md",
     log:
         logfile("rd_table"),
+    benchmark:
+        benchfile("rd_table")
     shell:
-        "advcompress rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+        "advcompress rd-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule rd_bd:
@@ -61,7 +63,7 @@ rule rd_bd:
         benchfile("rd_bd")
     shell:
         "advcompress rd-bd {input:q} --anchor jpeg --settings {params.settings:q} "
-        "--out-csv {output.csv:q} --out-md {output.md:q} 2> {log:q}"
+        "--out-csv {output.csv:q} --out-md {output.md:q} > {log:q} 2>&1"
 
 
 rule rd_figure:
@@ -78,8 +80,10 @@ rule rd_figure:
         ),
     log:
         logfile("rd_figure"),
+    benchmark:
+        benchfile("rd_figure")
     shell:
-        "advcompress rd-figure {input:q} --out {output:q} 2> {log:q}"
+        "advcompress rd-figure {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 localrules:

@@ -12,8 +12,10 @@ rule fetch_dataset:
         ),
     log:
         logfile("fetch_dataset", "{dataset}"),
+    benchmark:
+        benchfile("fetch_dataset", "{dataset}")
     shell:
-        "advcompress prepare-data --out {output:q} --settings {params.settings:q} 2> {log:q}"
+        "advcompress prepare-data --out {output:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule fetch_weights:
@@ -23,9 +25,11 @@ rule fetch_weights:
         f"{DATA}/weights/{{model}}/q{{quality}}.pth.tar",
     log:
         logfile("fetch_weights", "{model}_q{quality}"),
+    benchmark:
+        benchfile("fetch_weights", "{model}_q{quality}")
     shell:
         "advcompress fetch-weights --model {wildcards.model:q} --quality {wildcards.quality:q} "
-        "--out {output:q} 2> {log:q}"
+        "--out {output:q} > {log:q} 2>&1"
 
 
 # Downloads run where Snakemake runs (the submit host on a cluster): compute nodes often have no

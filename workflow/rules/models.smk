@@ -26,4 +26,4 @@ rule train_lic:
     shell:
         "advcompress train-lic --model {wildcards.model:q} --train-dir {input.train:q} "
         "--out {output.ckpt:q} {params.init} --settings {params.settings:q} --threads {threads} "
-        "2> {log:q}"
+        "> {log:q} 2>&1"
