@@ -14,6 +14,7 @@ import torch
 from advcompress.codecs import make_codec
 from advcompress.codecs.arch.stf import official_key_map
 from advcompress.codecs.learned import ARCHITECTURES, quantization_proxy, save_checkpoint
+from advcompress.train import rd_loss as rd_terms
 
 
 def smooth_image(size=64, seed=0):
@@ -23,8 +24,8 @@ def smooth_image(size=64, seed=0):
 
 
 def rd_loss(out, x, lmbda=0.0067):
-    bits = sum((-torch.log2(lik)).sum() for lik in out["likelihoods"].values())
-    return bits / (x.shape[0] * x.shape[-2] * x.shape[-1]) + lmbda * 255**2 * ((out["x_hat"] - x) ** 2).mean()
+    """The training objective (CompressAI's R + lambda * 255^2 * MSE) at a default lambda."""
+    return rd_terms(out, x, lmbda)["loss"]
 
 
 def check_registered(name: str):

@@ -10,7 +10,9 @@ import torch
 import yaml
 
 from advcompress.codecs import make_codec
-from advcompress.train import PatchSampler, rd_loss, rd_step_loss, train_codec
+from advcompress.codecs.learned import estimated_bpp
+from advcompress.metrics import mse255
+from advcompress.train import PatchSampler, rd_loss, rd_optimizers, rd_step_loss, train_codec
 from tests.conftest import copy_workflow, snakemake
 
 SMALL = {"N": 16, "M": 16}
@@ -69,6 +71,39 @@ def test_fixed_rate_step_is_the_plain_rd_loss(photos):
     again = rd_loss(codec.net(x), x, codec.arch.rd_lambda(4))
     for key in ("bpp", "mse255", "loss"):
         assert terms[key].item() == pytest.approx(again[key].item(), rel=1e-6)
+
+
+def test_compressai_loss_is_the_projects_rd_loss_in_its_units():
+    """CompressAI's lambda * 255^2 * MSE is lambda times the project's 0-255 MSE, and its rate is
+    the batch mean of the project's one rate function (`estimated_bpp`) on a random batch."""
+    codec = make_codec("bmshj2018-hyperprior", 3, weights="untrained", widths=SMALL)
+    torch.manual_seed(3)
+    x = torch.rand(3, 3, 64, 64)
+    out = codec.net.train()(x)
+    lmbda = codec.arch.rd_lambda(3)
+    terms = rd_loss(out, x, lmbda)
+    bpp = estimated_bpp(out, 64 * 64).mean()
+    d = mse255(out["x_hat"], x).mean()
+    assert terms["bpp"].item() == pytest.approx(bpp.item(), rel=1e-6)
+    assert terms["mse255"].item() == pytest.approx(d.item(), rel=1e-6)
+    assert terms["loss"].item() == pytest.approx((bpp + lmbda * d).item(), rel=1e-6)
+    assert lmbda * d.item() > 10 * bpp.item()  # untrained: D dominates, so a wrong D scale shows
+
+
+@pytest.mark.parametrize("name, widths", [
+    ("bmshj2018-factorized", SMALL), ("mbt2018-mean-vbr", SMALL),
+    ("elic", {"N": 16, "M": 32, "cc_hidden": [16, 16], "ep_hidden": 32, "res_blocks": 1}),
+])
+def test_optimizers_split_the_quantiles_from_the_network(name, widths):
+    """The auxiliary Adam holds exactly the entropy bottleneck's quantiles, the main one the rest."""
+    codec = make_codec(name, 1, weights="untrained", widths=widths)
+    opt, aux_opt = rd_optimizers(codec.net, lr=1e-4, aux_lr=1e-3)
+    named = dict(codec.net.named_parameters())
+    group = {n for n, p in named.items() for q in aux_opt.param_groups[0]["params"] if p is q}
+    rest = {n for n, p in named.items() for q in opt.param_groups[0]["params"] if p is q}
+    assert group == {n for n in named if n.endswith(".quantiles")} and len(group) == 1
+    assert rest == set(named) - group
+    assert (opt.param_groups[0]["lr"], aux_opt.param_groups[0]["lr"]) == (1e-4, 1e-3)
 
 
 def test_zero_steps_is_a_clear_error(photos):

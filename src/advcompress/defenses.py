@@ -110,7 +110,7 @@ def adversarial_train(
     R + lambda * D (the architecture's own lambda of the quality) over the whole batch in training
     mode (noise proxy, as CompressAI trains), with D measured against each crop as given, perturbed or not.
     """
-    from advcompress.train import split_parameters
+    from advcompress.train import rd_optimizer_step, rd_optimizers
 
     s = settings if isinstance(settings, ATSettings) else ATSettings.from_dict(settings)
     attack = AttackSettings.from_dict(s.attack)
@@ -119,9 +119,7 @@ def adversarial_train(
         raise ValueError(f"{codec.name} needs AT crops in multiples of {arch.pad_multiple} pixels, not {sampler.patch}")
     views = {q: LearnedCodec(codec.name, q, net, arch) for q in qualities}  # one network, per-quality level
     device = next(net.parameters()).device
-    main, aux = split_parameters(net)
-    opt = torch.optim.Adam(main, lr=s.lr)
-    aux_opt = torch.optim.Adam(aux, lr=s.aux_lr) if aux else None
+    opt, aux_opt = rd_optimizers(net, s.lr, s.aux_lr)
     n_adv = int(round(s.adv_fraction * s.batch_size))
     drop_at = int(math.ceil((1 - s.final_fraction) * s.steps))
     history, t0 = [], time.perf_counter()
@@ -141,15 +139,7 @@ def adversarial_train(
         loss = terms["loss"].mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{codec.name}: non-finite AT loss at step {step}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if s.clip_norm:
-            torch.nn.utils.clip_grad_norm_(main, s.clip_norm)
-        opt.step()
-        if aux_opt is not None:
-            aux_opt.zero_grad(set_to_none=True)
-            net.aux_loss().backward()
-            aux_opt.step()
+        rd_optimizer_step(net, opt, aux_opt, loss, s.clip_norm)
         logged = {"loss": loss.detach()}
         for part, sl in [("adv", slice(0, n_adv)), ("clean", slice(n_adv, None))]:
             if x[sl].shape[0]:

@@ -1,4 +1,8 @@
-"""Training learned codecs on the training tier: R + lambda * 255^2 * MSE, CompressAI-style."""
+"""Training learned codecs on the training tier with CompressAI's own loss and optimizer helpers.
+
+The objective is CompressAI's `RateDistortionLoss`, R + lambda * 255^2 * MSE: the project's D is
+already the 0-255 MSE (`metrics.mse255`), so the architectures' lambdas mean the same in both.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,22 @@ import math
 import time
 
 import torch
+from compressai.losses import RateDistortionLoss
+from compressai.optimizers import net_aux_optimizer
 from tqdm import tqdm
 
 from advcompress.codecs.learned import LearnedCodec
 from advcompress.device import to_python
-from advcompress.metrics import mse255
+from advcompress.metrics import PEAK
 
 log = logging.getLogger(__name__)
 
 
 def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
-    """Batch-mean rate (bpp), distortion (0-255 MSE) and R + lambda * D, as CompressAI trains."""
-    n, _, h, w = x.shape
-    bpp = sum((-torch.log2(lik)).sum() for lik in out["likelihoods"].values()) / (n * h * w)
-    d = mse255(out["x_hat"], x).mean()
-    return {"bpp": bpp, "mse255": d, "loss": bpp + lmbda * d}
+    """CompressAI's `RateDistortionLoss` under the project's unit names: batch-mean rate `bpp`,
+    distortion `mse255` (the 0-255 MSE its lambda multiplies) and `loss` = bpp + lambda * mse255."""
+    terms = RateDistortionLoss(lmbda=lmbda)(out, x)
+    return {"bpp": terms["bpp_loss"], "mse255": PEAK**2 * terms["mse_loss"], "loss": terms["loss"]}
 
 
 class PatchSampler:
@@ -48,14 +53,24 @@ class PatchSampler:
         return torch.cat(out)
 
 
-def split_parameters(net: torch.nn.Module):
-    """Main parameters and the entropy bottleneck's quantiles, which have their own optimiser."""
-    main, aux = [], []
-    for name, p in net.named_parameters():
-        if not p.requires_grad:
-            continue
-        (aux if name.endswith(".quantiles") else main).append(p)
-    return main, aux
+def rd_optimizers(net: torch.nn.Module, lr: float, aux_lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam on the network and Adam on the entropy bottleneck's quantiles (which only the auxiliary
+    loss fits), split by CompressAI's `net_aux_optimizer` as its training example does."""
+    opts = net_aux_optimizer(net, {"net": {"type": "Adam", "lr": lr}, "aux": {"type": "Adam", "lr": aux_lr}})
+    return opts["net"], opts["aux"]
+
+
+def rd_optimizer_step(net: torch.nn.Module, opt, aux_opt, loss: torch.Tensor, clip_norm: float) -> None:
+    """One update of both: the network on `loss` (gradient norm clipped when `clip_norm`), then the
+    quantiles on the auxiliary loss, which the training and adversarial-training loops share."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm:
+        torch.nn.utils.clip_grad_norm_(opt.param_groups[0]["params"], clip_norm)
+    opt.step()
+    aux_opt.zero_grad(set_to_none=True)
+    net.aux_loss().backward()
+    aux_opt.step()
 
 
 def rd_step_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int], batch_size: int,
@@ -111,9 +126,7 @@ def train_codec(
         )
     device = next(net.parameters()).device
     net.train()
-    main, aux = split_parameters(net)
-    opt = torch.optim.Adam(main, lr=lr)
-    aux_opt = torch.optim.Adam(aux, lr=aux_lr) if aux else None
+    opt, aux_opt = rd_optimizers(net, lr, aux_lr)
     history: list[dict] = []
     pending: list[torch.Tensor] = []  # the steps' loss terms since the last log line, on the device
     keys: list[str] = []
@@ -136,16 +149,7 @@ def train_codec(
                 group["lr"] = lr / 10
         levels = qualities[-1:] if step < warm_steps else qualities
         terms = rd_step_loss(codec, sampler, levels, batch_size, device)
-        opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        if clip_norm:
-            torch.nn.utils.clip_grad_norm_(main, clip_norm)
-        opt.step()
-        if aux_opt is not None:
-            aux_opt.zero_grad(set_to_none=True)
-            aux_loss = net.aux_loss()
-            aux_loss.backward()
-            aux_opt.step()
+        rd_optimizer_step(net, opt, aux_opt, terms["loss"], clip_norm)
         keys = list(terms)
         pending.append(torch.stack([v.detach() for v in terms.values()]))
         if step % log_every == 0 or step == steps - 1:
