@@ -32,6 +32,17 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def read_markdown(md: str):
+    """The cells of a pipe table as a DataFrame of stripped strings: the tables' content, whatever
+    padding and alignment the Markdown writer chose."""
+    import pandas as pd
+
+    lines = [ln.strip() for ln in md.splitlines() if ln.strip()]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    assert all(set(c) <= set(":-") and c for c in cells[1]), f"no header rule: {lines[1]!r}"
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake of this interpreter in `workdir`, returning its output."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]

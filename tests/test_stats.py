@@ -17,10 +17,12 @@ from advcompress.stats import (
     bootstrap_mean,
     bootstrap_nested_mean,
     ci_columns_to_text,
+    fmt_ci,
     mean_ci,
     nested_mean_ci,
     proportion_ci,
 )
+from tests.conftest import read_markdown
 
 
 def _long(n_units=12, rows_per_unit=3, groups=("a", "b", "c"), seed=0):
@@ -231,7 +233,12 @@ def test_classify_accuracy_has_an_interval_over_images_per_cell():
     rows = _classify_rows()
     t, md = build_table("linf", rows, {"seed": 0})
     _check_ci(t, "accuracy", "n_images", 30)
-    assert "| n |" in md and "[" in md
+    # the Markdown pivots eps into columns: each cell is its row's 'accuracy [lo, hi]', beside n
+    wide = read_markdown(md).set_index(["net", "attack", "defense", "through"])
+    assert list(wide.columns) == ["n", "eps_255=2", "eps_255=8"] and (wide["n"] == "30").all()
+    r = t.set_index(["defense", "through", "eps_255"]).loc[("jpeg@50", True, 8.0)]
+    assert wide.loc[("cnn", "ifgsm", "jpeg@50", "True"), "eps_255=8"] == fmt_ci(
+        r["accuracy"], r["accuracy_lo"], r["accuracy_hi"], ".3f")
     rows.loc[rows.index[0], "error"] = "boom"  # an invalid row, its 0/1 still there: out of mean and n
     t1 = build_table("linf", rows, {"seed": 0})[0]
     assert sorted(t1["n_images"]) == [29] + [30] * 7

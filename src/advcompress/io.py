@@ -64,7 +64,8 @@ def read_table(path):
 
 
 def write_text(path, text: str) -> None:
-    write_bytes(path, text.encode())
+    """A text file, ending in a newline (pandas' `to_markdown` gives none)."""
+    write_bytes(path, (text if text.endswith("\n") else text + "\n").encode())
 
 
 def save_figure(fig, path) -> None:

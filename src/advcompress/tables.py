@@ -50,16 +50,9 @@ def rd_table(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-    def fmt(v):
-        if isinstance(v, float):
-            return "nan" if math.isnan(v) else format(v, floatfmt)
-        return str(v)
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in df.columns) + " |"
-    rows = ["| " + " | ".join(fmt(v) for v in r) + " |" for r in df.itertuples(index=False)]
-    return "\n".join([head, rule, *rows]) + "\n"
+    """pandas' `DataFrame.to_markdown` (tabulate's pipe format) without the index. Only the attack
+    and defense table commands still call this; the other tables call pandas directly."""
+    return df.to_markdown(index=False, floatfmt=floatfmt)
 
 
 def _ladder(df: pd.DataFrame, images: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

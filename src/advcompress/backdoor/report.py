@@ -72,8 +72,6 @@ def _wide(df: pd.DataFrame, test_codecs: dict, seed: int = 0) -> pd.DataFrame:
 def classifier_markdown(t: pd.DataFrame) -> str:
     """'rate [lo, hi]' cells; n is the run's `n_test` (ASR) and `n_ta` (TA), and a cell resting on
     another number of samples says so beside its interval."""
-    from advcompress.tables import to_markdown
-
     cells = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
     out = ci_columns_to_text(t, cells, ".3f")
     for c in cells:
@@ -82,7 +80,7 @@ def classifier_markdown(t: pd.DataFrame) -> str:
         other = t[f"n_{c}"].ne(t["n_test"]) & t[c].notna()
         out.loc[other, c] = out.loc[other, c] + " (n=" + t.loc[other, f"n_{c}"].astype(str) + ")"
     out = out.drop(columns=[f"n_{c}" for c in cells if c != "ta"])
-    return to_markdown(out, ".3f")
+    return out.to_markdown(index=False, floatfmt=".3f")
 
 
 def classifier_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
@@ -194,10 +192,8 @@ def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
 
 def lic_markdown(t: pd.DataFrame) -> str:
     """'mean [lo, hi]' cells beside n_images for the Markdown versions of the LIC tables."""
-    from advcompress.tables import to_markdown
-
     cells = [c[: -len("_lo")] for c in t.columns if c.endswith("_lo")]
-    return to_markdown(ci_columns_to_text(t, cells, ".4g"))
+    return ci_columns_to_text(t, cells, ".4g").to_markdown(index=False, floatfmt=".4g")
 
 
 def lic_rd_figure(df: pd.DataFrame, kind: str, path, seed: int = 0) -> None:

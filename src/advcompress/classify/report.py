@@ -13,7 +13,7 @@ import pandas as pd
 from advcompress.io import write_table as _write_csv
 from advcompress.io import write_text
 from advcompress.stats import ci_columns_to_text, fmt_ci, intervals
-from advcompress.tables import concat_tables, summarise, to_markdown, valid_mask
+from advcompress.tables import concat_tables, summarise, valid_mask
 
 
 def _summary(df: pd.DataFrame, by: list[str], cols: list[str], validity: list[str], seed: int) -> pd.DataFrame:
@@ -48,7 +48,7 @@ def _pivot_md(summary: pd.DataFrame, index: list[str], column: str) -> str:
     wide = wide.join(n.rename("n")).reset_index()
     wide.columns = [c if isinstance(c, str) else f"{column}={c:g}" for c in wide.columns]
     wide = wide[[*index, "n", *[c for c in wide.columns if c not in (*index, "n")]]].fillna("")
-    return to_markdown(wide, ".3f")
+    return wide.to_markdown(index=False, floatfmt=".3f")
 
 
 def l2_accuracy(df: pd.DataFrame, thresholds, seed: int = 0) -> pd.DataFrame:
@@ -83,13 +83,13 @@ def build_table(kind: str, df: pd.DataFrame, s: dict) -> tuple[pd.DataFrame, str
         cols = ["bpp_actual", "mse255", "psnr_db", "correct"]
         t = _rename(_summary(df, ["net", "codec", "quality", "defense"], cols, ["bpp_actual", "correct"], seed),
                     "correct", "clean_accuracy")
-        return t, to_markdown(ci_columns_to_text(t, [*cols[:-1], "clean_accuracy"], ".4g"))
+        return t, ci_columns_to_text(t, [*cols[:-1], "clean_accuracy"], ".4g").to_markdown(index=False, floatfmt=".4g")
     if kind == "overhead":
-        return df, to_markdown(df)
+        return df, df.to_markdown(index=False, floatfmt=".4g")
     if kind == "adaptive":
         cols = ["correct", "agree_clean", "mse255", "ssim", "psnr_db", "bytes", "size_ratio", "size_matched"]
         t = _rename(_summary(df, ["net", "method"], cols, ["correct", "mse255"], seed), "correct", "accuracy")
-        return t, to_markdown(ci_columns_to_text(t, ["accuracy", *cols[1:]], ".4g"))
+        return t, ci_columns_to_text(t, ["accuracy", *cols[1:]], ".4g").to_markdown(index=False, floatfmt=".4g")
     raise ValueError(f"unknown classify table {kind!r}")
 
 

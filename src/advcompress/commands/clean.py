@@ -116,21 +116,22 @@ def cmd_compress(a) -> None:
 
 def cmd_rd_table(a) -> None:
     from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables, rd_table, to_markdown
+    from advcompress.tables import concat_tables, rd_table
 
     summary = rd_table(concat_tables(a.inputs))
     write_table(a.out_csv, summary)
-    write_text(a.out_md, to_markdown(summary))
+    write_text(a.out_md, summary.to_markdown(index=False, floatfmt=".4g"))
 
 
 def cmd_rd_bd(a) -> None:
     from advcompress.io import write_table, write_text
     from advcompress.stats import ci_columns_to_text
-    from advcompress.tables import concat_tables, rd_bd, to_markdown
+    from advcompress.tables import concat_tables, rd_bd
 
     table = rd_bd(concat_tables(a.inputs), anchor=a.anchor, seed=int(settings_of(a).get("seed", 0)))
     write_table(a.out_csv, table)
-    write_text(a.out_md, to_markdown(ci_columns_to_text(table, ["bd_psnr_db", "bd_rate_pct"]), ".3g"))
+    md = ci_columns_to_text(table, ["bd_psnr_db", "bd_rate_pct"]).to_markdown(index=False, floatfmt=".3g")
+    write_text(a.out_md, md)
 
 
 def cmd_rd_figure(a) -> None:
