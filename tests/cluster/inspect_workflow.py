@@ -1,4 +1,5 @@
-"""Describe the parsed workflow as JSON: every rule's resources, the final targets, the report outputs.
+"""Describe the parsed workflow as JSON: every rule's resources, log, benchmark and shell command,
+the final targets, the report outputs.
 
     python tests/cluster/inspect_workflow.py <workdir> [<configfile>]
 
@@ -41,11 +42,16 @@ def describe_rule(wf, rule) -> dict:
         "directories": [str(f) for f in rule.output if f.flags.get("directory")],
         "report": report,
         "file": str(Path(rule.snakefile).name),
+        "runs": not rule.norun,  # False for a pure target (input only)
+        "shell": rule.shellcmd,
+        "log": [str(f) for f in rule.log],
+        "benchmark": str(rule.benchmark) if rule.benchmark else None,
     }
 
 
 def inspect_workflow(workdir: Path, configfile: Path) -> dict:
-    """{"rules": [...], "targets": the global ALL list of final tables and figures}."""
+    """{"rules": [...], "targets": the global ALL list of final tables and figures, "studies": the
+    one-study target rules, "tier": the config's tier}."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
@@ -60,6 +66,8 @@ def inspect_workflow(workdir: Path, configfile: Path) -> dict:
         return {
             "rules": [describe_rule(wf, r) for r in wf.rules],
             "targets": [str(t) for t in wf.globals["ALL"]],
+            "studies": sorted(wf.globals["STUDIES"]),
+            "tier": wf.globals["TIER"],
         }
 
 
