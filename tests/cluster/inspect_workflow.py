@@ -23,6 +23,17 @@ def describe_resource(res) -> dict:
     return {"callable": False, "value": res.value}
 
 
+def report_field(value, output, targets: list[str]):
+    """A report() field; one given as a function of the wildcards (a rule drawing several figures)
+    as {target: its value} over the targets the output makes."""
+    if not callable(value):
+        return value
+    from snakemake.iocontainers import Wildcards
+
+    matches = [(t, output.match(t)) for t in targets]
+    return {t: value(Wildcards(fromdict=m.groupdict())) for t, m in matches if m}
+
+
 def describe_rule(wf, rule) -> dict:
     declared = {k: describe_resource(v) for k, v in rule.resources.items() if not k.startswith("_")}
     declared.pop("tmpdir", None)  # Snakemake's own default, set on every rule
@@ -30,8 +41,10 @@ def describe_rule(wf, rule) -> dict:
     for f in rule.output:
         obj = f.flags.get("report")
         if obj:
+            targets = [str(t) for t in wf.globals["ALL"]]
             report.append({"pattern": str(f), "caption": str(obj.caption) if obj.caption else None,
-                           "category": obj.category, "subcategory": obj.subcategory})
+                           "category": report_field(obj.category, f, targets),
+                           "subcategory": report_field(obj.subcategory, f, targets)})
     return {
         "rule": rule.name,
         "local": rule.name in wf._localrules or rule.norun,

@@ -4,6 +4,7 @@
 
 
 include: "attack_common.smk"
+include: "figures_common.smk"
 
 
 wildcard_constraints:
@@ -43,7 +44,7 @@ rule attack_run:
         "--eval-dir {input.images:q} --checkpoints {input.ckpts:q} --rows {output.rows:q} "
         "--local {output.local:q} --latents {output.latents:q} --steps {output.steps:q} "
         "--gallery {output.gallery:q} --adv-dir {output.adv:q} --settings {params.settings:q} "
-        "--threads {threads} 2> {log:q}"
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule attack_table2:
@@ -59,187 +60,21 @@ rule attack_table2:
         settings=as_json({"seed": config["seed"]}),
     log:
         logfile("attack_table2"),
+    benchmark:
+        benchfile("attack_table2")
     shell:
         "advcompress attack-table {input:q} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
-# Figs. 4 (SRDA) and 16 (ARDA): RD before/after per direction.
-rule attack_fig_rd:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: attack_rows(w.attack),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_rd.pdf", caption="../report/attack_rd.rst",
-               category="attack", subcategory="RD before and after"),
-    params:
-        settings=lambda w: figure_settings(w.attack),
-    log:
-        logfile("attack_fig_rd", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind rd {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 5 (SRDA) and 6 (ARDA): mu(dR), mu(dD) against the direction.
-rule attack_fig_directions:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: attack_rows(w.attack),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_directions.pdf", caption="../report/attack_directions.rst",
-               category="attack", subcategory="Global deltas"),
-    params:
-        settings=lambda w: figure_settings(w.attack),
-    log:
-        logfile("attack_fig_directions", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind directions {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 7 (SRDA) and 8 (ARDA): per-submodel deltas.
-rule attack_fig_submodels:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: attack_rows(w.attack),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_submodels.pdf", caption="../report/attack_submodels.rst",
-               category="attack", subcategory="Global deltas"),
-    params:
-        settings=lambda w: figure_settings(w.attack),
-    log:
-        logfile("attack_fig_submodels", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind submodels {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 9 (SRDA) and 10 (ARDA): local success ratios over thresholds.
-rule attack_fig_success:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: attack_files(w.attack, "local.csv"),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_success.pdf", caption="../report/attack_success.rst",
-               category="attack", subcategory="Local effects"),
-    params:
-        settings=lambda w: figure_settings(w.attack),
-    log:
-        logfile("attack_fig_success", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind success {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 12 and 18: per-channel latent ranges, clean vs adversarial.
-rule attack_fig_latents:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: attack_files(w.attack, "latents.csv"),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_latents.pdf", caption="../report/attack_latents.rst",
-               category="attack", subcategory="Latent statistics"),
-    params:
-        settings=lambda w: figure_settings(w.attack),
-    log:
-        logfile("attack_fig_latents", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind latents {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 19 (SRDA, one submodel) and 21 (ARDA): reconstructions under every direction.
-rule attack_fig_gallery_directions:
-    conda:
-        CONDA_ENV
-    input:
-        gallery=lambda w: attack_files(w.attack, "gallery.npz"),
-        rows=lambda w: attack_rows(w.attack),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_gallery_directions.pdf", caption="../report/attack_gallery.rst",
-               category="attack", subcategory="Galleries"),
-    params:
-        settings=lambda w: figure_settings(
-            w.attack, image=ATK["gallery"]["image"], quality_index=gallery_quality_index(w.attack)
-        ),
-    log:
-        logfile("attack_fig_gallery_directions", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind gallery-directions {input.gallery:q} --rows {input.rows:q} "
-        "--out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Figs. 20 (SRDA) and 22 (ARDA): reconstructions of every submodel under one direction.
-rule attack_fig_gallery_submodels:
-    conda:
-        CONDA_ENV
-    input:
-        gallery=lambda w: attack_files(w.attack, "gallery.npz"),
-        rows=lambda w: attack_rows(w.attack),
-    output:
-        report(f"{OUT}/figures/attack/{{attack}}_gallery_submodels.pdf", caption="../report/attack_gallery.rst",
-               category="attack", subcategory="Galleries"),
-    params:
-        settings=lambda w: figure_settings(w.attack, image=ATK["gallery"]["image"], direction=ATK["gallery"]["direction"]),
-    log:
-        logfile("attack_fig_gallery_submodels", "{attack}"),
-    shell:
-        "advcompress attack-figure --kind gallery-submodels {input.gallery:q} --rows {input.rows:q} "
-        "--out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Fig. 3: SRDA images crafted for one submodel, coded by every submodel.
-rule attack_fig_transfer:
-    conda:
-        CONDA_ENV
-    input:
-        attack_rows("srda"),
-    output:
-        report(f"{OUT}/figures/attack/transfer.pdf", caption="../report/attack_transfer.rst",
-               category="attack", subcategory="Transfer"),
-    params:
-        settings=as_json({"source_index": ATK["transfer_source_index"]}),
-    log:
-        logfile("attack_fig_transfer"),
-    shell:
-        "advcompress attack-figure --kind transfer {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Fig. 11: success/failure masks at D_T over the reconstructions, SRDA beside ARDA.
-rule attack_fig_masks:
-    conda:
-        CONDA_ENV
-    input:
-        srda=lambda w: attack_files("srda", "gallery.npz"),
-        arda=lambda w: attack_files("arda", "gallery.npz"),
-    output:
-        report(f"{OUT}/figures/attack/masks.pdf", caption="../report/attack_masks.rst",
-               category="attack", subcategory="Local effects"),
-    params:
-        settings=as_json({"attacks": ["srda", "arda"], "direction": ATK["mask"]["direction"],
-                          "threshold": ATK["mask"]["threshold_mse255"]}),
-    log:
-        logfile("attack_fig_masks"),
-    shell:
-        "advcompress attack-figure --kind masks {input.srda:q} {input.arda:q} --out {output:q} "
-        "--settings {params.settings:q} 2> {log:q}"
+# Every figure of the study (Figs. 3-12, 16, 18-22), as advcompress.attack_figures registers them:
+# attack_figure draws figures/attack/<stem>.pdf, <attack>_<figure> or, for transfer and masks, <figure>.
+figure_rule("attack", ATTACK_FIGURE_PLAN, attack_figure_inputs, attack_figure_settings)
 
 
 localrules:
     attack_table2,
-    attack_fig_rd,
-    attack_fig_directions,
-    attack_fig_submodels,
-    attack_fig_success,
-    attack_fig_latents,
-    attack_fig_gallery_directions,
-    attack_fig_gallery_submodels,
-    attack_fig_transfer,
-    attack_fig_masks,
 
 
 study_targets("attack", [f"{OUT}/tables/attack/table2.csv", f"{OUT}/tables/attack/table2.md"])
-study_targets("attack", [f"{OUT}/figures/attack/{a}_{k}.pdf" for a in ATTACK_NAMES for k in ATTACK_FIGURES])
-if {"srda", "arda"} <= set(ATTACK_NAMES):
-    study_targets("attack", [f"{OUT}/figures/attack/transfer.pdf", f"{OUT}/figures/attack/masks.pdf"])
+study_targets("attack", figure_files("attack", ATTACK_FIGURE_PLAN))

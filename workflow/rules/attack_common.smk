@@ -2,6 +2,8 @@
 # of it is ignored). No rules here, no science: paths, settings and codec sources from config.
 from snakemake.utils import validate
 
+from advcompress.attack_figures import FIGURES as ATTACK_FIGURES  # torch-free: names and inputs only
+
 
 validate(config["attack"], workflow.source_path("../schemas/attack.schema.yaml"))
 
@@ -9,18 +11,11 @@ ATK = config["attack"]
 ATTACK_MODELS = ATK["models"] if ATK["models"] is not None else list(LEARNED)
 ATTACK_NAMES = ATK["attacks"]
 ATTACK_DIRECTIONS = list(ATK["directions"])
-ATTACK_FIGURES = ["rd", "directions", "submodels", "success", "latents", "gallery_directions", "gallery_submodels"]
 
 # Codecs that are not in codecs.learned (fine-tuned or wrapped models of later stages) register
 # here how to build them: ATTACK_TARGETS[name] = {"qualities": [...], "checkpoints": {q: path},
 # "settings": {...}} (settings as codec_settings gives). Read lazily, so a later .smk can fill it.
 ATTACK_TARGETS = {}
-
-
-def gallery_quality_index(attack):
-    """Fig. 19 shows one SRDA submodel, Fig. 21 one ARDA submodel; single-dimension attacks use SRDA's."""
-    g = ATK["gallery"]
-    return g["arda_quality_index"] if attack == "arda" else g["srda_quality_index"]
 
 
 def attack_target(model):
@@ -57,5 +52,34 @@ def attack_files(attack, name):
     return [attack_out(attack, m, name) for m in ATTACK_MODELS]
 
 
-def figure_settings(attack, **extra):
-    return as_json({"attack_label": attack.upper(), "directions": ATTACK_DIRECTIONS, "seed": config["seed"], **extra})
+def _attacks_read(figure):
+    """The attacks whose results a figure reads besides its own (transfer: SRDA; masks: both)."""
+    return {Path(r).parts[0] for r in figure.reads.values()} - {"{attack}"}
+
+
+# File stem under figures/attack/ -> (registered figure, attack or None): one figure of each kind
+# per configured attack; one drawn once only when the config runs the attacks it reads.
+ATTACK_FIGURE_PLAN = ATTACK_FIGURES.plan(ATTACK_NAMES, keep=lambda f: _attacks_read(f) <= set(ATTACK_NAMES))
+
+
+def attack_figure_inputs(figure, attack):
+    """Role -> the file "<attack>/<name>" (figure.reads) of every attacked model."""
+    return {role: attack_files(*Path(r.format(attack=attack)).parts) for role, r in figure.reads.items()}
+
+
+def attack_figure_settings(figure, attack):
+    """The settings slice a figure reads (figure.settings), from the config."""
+    g, m = ATK["gallery"], ATK["mask"]
+    values = {
+        "attack_label": (attack or "").upper(),
+        "directions": ATTACK_DIRECTIONS,
+        "seed": config["seed"],
+        "gallery_image": g["image"],
+        "gallery_direction": g["direction"],
+        # Fig. 19 shows one SRDA submodel, Fig. 21 one ARDA submodel; single-dimension attacks SRDA's
+        "gallery_quality_index": g["arda_quality_index"] if attack == "arda" else g["srda_quality_index"],
+        "transfer_source_index": ATK["transfer_source_index"],
+        "mask_direction": m["direction"],
+        "mask_threshold": m["threshold_mse255"],
+    }
+    return {k: values[k] for k in figure.settings}

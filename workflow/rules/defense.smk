@@ -5,6 +5,7 @@
 
 
 include: "defense_common.smk"
+include: "figures_common.smk"
 
 
 rule defense_train_at:
@@ -33,7 +34,7 @@ rule defense_train_at:
     shell:
         "advcompress defense-train --model {wildcards.model:q} --samples {wildcards.defense:q} "
         "--train-dir {input.train:q} --init {input.init:q} --out {output.ckpt:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 # Fig. 15 needs the fine-tuned codecs' clean RD on the whole evaluation set: the foundation's
@@ -62,7 +63,7 @@ rule defense_clean:
     shell:
         "advcompress compress --codec {params.codec:q} --quality {wildcards.quality:q} "
         "--eval-dir {input.images:q} --checkpoint {input.ckpt:q} --out {output.table:q} "
-        "--settings {params.settings:q} --threads {threads} 2> {log:q}"
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 rule defense_table3:
@@ -79,92 +80,24 @@ rule defense_table3:
         settings=lambda w: as_json({"labels": defense_labels(), "samples": table3_samples(), "seed": config["seed"]}),
     log:
         logfile("defense_table3"),
+    benchmark:
+        benchfile("defense_table3")
     shell:
         "advcompress defense-table {input:q} --out-summary {output.summary:q} --out-csv {output.csv:q} "
-        "--out-md {output.md:q} --settings {params.settings:q} 2> {log:q}"
+        "--out-md {output.md:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
-# Figs. 13 (SRDA) and 14 (ARDA): robustness before and after AT and online updating.
-rule defense_fig_improvement:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: defense_rows(w.attack, ["none", "AT", "online"]),
-    output:
-        report(
-            f"{OUT}/figures/defense/improvement_{{attack}}.pdf",
-            caption="../report/defense_improvement.rst",
-            category="defense",
-            subcategory="Robustness after defenses",
-        ),
-    params:
-        settings=lambda w: bars_settings(
-            w.attack, ["none", "AT", "online"], f"{w.attack.upper()}: before and after the defenses"
-        ),
-    wildcard_constraints:
-        attack=_alternation(DEFENSE_ATTACKS),
-    log:
-        logfile("defense_fig_improvement", "{attack}"),
-    shell:
-        "advcompress defense-figure --kind bars {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Fig. 17: AT, online and AT + online against SRDA.
-rule defense_fig_combined:
-    conda:
-        CONDA_ENV
-    input:
-        defense_rows("srda", ["none", "AT", "online", "AT + online"]),
-    output:
-        report(
-            f"{OUT}/figures/defense/combined_srda.pdf",
-            caption="../report/defense_combined.rst",
-            category="defense",
-            subcategory="Robustness after defenses",
-        ),
-    params:
-        settings=bars_settings("srda", ["none", "AT", "online", "AT + online"], "SRDA: AT, online and both"),
-    log:
-        logfile("defense_fig_combined"),
-    shell:
-        "advcompress defense-figure --kind bars {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
-
-
-# Fig. 15: clean RD before and after AT (whole evaluation set, real bitstreams).
-rule defense_fig_clean_rd:
-    conda:
-        CONDA_ENV
-    input:
-        clean_rd_inputs(),
-    output:
-        report(
-            f"{OUT}/figures/defense/clean_rd_at.pdf",
-            caption="../report/defense_clean_rd.rst",
-            category="defense",
-            subcategory="Clean RD after AT",
-        ),
-    params:
-        settings=as_json({"labels": defense_labels(), "title": "Clean RD before and after AT"}),
-    log:
-        logfile("defense_fig_clean_rd"),
-    shell:
-        "advcompress defense-figure --kind clean-rd {input:q} --out {output:q} --settings {params.settings:q} 2> {log:q}"
+# Every figure of the study (Figs. 13-15, 17), as advcompress.defense_figures registers them:
+# defense_figure draws figures/defense/<stem>.pdf (improvement_<attack>, combined_srda, clean_rd_at).
+figure_rule("defense", DEFENSE_FIGURE_PLAN, defense_figure_inputs, defense_figure_settings)
 
 
 localrules:
     defense_table3,
-    defense_fig_improvement,
-    defense_fig_combined,
-    defense_fig_clean_rd,
 
 
 study_targets(
     "defense",
-    [
-        f"{OUT}/tables/defense/table3.csv",
-        f"{OUT}/tables/defense/table3.md",
-        f"{OUT}/figures/defense/combined_srda.pdf",
-        f"{OUT}/figures/defense/clean_rd_at.pdf",
-    ]
-    + [f"{OUT}/figures/defense/improvement_{a}.pdf" for a in DEFENSE_ATTACKS]
+    [f"{OUT}/tables/defense/table3.csv", f"{OUT}/tables/defense/table3.md"]
+    + figure_files("defense", DEFENSE_FIGURE_PLAN),
 )

@@ -2,6 +2,8 @@
 # of it is ignored). No rules here, no science: codec names, paths and settings from config.
 from snakemake.utils import validate
 
+from advcompress.defense_figures import FIGURES as DEFENSE_FIGURES  # torch-free: names and inputs only
+
 
 validate(config["defense"], workflow.source_path("../schemas/defense.schema.yaml"))
 
@@ -97,13 +99,35 @@ def table3_samples():
     return {labels[at_codec(DEFENSE_MODELS[0], s)]["defense"]: s for s in AT_SAMPLES}
 
 
-def bars_settings(attack, defenses, title):
-    return as_json({"labels": defense_labels(), "attack": attack, "defenses": defenses, "title": title,
-                    "seed": config["seed"]})
+def defense_clean_rows(defenses):
+    """Clean coding rows (whole evaluation set) of every defense model with each label in `defenses`:
+    the foundation's for "none" (compress_clean), defense_clean's for an AT codec."""
+    labels = defense_labels()
+    return [
+        f"{OUT}/clean/{c}/q{q}.csv" if d == "none" else f"{OUT}/defense/clean/{c}/q{q}.csv"
+        for d in defenses
+        for c, lab in labels.items()
+        if lab["defense"] == d
+        for q in LEARNED[lab["model"]]["qualities"]
+    ]
 
 
 def clean_rd_inputs():
-    """Fig. 15: clean rows of each defended model before (foundation) and after AT (defense_clean)."""
-    before = [f"{OUT}/clean/{m}/q{q}.csv" for m in DEFENSE_MODELS for q in LEARNED[m]["qualities"]]
-    after = [f"{OUT}/defense/clean/{at_codec(m)}/q{q}.csv" for m in DEFENSE_MODELS for q in LEARNED[m]["qualities"]]
-    return before + after
+    """The clean rows of each defense model before and after AT (Fig. 15, the claims)."""
+    return defense_clean_rows(["none", "AT"])
+
+
+# File stem under figures/defense/ -> (registered figure, attack or None), for the configured attacks.
+DEFENSE_FIGURE_PLAN = DEFENSE_FIGURES.plan(DEFENSE_ATTACKS)
+
+
+def defense_figure_inputs(figure, attack):
+    """Role -> files (figure.reads): `rows` under the figure's attack, `clean` coding rows."""
+    read = {"rows": lambda defenses: defense_rows(attack, defenses), "clean": defense_clean_rows}
+    return {role: read[role](defenses) for role, defenses in figure.reads.items()}
+
+
+def defense_figure_settings(figure, attack):
+    """The settings slice a figure reads (figure.settings), from the config."""
+    values = {"labels": defense_labels(), "attack": attack, "seed": config["seed"]}
+    return {k: values[k] for k in figure.settings}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from advcompress.attack_figures import FIGURES
 from advcompress.cli import LEARNED_CODECS, make_codec_from_settings, registry_names, settings_of
 from advcompress.errors import UserError
 
@@ -92,62 +93,9 @@ def cmd_attack_table(a) -> None:
     write_text(a.out_md, to_markdown(ci_columns_to_text(t, mus, ".4g")))
 
 
-def _galleries(paths):
-    import numpy as np
-
-    out = {}
-    for p in paths:
-        model = Path(p).parent.name
-        with np.load(p) as z:
-            out[model] = {k: z[k] for k in z.files}
-    return out
-
-
-def _gallery(by):
-    def draw(ap, tables, a, s, name):
-        rows = tables(a.rows)
-        names = list(dict.fromkeys(rows["image"]))
-        image = names[int(s.get("image", 0)) % len(names)]
-        fixed = int(s["quality_index"]) if by == "direction" else s["direction"]
-        ap.gallery_plot(rows, _galleries(a.inputs), a.out, by, fixed,
-                        f"{name}: reconstructions of adversarial images (NaN drawn as 255)", image,
-                        s.get("directions"))
-
-    return draw
-
-
-def _masks(ap, tables, a, s, name):
-    half = len(a.inputs) // 2
-    gal = {s["attacks"][0]: _galleries(a.inputs[:half]), s["attacks"][1]: _galleries(a.inputs[half:])}
-    ap.masks_plot(gal, s["direction"], float(s["threshold"]), a.out)
-
-
-# The figures of the RD-attack study by `--kind`, each drawn by `draw(attack_plots, concat_tables,
-# args, settings, attack label)`; the CLI's choices are this registry's keys.
-FIGURES = {
-    "rd": lambda ap, tables, a, s, name: ap.rd_before_after(
-        tables(a.inputs), s["directions"], a.out, f"RD before/after {name}"),
-    "directions": lambda ap, tables, a, s, name: ap.directions_plot(
-        tables(a.inputs), s["directions"], a.out, f"{name}: deltas vs direction", seed=int(s.get("seed", 0))),
-    "submodels": lambda ap, tables, a, s, name: ap.submodels_plot(
-        tables(a.inputs), a.out, f"{name}: per-submodel deltas", seed=int(s.get("seed", 0))),
-    "success": lambda ap, tables, a, s, name: ap.success_plot(
-        tables(a.inputs), a.out, f"{name}: local success ratios"),
-    "transfer": lambda ap, tables, a, s, name: ap.transfer_plot(tables(a.inputs), int(s["source_index"]), a.out),
-    "latents": lambda ap, tables, a, s, name: ap.latents_plot(
-        tables(a.inputs), a.out, f"{name}: latent ranges per channel"),
-    "gallery-directions": _gallery("direction"),
-    "gallery-submodels": _gallery("quality"),
-    "masks": _masks,
-}
-
-
 def cmd_attack_figure(a) -> None:
-    from advcompress import attack_plots
-    from advcompress.tables import concat_tables
-
-    s = settings_of(a)
-    FIGURES[a.kind](attack_plots, concat_tables, a, s, s.get("attack_label", ""))
+    """One figure of the RD-attack study, by its name in advcompress.attack_figures."""
+    FIGURES.draw(a.kind, a.inputs, settings_of(a), a.out)
 
 
 ATTACKS = registry_names("RD attack", "advcompress.attacks", "ATTACKS", "ATTACK")
@@ -186,9 +134,4 @@ def register(add) -> None:
     sp.add_argument("--out-csv", required=True, help="output: Table II with numeric _lo/_hi columns (CSV)")
     sp.add_argument("--out-md", required=True, help="output: Table II as Markdown ('mu [lo, hi]' cells)")
 
-    sp = add("attack-figure", cmd_attack_figure)
-    sp.add_argument("--kind", required=True, choices=list(FIGURES), help="which figure")
-    sp.add_argument("inputs", nargs="+",
-                    help="attack rows (attack-run --rows), or galleries (--gallery) for gallery-*/masks")
-    sp.add_argument("--rows", nargs="*", default=[], help="attack rows, for the gallery-* kinds")
-    sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
+    FIGURES.add_arguments(add("attack-figure", cmd_attack_figure))

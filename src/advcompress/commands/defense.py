@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from advcompress.cli import ARCHITECTURES, make_codec_from_settings, settings_of
+from advcompress.defense_figures import FIGURES
 
 log = logging.getLogger("advcompress")
 
@@ -55,24 +56,9 @@ def cmd_defense_table(a) -> None:
     write_text(a.out_md, to_markdown(ci_columns_to_text(t, mus, ".4g")))
 
 
-def _bars(ds, df, s, out):
-    summary = ds.robustness(df, s["labels"], seed=int(s.get("seed", 0)))
-    ds.defense_bars(summary, s["attack"], s["defenses"], out, s["title"])
-
-
-# The defense study's figures by `--kind`, each `draw(defense_study, rows, settings, out)`;
-# the CLI's choices are this registry's keys.
-FIGURES = {
-    "bars": _bars,
-    "clean-rd": lambda ds, df, s, out: ds.clean_rd_before_after(df, s["labels"], out, s["title"]),
-}
-
-
 def cmd_defense_figure(a) -> None:
-    from advcompress import defense_study
-    from advcompress.tables import concat_tables
-
-    FIGURES[a.kind](defense_study, concat_tables(a.inputs), settings_of(a), a.out)
+    """One figure of the defense study, by its name in advcompress.defense_figures."""
+    FIGURES.draw(a.kind, a.inputs, settings_of(a), a.out)
 
 
 def register(add) -> None:
@@ -89,7 +75,4 @@ def register(add) -> None:
     sp.add_argument("--out-csv", required=True, help="output: Table III with numeric _lo/_hi columns (CSV)")
     sp.add_argument("--out-md", required=True, help="output: Table III as Markdown")
 
-    sp = add("defense-figure", cmd_defense_figure)
-    sp.add_argument("--kind", required=True, choices=list(FIGURES), help="which figure")
-    sp.add_argument("inputs", nargs="+", help="attack rows (bars) or clean coding rows (clean-rd)")
-    sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
+    FIGURES.add_arguments(add("defense-figure", cmd_defense_figure))
