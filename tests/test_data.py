@@ -1,6 +1,5 @@
 """Datasets: bundled tiers, manifests, bad images, and checked downloads that fail cleanly."""
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -87,17 +86,6 @@ def test_tampered_file_fails_manifest_check(tmp_path):
     (tmp_path / "eval" / "coffee.png").write_bytes(src)
     with pytest.raises(data.DataError, match="coffee.png: SHA-256 differs"):
         data.load_image_folder(tmp_path / "eval")
-
-
-def test_fetch_verifies_checksum_and_is_atomic(tmp_path):
-    src = tmp_path / "src.bin"
-    src.write_bytes(b"kodak stand-in bytes")
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()
-    got = data.fetch_url(src.as_uri(), tmp_path / "dl" / "a.bin", f"sha256:{digest}", retries=1)
-    assert got.read_bytes() == src.read_bytes()
-    with pytest.raises(data.DataError, match="expected 00ff"):
-        data.fetch_url(src.as_uri(), tmp_path / "dl" / "b.bin", "sha256:00ff", retries=1)
-    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["a.bin"]  # nothing half-written
 
 
 def test_offline_paper_fetch_is_one_clear_error_and_leaves_nothing(tmp_path):

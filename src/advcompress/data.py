@@ -6,13 +6,9 @@ reader can tell exactly what a result was computed on.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
-import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -21,6 +17,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from advcompress.device import to_numpy
+from advcompress.download import check_file, fetch_url
 from advcompress.errors import DataError
 from advcompress.io import atomic_path, read_json, sha256_file, write_json
 
@@ -233,48 +230,6 @@ class _staging:
 # -- downloads (paper tier) -----------------------------------------------------------------------
 
 
-def _check(path: Path, checksum: str | None) -> None:
-    if not checksum:
-        return
-    algo, _, want = checksum.partition(":")
-    if algo not in ("sha256", "md5") or not want:
-        raise DataError(f"checksum {checksum!r} must look like 'sha256:<hex>' or 'md5:<hex>'")
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    if h.hexdigest() != want.lower():
-        raise DataError(f"{path}: {algo} is {h.hexdigest()}, expected {want}; the download is corrupt")
-
-
-def fetch_url(url: str, dest, checksum: str | None = None, retries: int = 3, timeout: float = 60) -> Path:
-    """Download `url` to `dest` atomically, retrying, then verify `checksum` ('sha256:…'/'md5:…').
-
-    A file already at `dest` is verified instead of downloaded again, so a file placed by hand
-    counts as fetched.
-    """
-    dest = Path(dest)
-    if dest.exists():
-        _check(dest, checksum)
-        return dest
-    last = None
-    for attempt in range(1, retries + 1):
-        try:
-            with atomic_path(dest) as tmp:
-                with urllib.request.urlopen(url, timeout=timeout) as r, open(tmp, "wb") as f:
-                    shutil.copyfileobj(r, f, 1 << 20)
-                _check(tmp, checksum)
-            return dest
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-            last = e
-            if attempt < retries:
-                time.sleep(min(2**attempt, 10))
-    raise DataError(
-        f"cannot download {url} ({getattr(last, 'reason', last)}); "
-        f"place the file by hand at {dest}" + (f" (it must match {checksum})" if checksum else "")
-    )
-
-
 def fetch_dataset(out_dir, spec: dict, cache_dir) -> dict:
     """Paper-tier dataset from `spec`: `files` ({name: {url, checksum}}) or one `archive`."""
     out_dir, cache_dir = Path(out_dir), Path(cache_dir)
@@ -301,8 +256,8 @@ def _check_recorded(out_dir: Path, stage: Path) -> None:
         return
     for entry in read_json(old)["files"]:
         p = stage / entry["file"]
-        if p.exists() and sha256_file(p) != entry["sha256"]:
-            raise DataError(f"{entry['file']}: SHA-256 differs from the one recorded in {old} on first fetch")
+        if p.exists():
+            check_file(p, f"sha256:{entry['sha256']}", pinned_by=f" (recorded in {old} on first fetch)")
 
 
 def _extract(archive: Path, stage: Path) -> None:

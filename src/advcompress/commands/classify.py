@@ -81,19 +81,14 @@ def cmd_train(a) -> None:
 
 def cmd_fetch_classifier(a) -> None:
     from advcompress.classify.classifiers import TORCHVISION_WEIGHTS
-    from advcompress.data import DataError, fetch_url
+    from advcompress.download import fetch_url, name_hash_prefix
+    from advcompress.errors import DataError
 
     url = TORCHVISION_WEIGHTS.get(a.arch)
     if url is None:
         raise DataError(f"no known download for {a.arch}; place its state dict at {a.out}")
     # torchvision names its files <arch>-<first 8 hex digits of their SHA-256>.pth.
-    prefix = url.rsplit("-", 1)[-1].split(".")[0]
-    path = fetch_url(url, a.out)
-    from advcompress.io import sha256_file
-
-    if not sha256_file(path).startswith(prefix):
-        Path(path).unlink()
-        raise DataError(f"{url}: SHA-256 does not start with the pinned {prefix}; deleted the download")
+    fetch_url(url, a.out, f"sha256:{name_hash_prefix(url)}")
 
 
 def cmd_adv(a) -> None:

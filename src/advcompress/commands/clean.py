@@ -67,27 +67,22 @@ def cmd_train_lic(a) -> None:
 
 
 def cmd_fetch_weights(a) -> None:
-    import re
-
     from advcompress.codecs.learned import architecture
-    from advcompress.data import DataError, fetch_url
-    from advcompress.io import sha256_file
+    from advcompress.download import fetch_url, name_hash_prefix
+    from advcompress.errors import DataError
 
     arch = architecture(a.model)
     quality = int(a.quality) if str(a.quality).isdigit() else 0
     url = arch.pretrained_url(quality) if arch.pretrained_url else None
     # CompressAI names its files <name>-<first 8 hex digits of their SHA-256>.pth.tar: a pinned hash.
-    pinned = re.search(r"-([0-9a-f]{8})\.pth\.tar$", url or "")
-    if not pinned:
+    prefix = name_hash_prefix(url) if url else None
+    if not prefix:
         where = url or arch.source
         raise DataError(
             f"{a.model} q{a.quality}: the official checkpoint has no direct download; get it from {where} "
             f"(see docs/codecs/{a.model}.md) and place it at {a.out}"
         )
-    path = fetch_url(url, a.out)
-    if not sha256_file(path).startswith(pinned.group(1)):
-        Path(path).unlink()
-        raise DataError(f"{url}: SHA-256 does not start with the pinned {pinned.group(1)}; deleted the download")
+    fetch_url(url, a.out, f"sha256:{prefix}")
 
 
 def cmd_compress(a) -> None:
