@@ -12,6 +12,7 @@ import yaml
 
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import LearnedCodec, save_checkpoint
+from advcompress.defense_figures import FIGURES as DEFENSE_FIGURES
 from advcompress.defenses import (
     OnlineCodec,
     OnlineSettings,
@@ -253,9 +254,8 @@ def test_schema_rejects_a_typo_naming_the_key():
 
 def test_smoke_run_builds_every_defense_target(smoke_run):
     out = smoke_run / "results/smoke"
-    figures = [f"figures/defense/improvement_{a}.pdf" for a in SMOKE["defense"]["attacks"]]
-    for f in ["figures/defense/combined_srda.pdf", "figures/defense/clean_rd_at.pdf", "tables/defense/table3.md",
-              *figures]:
+    figures = [f"figures/defense/{stem}.pdf" for stem in DEFENSE_FIGURES.plan(SMOKE["defense"]["attacks"])]
+    for f in ["tables/defense/table3.md", *figures]:
         assert (out / f).stat().st_size > 0, f
     t3 = pd.read_csv(out / "tables/defense/table3.csv").set_index("model")
     for kind in ["none", *(f"at_{k}" for k in SMOKE["defense"]["at"]["samples"])]:
