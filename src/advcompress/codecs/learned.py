@@ -299,5 +299,7 @@ def bits_from_likelihoods(likelihoods: dict) -> torch.Tensor:
 
 
 def estimated_bpp(out: dict, num_pixels: int) -> torch.Tensor:
+    """Estimated bits per pixel of each image: the project's one rate function (the training loss,
+    CompressAI's, is tested equal to its batch mean in tests/test_train.py)."""
     return bits_from_likelihoods(out["likelihoods"]) / num_pixels
 
