@@ -3,14 +3,23 @@ from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
+from advcompress.config import over_default
+
 min_version("9.0")
 
 
-# A tier is one whole file: --configfile config/smoke.yaml replaces the default instead of being
-# merged into it (Snakemake would otherwise deep-merge the two).
+# A tier is an overlay of the default: config/smoke.yaml holds only what it changes (README,
+# "Tiers"). Given --configfile, Snakemake reads only those files (and --config) into `config` and
+# skips this directive; over_default lays them over the default, with Snakemake's merge plus
+# `$patch: replace`, which Snakemake lacks (the default must not be merged in by the directive).
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
+
+else:
+    _tier = over_default(config, "config/config.yaml")
+    config.clear()  # in the default's key order, as load_tier gives it
+    config.update(_tier)
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

@@ -47,15 +47,15 @@ def bare_forward_backward_s(codec, x, proxy: str, repeats: int = 10) -> float:
 
 def throughput(a) -> None:
     import torch
-    import yaml
 
     from advcompress.attack_study import centre_crop
     from advcompress.attacks import attack_grid
     from advcompress.cli import make_codec_from_settings
+    from advcompress.config import load_tier
     from advcompress.data import load_image_folder
 
     torch.set_num_threads(a.threads)
-    cfg = yaml.safe_load(Path(a.configfile).read_text())
+    cfg = load_tier(a.configfile, root=Path(a.configfile).resolve().parents[1])  # <workflow>/config/<tier>.yaml
     atk = cfg["attack"]
     spec = cfg["codecs"]["learned"][a.model]
     codec = make_codec_from_settings(a.model, a.quality, {"weights": "trained", "widths": spec.get("widths"),

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+from advcompress.config import load_tier
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,7 +111,7 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
     base = a.workdir or Path(tempfile.mkdtemp(prefix=f"advcompress-{stage.study}-"))
     try:
         work = copy_workflow(base)
-        cfg = yaml.safe_load((work / a.configfile).read_text())
+        cfg = load_tier(work / a.configfile, root=work)
         t0 = time.perf_counter()
         pre = stage.prerequisites(cfg)
         if stage.upstream_rules:

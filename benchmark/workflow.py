@@ -34,7 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 import psutil
-import yaml
+
+from advcompress.config import load_tier
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -179,7 +180,7 @@ def main() -> None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work / "src"), env.get("PYTHONPATH")]))
     else:
         work = copy_workflow(base / "wf")
-    cfg = yaml.safe_load((work / a.configfile).read_text())
+    cfg = load_tier(work / a.configfile, root=work)
     cmd = [sys.executable, "-m", "snakemake", "--cores", a.cores, "--configfile", a.configfile, *a.targets]
     log_path = base / "snakemake.log"
     print(f"$ {' '.join(cmd)}  (in {work}, log {log_path})", flush=True)

@@ -9,10 +9,10 @@
 #   scripts/dvc-track.sh --pull [tier]   dvc pull them, then give every restored file one
 #                                        modification time (see restamp below)
 #
-# tier: default (config/config.yaml; the default), smoke or paper (config/<tier>.yaml). The two
-# paths are that file's `data_dir` and `results`; <results>/checkpoints holds every output of every
-# training job (workflow/rules/common.smk: CKPT), so together they are all that is expensive to
-# rebuild. Push with `dvc push` and `git push`.
+# tier: default (config/config.yaml; the default), smoke or paper (config/<tier>.yaml, an overlay of
+# the default). The two paths are the tier's `data_dir` and `results`; <results>/checkpoints holds
+# every output of every training job (workflow/rules/common.smk: CKPT), so together they are all
+# that is expensive to rebuild. Push with `dvc push` and `git push`.
 set -euo pipefail
 
 usage() {
@@ -44,8 +44,9 @@ dvc=".venv/bin/dvc"
 python=".venv/bin/python"
 [[ -x "$python" ]] || python="python3"
 
-config_value() {
-    "$python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]])' "$config" "$1"
+config_value() {  # the tier as the workflow resolves it: an overlay of config/config.yaml
+    PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" "$python" -c \
+        'import sys; from advcompress.config import load_tier; print(load_tier(sys.argv[1])[sys.argv[2]])' "$config" "$1"
 }
 data_dir="$(config_value data_dir)"
 data_dir="${data_dir%/}"

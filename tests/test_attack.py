@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from advcompress.assess import (
     assess_image,
@@ -31,10 +30,11 @@ from advcompress.attacks import (
 from advcompress.cli import make_codec_from_settings
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import ARCHITECTURES
+from advcompress.config import load_tier
 from advcompress.metrics import perturbation_norm
 from tests.conftest import ROOT, read_markdown
 
-SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+SMOKE = load_tier(ROOT / "config" / "smoke.yaml", root=ROOT)
 LEARNED = SMOKE["codecs"]["learned"]
 FAST = {"steps": 4, "max_warmup_steps": 8, "chunk": 64}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from advcompress.backdoor.lic_trigger import load_triggers
+from advcompress.config import load_tier
 from advcompress.data import load_image_folder
 
 pytestmark = pytest.mark.workflow
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.workflow
 
 @pytest.fixture(scope="module")
 def bd(smoke_run):
-    cfg = yaml.safe_load((smoke_run / "config" / "smoke.yaml").read_text())
+    cfg = load_tier(smoke_run / "config" / "smoke.yaml", root=smoke_run)
     return smoke_run, cfg
 
 

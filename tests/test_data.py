@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
-import yaml
 
 from advcompress import data
+from advcompress.config import load_tier
 from tests.conftest import ROOT
 
 
@@ -44,7 +44,7 @@ def test_scikit_learn_photographs_are_bundled_too(tmp_path):
 
 @pytest.mark.parametrize("tier", ["config", "smoke"])
 def test_evaluation_and_training_sets_are_disjoint(tier):
-    cfg = yaml.safe_load((ROOT / "config" / f"{tier}.yaml").read_text())
+    cfg = load_tier(ROOT / "config" / f"{tier}.yaml", root=ROOT)
     assert not set(cfg["data"]["eval"]["images"]) & set(cfg["data"]["train"]["images"])
 
 

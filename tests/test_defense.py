@@ -12,6 +12,7 @@ import yaml
 
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import LearnedCodec, save_checkpoint
+from advcompress.config import load_tier
 from advcompress.defense_figures import FIGURES as DEFENSE_FIGURES
 from advcompress.defenses import (
     OnlineCodec,
@@ -24,7 +25,7 @@ from advcompress.defenses import (
 from advcompress.train import PatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
-SMOKE = yaml.safe_load((ROOT / "config/smoke.yaml").read_text())
+SMOKE = load_tier(ROOT / "config/smoke.yaml", root=ROOT)
 MODEL = SMOKE["defense"]["models"][0]
 WIDTHS = SMOKE["codecs"]["learned"][MODEL].get("widths")
 QUALITY = SMOKE["codecs"]["learned"][MODEL]["qualities"][-1]
@@ -240,13 +241,13 @@ def test_schema_rejects_a_typo_naming_the_key():
     from snakemake.utils import validate
 
     schema = str(ROOT / "workflow/schemas/defense.schema.yaml")
-    section = yaml.safe_load((ROOT / "config/config.yaml").read_text())["defense"]
+    section = load_tier(root=ROOT)["defense"]
     validate(dict(section), schema)
     bad = {**section, "online": {**section["online"], "stepz": 3}}
     with pytest.raises(WorkflowError, match="stepz"):
         validate(bad, schema)
     for tier in ["smoke.yaml", "paper.yaml"]:
-        validate(yaml.safe_load((ROOT / "config" / tier).read_text())["defense"], schema)
+        validate(load_tier(ROOT / "config" / tier, root=ROOT)["defense"], schema)
 
 
 # -- the smoke workflow's outputs -------------------------------------------------------------------

@@ -27,8 +27,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT
+
+from advcompress.config import load_tier
 
 README = ROOT / "README.md"
 SECTION = "## Data and checkpoints under DVC"
@@ -41,7 +42,7 @@ BRANCH = "under-test"
 
 
 def config(tier: str) -> dict:
-    return yaml.safe_load((ROOT / cfg_path(tier)).read_text())
+    return load_tier(ROOT / cfg_path(tier), root=ROOT)
 
 
 def cfg_path(tier: str) -> str:

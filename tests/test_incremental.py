@@ -13,6 +13,8 @@ import pytest
 import yaml
 from conftest import ROOT, snakemake
 
+from advcompress.config import load_tier
+
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 SMOKE = "config/smoke.yaml"
 FOUNDATION = {"data.smk", "models.smk", "compress.smk"}
@@ -158,7 +160,7 @@ def test_touched_default_run_has_nothing_to_do(default_copy):
 
 
 def _default_config() -> dict:
-    return yaml.safe_load((ROOT / DEFAULT).read_text())
+    return load_tier(root=ROOT)
 
 
 @pytest.mark.parametrize("key,trains", [("steps", True), ("ds_images", False)])

@@ -11,8 +11,8 @@ import time
 
 import pandas as pd
 import pytest
-import yaml
 
+from advcompress.config import load_tier
 from tests.conftest import ROOT
 
 STUDIES = ("foundation", "attack", "defense", "classify", "backdoor")
@@ -42,7 +42,7 @@ def test_a_study_target_plans_only_that_study_and_what_it_reads():
 
 def test_every_stage_benchmark_names_targets_the_default_config_can_build():
     """The scripts' targets and untimed prerequisites are all in the default config's DAG."""
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg = load_tier(root=ROOT)
     stages = [importlib.import_module(f"benchmark.{s}").STAGE for s in STUDIES if s != "attack"]
     assert sorted(s.study for s in stages) == sorted(set(STUDIES) - {"attack"})
     files = [f for s in stages for f in s.prerequisites(cfg)]

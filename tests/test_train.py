@@ -11,6 +11,7 @@ import yaml
 
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import estimated_bpp
+from advcompress.config import load_tier
 from advcompress.metrics import mse255
 from advcompress.train import PatchSampler, rd_loss, rd_optimizers, rd_step_loss, train_codec
 from tests.conftest import copy_workflow, snakemake
@@ -115,13 +116,12 @@ def test_zero_steps_is_a_clear_error(photos):
 def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
     """`codecs.learned.<name>.steps` sets the from-scratch job, `.warm_start_steps` the later ones, `.lr` both."""
     work = copy_workflow(tmp_path / "wf")
-    cfg_path = work / "config" / "smoke.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg = load_tier(work / "config" / "smoke.yaml", root=work)
     name, spec = next((n, c) for n, c in cfg["codecs"]["learned"].items() if len(c["qualities"]) > 1)
-    spec.update(steps=7, lr=3e-4, warm_start_steps=5)
-    cfg_path.write_text(yaml.safe_dump(cfg))
+    change = {"codecs": {"learned": {name: {"steps": 7, "lr": 3e-4, "warm_start_steps": 5}}}}
+    (work / "config" / "steps.yaml").write_text(yaml.safe_dump(change))  # a second overlay, merged over the first
     qs = spec["qualities"]
-    proc = snakemake(work, "--configfile", "config/smoke.yaml", "-n", "-p", "--forceall",
+    proc = snakemake(work, "--configfile", "config/smoke.yaml", "config/steps.yaml", "-n", "-p", "--forceall",
                      f"{cfg['results']}/checkpoints/codecs/{name}/q{qs[1]}.pt")
     settings = {}
     for q, blob in re.findall(r"--out \S+/q(\d+)\.pt .*?--settings '(\{.*?\})'", proc.stdout):

@@ -5,14 +5,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 from advcompress.cli import make_codec_from_settings
+from advcompress.config import load_tier
 from advcompress.data import load_image_folder, prepare_skimage_photos
 from advcompress.evaluate import code_image
 from tests.conftest import ROOT, snakemake
 
-SMOKE = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+SMOKE = load_tier(ROOT / "config" / "smoke.yaml", root=ROOT)
 OUT = SMOKE["results"]
 
 
