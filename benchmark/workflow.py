@@ -87,6 +87,7 @@ def stage_of_rules(work: Path) -> dict[str, str]:
         stage = smk.stem.removesuffix("_common")
         names = re.findall(r'^rule (\w+):', text, re.M) + re.findall(r'study_targets\(\s*"(\w+)"', text)
         names += re.findall(r'^\s*\("(\w+)",', text, re.M)  # (name, ...) tuples a loop makes rules of
+        names += [f"{s}_figure" for s in re.findall(r'^figure_rule\("(\w+)"', text, re.M)]  # figures_common.smk
         out.update({name: stage for name in names})
     return out
 

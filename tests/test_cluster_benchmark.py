@@ -85,3 +85,9 @@ def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
     assert args[:5] == ["throughput", "--model", "fixed", "--quality", "4"]
     assert args[args.index("--checkpoint") + 1] == str(ckpt)
     assert bench.attack_args(tmp_path, {k: v for k, v in cfg.items() if k != "attack"}, "c") is None
+
+
+def test_the_figure_rules_of_attack_and_defense_have_their_stage():
+    """attack.smk and defense.smk declare their one figure rule by calling figure_rule (figures_common.smk)."""
+    stages = bench.stage_of_rules(ROOT)
+    assert stages["attack_figure"] == "attack" and stages["defense_figure"] == "defense"
