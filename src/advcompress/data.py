@@ -37,19 +37,30 @@ SKIMAGE_PHOTOS = {
 }
 # The two colour photographs scikit-learn ships (`sklearn.datasets.load_sample_images`).
 SKLEARN_PHOTOS = {"china": "china.jpg", "flower": "flower.jpg"}
+# Grey-level photographs in scikit-image's package data (read as RGB with equal channels); the
+# backdoor study's photo task uses the textured ones beside the colour photographs.
+SKIMAGE_GREY = {
+    "camera": "camera.png",
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "coins": "coins.png",
+    "moon": "moon.png",
+}
 
 
 def bundled_photo_path(name: str) -> Path:
     """The file of a photograph bundled with scikit-image or scikit-learn (never downloaded)."""
-    if name in SKIMAGE_PHOTOS:
+    if name in SKIMAGE_PHOTOS or name in SKIMAGE_GREY:
         import skimage
 
-        return Path(skimage.__file__).parent / "data" / SKIMAGE_PHOTOS[name]
+        return Path(skimage.__file__).parent / "data" / {**SKIMAGE_PHOTOS, **SKIMAGE_GREY}[name]
     if name in SKLEARN_PHOTOS:
         import sklearn.datasets
 
         return Path(sklearn.datasets.__file__).parent / "images" / SKLEARN_PHOTOS[name]
-    raise DataError(f"unknown bundled photograph {name!r}; choose from {sorted({**SKIMAGE_PHOTOS, **SKLEARN_PHOTOS})}")
+    known = sorted({**SKIMAGE_PHOTOS, **SKIMAGE_GREY, **SKLEARN_PHOTOS})
+    raise DataError(f"unknown bundled photograph {name!r}; choose from {known}")
 
 
 # -- manifests ----------------------------------------------------------------------------------

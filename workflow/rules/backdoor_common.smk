@@ -12,7 +12,16 @@ BD_OUT = f"{OUT}/backdoor"
 BD_CKPT = f"{CKPT}/backdoor"  # what the backdoor training jobs write (common.smk: CKPT)
 BD_RUNS = plan_runs(BD)
 BD_TRIGGERS = list(BD["triggers"])
-BD_DIGITS = f"{DATA}/{BD.get('dataset', 'digits')}"  # digits (default, smoke) or cifar10 (paper)
+BD_DATASET = BD.get("dataset", "digits")
+if BD_DATASET != "photos" and BD_DATASET not in config["data"]:
+    raise ValueError(f"backdoor.dataset is {BD_DATASET!r}: neither photos nor a key of data ({', '.join(config['data'])})")
+if BD_DATASET == "photos":
+    for _key, _label in [("target_class", BD["target_class"]), ("lic.ds_target", BD["lic"]["ds_target"])]:
+        if _label >= len(BD["photos"]["images"]):
+            raise ValueError(f"backdoor.{_key} is {_label}, but backdoor.photos.images has only "
+                             f"{len(BD['photos']['images'])} classes")
+# The classification data: photo patches (rule backdoor_photos), digits (default, smoke) or cifar10 (paper).
+BD_DIGITS = f"{DATA}/backdoor_photos" if BD_DATASET == "photos" else f"{DATA}/{BD_DATASET}"
 BD_LIC = BD["lic"]
 for _m in BD_LIC["models"]:
     if _m not in LEARNED:
@@ -28,6 +37,10 @@ def _bd_classifier(phase):
     c = BD["classifier"]
     layout = ["width", "blocks"] if phase == "clean" else []
     return {k: c[k] for k in [*layout, "batch_size", "momentum", "weight_decay", phase]}
+
+
+def bd_photos_settings():
+    return {"seed": config["seed"], "photos": BD["photos"]}
 
 
 def bd_clean_settings():

@@ -38,6 +38,15 @@ def _train_kwargs(s: dict, phase: str) -> dict:
 # -- classifier backdoor ----------------------------------------------------------------------
 
 
+def cmd_photos(a) -> None:
+    """The photo-patch classification task (backdoor.dataset: photos) from the bundled photographs."""
+    from advcompress.backdoor.datasets import prepare_photo_patches
+
+    s = settings_of(a)
+    manifest = prepare_photo_patches(a.out, s["photos"], int(s.get("seed", 0)))
+    log.info("photo patches: %s", {k: v for k, v in manifest.items() if k != "files"})
+
+
 def cmd_clean_classifier(a) -> None:
     from advcompress.backdoor.compression_resistant import accuracy, train_classifier
     from advcompress.backdoor.datasets import load_split
@@ -242,7 +251,10 @@ LIC_REPORTS = ("table3", "table5", "fig4", "fig5", "example")
 
 
 def register(add) -> None:
-    digits = "the digits dataset (prepare-data, kind digits)"
+    digits = "the classification dataset folder (digits, backdoor-photos or cifar10)"
+    sp = add("backdoor-photos", cmd_photos)
+    sp.add_argument("--out", required=True, help="output: folder of the photo-patch task (photos.npz, manifest)")
+
     sp = add("backdoor-clean-classifier", cmd_clean_classifier)
     sp.add_argument("--digits", required=True, help=digits)
     sp.add_argument("--out", required=True, help="output: the clean classifier (.pt)")
