@@ -12,16 +12,10 @@ import yaml
 
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import LearnedCodec, save_checkpoint
+from advcompress.codecs.wrappers import OnlineCodec, OnlineSettings, online_update, rd_objective
 from advcompress.config import load_tier
 from advcompress.defense_figures import FIGURES as DEFENSE_FIGURES
-from advcompress.defenses import (
-    OnlineCodec,
-    OnlineSettings,
-    adversarial_train,
-    online_update,
-    rd_objective,
-    sample_gammas,
-)
+from advcompress.defenses import adversarial_train, sample_gammas
 from advcompress.train import PatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]

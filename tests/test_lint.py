@@ -45,3 +45,16 @@ def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
             + "sys.exit(f'torch imported: {loaded[:3]}' if loaded else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_codec_registry_imports_no_study():
+    """Core modules point one way: every study builds codecs by name (`mbt2018+online` included),
+    so a registry that imported a study (it once imported `defenses` for `+online`) would tie every
+    job to that study's code and invite import cycles."""
+    studies = ("attacks", "attack_study", "defenses", "defense_study", "classify", "backdoor", "claims")
+    code = ("import sys\nfrom advcompress.codecs import codec_entry, registered_codecs\n"
+            "registered_codecs(); codec_entry('jpeg+online')\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in {studies!r})\n"
+            "sys.exit(f'the codec registry imports {bad}' if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

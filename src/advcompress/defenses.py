@@ -1,42 +1,28 @@
-"""Defenses of learned codecs against RD attacks (paper Sec. VI): adversarial training, online updating.
+"""Defenses of learned codecs against RD attacks (paper Sec. VI): adversarial training here.
 
 Adversarial training (AT) fine-tunes a codec on batches that mix clean crops with SRDA-perturbed
 crops whose attack direction (gamma_r, gamma_d) is drawn per sample, so the training covers the
 whole direction space; the fine-tuned weights are a new codec name `<model>@at-<samples>`.
 
-Online updating optimises, at encode time, the image fed to the encoder so that R + lambda * D
-(Eq. 1) is smallest, D measured against the image as received; the optimised image is then coded
-for real. It is a codec wrapper (`<codec>+online`), so every attack and assessment treats it as any
-other codec. By default the attacker does not see the online step (its gradients go through the
-plain codec); `attacker_sees: true` lets it see the step's effect through a straight-through path.
+Online updating, the other defense, is a codec wrapper (`<codec>+online`) and lives with the codecs
+in `advcompress.codecs.wrappers`, so that the registry that builds it by name imports no study.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 
 from advcompress.attacks import AttackSettings, srda
-from advcompress.codecs.base import Bitstream, Codec
-from advcompress.codecs.learned import PROXIES, LearnedCodec, estimated_bpp
-from advcompress.codecs.registry import register_wrapper
+from advcompress.codecs.learned import LearnedCodec
+from advcompress.codecs.wrappers import per_sample_rd, settings_from_dict
 from advcompress.device import to_python
-from advcompress.metrics import mse255
 
 log = logging.getLogger(__name__)
-
-
-def _from_dict(cls, d: dict | None):
-    known = {f.name for f in fields(cls)}
-    unknown = set(d or {}) - known
-    if unknown:
-        raise ValueError(f"{cls.__name__}: unknown settings {sorted(unknown)}")
-    return cls(**(d or {}))
 
 
 # -- attack directions of the AT samples -----------------------------------------------------------
@@ -83,15 +69,7 @@ class ATSettings:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> ATSettings:
-        return _from_dict(cls, d)
-
-
-def per_sample_rd(out: dict, x_ref: torch.Tensor, lmbda: float) -> dict:
-    """Per-sample estimated bpp, 0-255 MSE of the (clamped) reconstruction against `x_ref`, and R + lambda D."""
-    h, w = x_ref.shape[-2:]
-    bpp = estimated_bpp(out, h * w)
-    d = mse255(out["x_hat"][..., :h, :w].clamp(0, 1), x_ref)
-    return {"bpp": bpp, "mse255": d, "loss": bpp + lmbda * d}
+        return settings_from_dict(cls, d)
 
 
 def adversarial_train(
@@ -153,151 +131,3 @@ def adversarial_train(
     net.eval()
     codec.update()
     return {"steps": s.steps, "seconds": time.perf_counter() - t0, "adv_per_batch": n_adv, "history": history}
-
-
-# -- online updating ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OnlineSettings:
-    """Encode-time optimisation of the input (paper: Adam, lr 1e-2; the step count is not stated)."""
-
-    steps: int = 50
-    lr: float = 1e-2
-    lmbda: float | None = None  # None: the lambda the codec was trained with at its quality (arch.rd_lambda)
-    proxy: str = "ste"  # gradient path through rounding
-    attacker_sees: bool = False  # attacks see the online step (straight-through) instead of the plain codec
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> OnlineSettings:
-        s = _from_dict(cls, d)
-        if s.proxy not in PROXIES or s.proxy == "none":
-            raise ValueError(f"online proxy must be 'ste' or 'noise' (rounding has no gradient), not {s.proxy!r}")
-        return s
-
-
-@torch.no_grad()
-def rd_objective(codec, x_in: torch.Tensor, x_ref: torch.Tensor, lmbda: float) -> dict:
-    """Per-sample R + lambda * D of coding `x_in` (eval-mode rounding, no proxy), D against `x_ref`."""
-    return per_sample_rd(codec.forward(x_in), x_ref, lmbda)
-
-
-def online_update(codec, x: torch.Tensor, lmbda: float, settings: OnlineSettings) -> tuple[torch.Tensor, dict]:
-    """The encoder input that minimises R + lambda * D(x_hat, x) found by Adam from `x` itself.
-
-    The returned image is the best iterate by the exact objective (real rounding), and `x` is the
-    first iterate, so the RD loss of what is coded never exceeds that of coding `x` directly. With
-    the `ste` proxy the forward value equals real rounding, so each step's loss is exact; with
-    `noise` every iterate is re-measured without the proxy.
-    """
-    x = x.detach()
-    xo = x.clone().requires_grad_(True)
-    opt = torch.optim.Adam([xo], lr=settings.lr)
-    best = x.clone()
-    best_loss = torch.full((x.shape[0],), math.inf, device=x.device)
-    first = None
-    with torch.enable_grad():
-        for step in range(settings.steps + 1):
-            cur = xo.detach().clone()
-            out = codec.forward(xo, proxy=settings.proxy)
-            terms = per_sample_rd(out, x, lmbda)
-            exact = terms["loss"].detach() if settings.proxy == "ste" else rd_objective(codec, cur, x, lmbda)["loss"]
-            if first is None:
-                first = exact.clone()
-            better = exact < best_loss
-            best = torch.where(better.view(-1, 1, 1, 1), cur, best)
-            best_loss = torch.where(better, exact, best_loss)
-            if step == settings.steps:
-                break
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].sum().backward()
-            opt.step()
-            with torch.no_grad():
-                xo.clamp_(0, 1)
-    return best, {"loss_before": first, "loss_after": best_loss}
-
-
-class OnlineCodec(Codec):
-    """`<codec>+online`: online updating before the real encoder; decoding is the base codec's.
-
-    The optimisation runs on a private copy of the network, so hooks on `net` (latent statistics)
-    see only the coding of the final image. The last result is cached, so measuring the estimated
-    rate, the rate map and the bitstream of one image optimises it once.
-    """
-
-    family = "learned"
-    differentiable = True
-
-    def __init__(self, base: LearnedCodec, settings: OnlineSettings):
-        if not getattr(base, "differentiable", False):
-            raise ValueError(f"online updating needs a differentiable (learned) codec, not {base!r}")
-        super().__init__(base.quality)
-        self.base = base
-        self.name = f"{base.name}+online"
-        self.settings = settings
-        self.lmbda = settings.lmbda if settings.lmbda is not None else base.arch.rd_lambda(base.quality)
-        self._shadow = LearnedCodec(base.name, base.quality, copy.deepcopy(base.net), base.arch)
-        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.last_info: dict = {}
-
-    @property
-    def net(self) -> torch.nn.Module:
-        return self.base.net
-
-    @property
-    def arch(self):
-        return self.base.arch
-
-    def encoder_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The online-optimised image the encoder codes in place of `x`."""
-        x = x.detach()
-        if self._cache is not None and self._cache[0].shape == x.shape and torch.equal(self._cache[0], x):
-            return self._cache[1]
-        x_opt, info = online_update(self._shadow, x, self.lmbda, self.settings)
-        self._cache, self.last_info = (x.clone(), x_opt), info
-        return x_opt
-
-    def forward(self, x: torch.Tensor, proxy: str | None = None) -> dict:
-        """Without a proxy (measurement): the coding of the optimised image. With a proxy (an
-        attacker's gradient): the plain codec, or with `attacker_sees` the optimised image
-        passed straight through to `x`."""
-        if proxy in (None, "none"):
-            return self.base.forward(self.encoder_input(x))
-        if self.settings.attacker_sees:
-            x = x + (self.encoder_input(x) - x).detach()
-        return self.base.forward(x, proxy=proxy)
-
-    __call__ = forward
-
-    def compress(self, x: torch.Tensor) -> Bitstream:
-        return self.base.compress(self.encoder_input(x))
-
-    def decompress(self, bitstream: Bitstream) -> torch.Tensor:
-        return self.base.decompress(bitstream)
-
-    def to(self, device) -> OnlineCodec:
-        self.base.to(device)
-        self._shadow.to(device)
-        self._cache = None
-        return self
-
-    def eval(self) -> OnlineCodec:
-        self.base.eval()
-        self._shadow.eval()
-        return self
-
-    def parameters(self):
-        return self.base.parameters()
-
-    def update(self) -> None:
-        """After a change of the base weights: rebuild its coder tables and resync the private copy."""
-        self.base.update()
-        self._shadow.net.load_state_dict(self.base.net.state_dict())
-        self._cache = None
-
-
-def _wrap_online(codec, online: dict | None = None, **_settings) -> OnlineCodec:
-    return OnlineCodec(codec, OnlineSettings.from_dict(online))
-
-
-register_wrapper("+online", _wrap_online)

@@ -129,7 +129,7 @@ def check_at(device):
 
 
 def check_online(device):
-    from advcompress.defenses import OnlineCodec, OnlineSettings
+    from advcompress.codecs.wrappers import OnlineCodec, OnlineSettings
 
     codec = OnlineCodec(_codec(device), OnlineSettings(steps=3))
     x_opt = codec.encoder_input(_images(2, 32).to(device))

@@ -104,7 +104,7 @@ def registered_codecs(family: str | None = None) -> list[str]:
 
 
 def _load_wrappers() -> None:
-    from advcompress import defenses  # noqa: F401  (codec wrappers: +online)
+    from advcompress.codecs import wrappers  # noqa: F401  (registers +online)
 
 
 def _load_builtin() -> None:
