@@ -107,7 +107,7 @@ def _input_gradient(codec, x, proxy):
     return x.grad if x.grad is not None else torch.zeros_like(x)
 
 
-@pytest.mark.parametrize("proxy", ["ste", "noise"])
+@pytest.mark.parametrize("proxy", ["ste", "noise", "hybrid"])
 def test_proxy_gives_input_gradients_that_eval_rounding_blocks(proxy, photos):
     torch.manual_seed(0)
     codec = make_codec("bmshj2018-hyperprior", 3, weights="untrained", widths={"N": 16, "M": 24})
@@ -123,6 +123,47 @@ def test_proxy_gives_input_gradients_that_eval_rounding_blocks(proxy, photos):
         with torch.no_grad():
             ref = codec.forward(x)["x_hat"]
             assert torch.allclose(codec.forward(x, proxy="ste")["x_hat"], ref)
+
+
+def _entropy_model_outputs(codec, x, proxy) -> dict:
+    """Entropy-model name -> the quantised values its forward returned (y_hat or z_hat)."""
+    out, hooks = {}, []
+    for name, m in codec.net.named_modules():
+        if name in ("entropy_bottleneck", "gaussian_conditional"):
+            hooks.append(m.register_forward_hook(lambda _m, _i, o, name=name: out.__setitem__(name, o[0].detach())))
+    try:
+        with torch.no_grad():
+            codec.forward(x, proxy=proxy)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("bmshj2018-hyperprior", {"entropy_bottleneck": "ste", "gaussian_conditional": "noise"}),
+    ("mbt2018", {"entropy_bottleneck": "ste", "gaussian_conditional": "noise"}),
+    ("bmshj2018-factorized", {"entropy_bottleneck": "noise"}),  # its bottleneck codes the main latent
+])
+def test_hybrid_proxy_adds_noise_to_the_latent_and_rounds_the_hyperlatent(name, expected, photos):
+    """hybrid: the hyperlatent z keeps eval rounding's values (straight-through), the latent y gets
+    U(-0.5, 0.5) noise instead of rounding; with no hyperprior the one latent gets noise."""
+    from advcompress.codecs.learned import entropy_model_proxies
+
+    torch.manual_seed(0)
+    codec = make_codec(name, 3, weights="untrained", widths={"N": 16, "M": 24})
+    assert entropy_model_proxies(codec.net, "hybrid") == expected
+    x = photos[0]
+    rounded = _entropy_model_outputs(codec, x, None)
+    hybrid = _entropy_model_outputs(codec, x, "hybrid")
+    assert set(rounded) == set(hybrid) == set(expected)
+    for em, kind in expected.items():
+        same = torch.isclose(hybrid[em], rounded[em], atol=1e-6).float().mean().item()
+        if kind == "ste":
+            assert same == 1.0, (em, same)
+        else:  # noise: values off the rounding grid, within half a step of the unrounded latent
+            assert same < 0.05, (em, same)
+            assert (hybrid[em] - rounded[em]).abs().max() <= 1.0 + 1e-5
 
 
 def test_proxy_context_restores_rounding():

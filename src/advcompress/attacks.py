@@ -44,7 +44,7 @@ class AttackSettings:
     lr: float = 1e-2
     lr_final: float = 1e-3  # after T/2 steps on the sphere
     max_warmup_steps: int = 64  # a sample that never reaches the sphere starts counting after this
-    proxy: str = "ste"  # gradient path through rounding: ste | noise
+    proxy: str = "ste"  # gradient path through rounding: ste | noise | hybrid (codecs.learned.PROXIES)
     tau: float = 1.0  # ARDA softmax temperature (Eq. 5)
     chunk: int = 64  # most samples (image x direction pairs) per batch
     seed: int = 0
@@ -54,7 +54,8 @@ class AttackSettings:
         known = {f.name for f in fields(cls)}
         s = cls(**{k: v for k, v in (d or {}).items() if k in known})
         if s.proxy not in PROXIES or s.proxy == "none":
-            raise ValueError(f"attack proxy must be 'ste' or 'noise' (rounding has no gradient), not {s.proxy!r}")
+            raise ValueError(f"attack proxy must be one of {', '.join(PROXIES[1:])} (rounding has no gradient), "
+                             f"not {s.proxy!r}")
         return s
 
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyModel
+from compressai.entropy_models import EntropyModel, GaussianConditional
 
 from advcompress.codecs.base import Bitstream, CheckpointError, Codec, load_state  # noqa: F401  (re-exported)
 from advcompress.codecs.registry import register_codec
 
-PROXIES = ("none", "ste", "noise")
+PROXIES = ("none", "ste", "noise", "hybrid")
 
 # CompressAI's lambda table for MSE models: loss = R(bpp) + lambda * 255^2 * MSE.
 LAMBDAS = {1: 0.0018, 2: 0.0035, 3: 0.0067, 4: 0.0130, 5: 0.0250, 6: 0.0483, 7: 0.0932, 8: 0.1800}
@@ -71,27 +71,46 @@ def register_architecture(arch: Architecture) -> Architecture:
     return arch
 
 
+def entropy_model_proxies(net: torch.nn.Module, proxy: str) -> dict[str, str]:
+    """Module name -> the stand-in (`ste` or `noise`) `proxy` gives each entropy model of `net`.
+
+    `ste` and `noise` apply to every entropy model. `hybrid` is additive noise on the main latent
+    y and straight-through rounding on the hyperlatent z: a GaussianConditional codes y (given side
+    information), and any other entropy model beside one codes z; a network with no
+    GaussianConditional (the factorized prior) codes its main latent with its EntropyBottleneck,
+    which then gets noise.
+    """
+    if proxy not in PROXIES or proxy == "none":
+        raise ValueError(f"unknown quantization proxy {proxy!r}; choose one of {PROXIES}")
+    models = {name: m for name, m in net.named_modules() if isinstance(m, EntropyModel)}
+    if proxy != "hybrid":
+        return dict.fromkeys(models, proxy)
+    conditional = any(isinstance(m, GaussianConditional) for m in models.values())
+    return {name: "noise" if isinstance(m, GaussianConditional) or not conditional else "ste"
+            for name, m in models.items()}
+
+
 @contextlib.contextmanager
 def quantization_proxy(net: torch.nn.Module, proxy: str | None):
     """Swap eval-mode rounding for a differentiable proxy inside the block.
 
     CompressAI's entropy models round with `torch.round` in eval mode, which gives zero gradient
     to the input. `ste` keeps the forward value of rounding and passes the gradient straight
-    through; `noise` replaces rounding by additive U(-0.5, 0.5) noise (the training proxy).
+    through; `noise` replaces rounding by additive U(-0.5, 0.5) noise (the training proxy);
+    `hybrid` is noise on the latent and STE on the hyperlatent (`entropy_model_proxies`).
     """
     if proxy in (None, "none"):
         yield
         return
-    if proxy not in PROXIES:
-        raise ValueError(f"unknown quantization proxy {proxy!r}; choose one of {PROXIES}")
-    patched = [m for m in net.modules() if isinstance(m, EntropyModel)]
-    for m in patched:
+    modules = dict(net.named_modules())
+    patched = [(modules[name], kind) for name, kind in entropy_model_proxies(net, proxy).items()]
+    for m, kind in patched:
         original = m.quantize
 
-        def quantize(inputs, mode, means=None, _original=original):
+        def quantize(inputs, mode, means=None, _original=original, _kind=kind):
             if mode != "dequantize":
                 return _original(inputs, mode, means)
-            if proxy == "noise":
+            if _kind == "noise":
                 return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5)
             centred = inputs - means if means is not None else inputs
             rounded = centred + (torch.round(centred) - centred).detach()
@@ -101,7 +120,7 @@ def quantization_proxy(net: torch.nn.Module, proxy: str | None):
     try:
         yield
     finally:
-        for m in patched:
+        for m, _ in patched:
             del m.quantize
 
 

@@ -57,7 +57,8 @@ class OnlineSettings:
     def from_dict(cls, d: dict | None) -> OnlineSettings:
         s = settings_from_dict(cls, d)
         if s.proxy not in PROXIES or s.proxy == "none":
-            raise ValueError(f"online proxy must be 'ste' or 'noise' (rounding has no gradient), not {s.proxy!r}")
+            raise ValueError(f"online proxy must be one of {', '.join(PROXIES[1:])} (rounding has no gradient), "
+                             f"not {s.proxy!r}")
         return s
 
 
