@@ -260,18 +260,16 @@ def test_classify_bpp_and_adaptive_tables_keep_their_means_and_add_intervals():
     assert "clean_accuracy" in md and "n_images" in md
 
 
-def test_classify_figure_draws_the_tables_interval():
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from advcompress.classify.report import _ci_lines, build_table
+def test_classify_figure_draws_the_tables_interval(tmp_path):
+    from advcompress.classify.report import _ci_grid, _ci_lines, build_table
+    from advcompress.figure_style import figure
 
     t = build_table("linf", _classify_rows(), {"seed": 0})[0]
-    fig = _ci_lines(t, "eps_255", "attack", "defense", "net", "eps", plt, sns)
-    drawn = sorted(round(float(y), 9) for ax in fig.axes for c in ax.collections
-                   for seg in c.get_segments() for y in seg[:, 1])
+    with figure(tmp_path / "linf.pdf", **_ci_grid(t, "attack", "net")) as (fig, axes):
+        _ci_lines(fig, axes, t, "eps_255", "attack", "defense", "net", "eps")
+        drawn = sorted(round(float(y), 9) for ax in fig.axes for c in ax.collections
+                       for seg in c.get_segments() for y in seg[:, 1])
     assert drawn == sorted(round(float(v), 9) for v in [*t["accuracy_lo"], *t["accuracy_hi"]])
-    plt.close(fig)
 
 
 # -- the backdoor tables ----------------------------------------------------------------------------------

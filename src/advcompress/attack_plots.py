@@ -6,15 +6,11 @@ count is printed on every panel (`n_invalid`), so they are never hidden.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from advcompress.attack_tables import (  # noqa: E402
+from advcompress.attack_tables import (
     DELTAS,
     attacked_rows,
     delta_intervals,
@@ -24,14 +20,10 @@ from advcompress.attack_tables import (  # noqa: E402
     per_submodel,
     success_curves,
 )
-from advcompress.io import save_figure  # noqa: E402
-from advcompress.tables import summarise  # noqa: E402
+from advcompress.figure_style import figure
+from advcompress.tables import summarise
 
 VALID = ["bpp_actual", "mse255"]
-
-
-def _theme():
-    sns.set_theme(style="whitegrid", context="paper")
 
 
 def _colors(models):
@@ -75,146 +67,129 @@ def _clean_curve(rows):
 
 def rd_before_after(rows: pd.DataFrame, directions: list[str], path, title: str) -> None:
     """Figs. 4, 16: RD of every algorithm on clean (solid) and attacked (dashed) images per direction."""
-    _theme()
     rows = attacked_rows(rows)
     models = list(dict.fromkeys(rows["model"]))
     col = _colors(models)
     clean = _clean_curve(rows)
     adv = summarise(rows, ["model", "direction", "quality"], ["bpp_actual", "psnr_db"], validity=VALID)
     n = len(directions)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
-    for ax, d in zip(axes[0], directions, strict=True):
-        for m in models:
-            c = clean[clean["model"] == m].sort_values("quality")
-            a = adv[(adv["model"] == m) & (adv["direction"] == d)].sort_values("quality")
-            ax.plot(c["b"], c["p"], "-o", ms=3, color=col[m], label=m)
-            ax.plot(a["bpp_actual"], a["psnr_db"], "--x", ms=4, color=col[m])
-        _invalid_note(ax, adv.loc[adv["direction"] == d, "n_invalid"].sum())
-        ax.set_title(d)
-        ax.set_xlabel("rate [bpp] (actual)")
-    axes[0, 0].set_ylabel("PSNR [dB]")
-    axes[0, 0].legend(fontsize=6)
-    fig.suptitle(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, n, figsize=(3.2 * n, 3.2), squeeze=False) as (fig, axes):
+        for ax, d in zip(axes[0], directions, strict=True):
+            for m in models:
+                c = clean[clean["model"] == m].sort_values("quality")
+                a = adv[(adv["model"] == m) & (adv["direction"] == d)].sort_values("quality")
+                ax.plot(c["b"], c["p"], "-o", ms=3, color=col[m], label=m)
+                ax.plot(a["bpp_actual"], a["psnr_db"], "--x", ms=4, color=col[m])
+            _invalid_note(ax, adv.loc[adv["direction"] == d, "n_invalid"].sum())
+            ax.set_title(d)
+            ax.set_xlabel("rate [bpp] (actual)")
+        axes[0, 0].set_ylabel("PSNR [dB]")
+        axes[0, 0].legend(fontsize=6)
+        fig.suptitle(title)
 
 
 def directions_plot(rows: pd.DataFrame, directions: list[str], path, title: str, seed: int = 0) -> None:
     """Figs. 5, 6: mu(dR) and mu(dD) over submodels against the attack direction, with the 95%
     bootstrap interval over images of each mu (as in the per-direction table)."""
-    _theme()
     pdir = per_direction(rows, seed)
     pdir["direction"] = pd.Categorical(pdir["direction"], categories=directions, ordered=True)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
-    for ax, (c, lab) in zip(axes, [("mu_dR_actual_bpp", "mu(dR) [bpp], actual"),
-                                   ("mu_dR_est_bpp", "mu(dR) [bpp], estimated"),
-                                   ("mu_dD_mse255", "mu(dD) [MSE, 0-255]")], strict=True):
-        for m, g in pdir.sort_values("direction").groupby("model", sort=False):
-            ax.errorbar(g["direction"].astype(str), g[c], yerr=ci_yerr(g, c), fmt="-o", ms=3, capsize=2, label=m)
-        ax.set_ylabel(lab)
-        ax.tick_params(axis="x", rotation=45)
-        _invalid_note(ax, pdir["n_invalid"].sum())
-    axes[0].legend(fontsize=6)
-    fig.suptitle(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, 3, figsize=(11, 3.3)) as (fig, axes):
+        for ax, (c, lab) in zip(axes, [("mu_dR_actual_bpp", "mu(dR) [bpp], actual"),
+                                       ("mu_dR_est_bpp", "mu(dR) [bpp], estimated"),
+                                       ("mu_dD_mse255", "mu(dD) [MSE, 0-255]")], strict=True):
+            for m, g in pdir.sort_values("direction").groupby("model", sort=False):
+                ax.errorbar(g["direction"].astype(str), g[c], yerr=ci_yerr(g, c), fmt="-o", ms=3, capsize=2, label=m)
+            ax.set_ylabel(lab)
+            ax.tick_params(axis="x", rotation=45)
+            _invalid_note(ax, pdir["n_invalid"].sum())
+        axes[0].legend(fontsize=6)
+        fig.suptitle(title)
 
 
 def submodels_plot(rows: pd.DataFrame, path, title: str, seed: int = 0) -> None:
     """Figs. 7, 8: per-submodel deltas averaged over directions, with their 95% bootstrap interval
     over images (whole images resampled, all directions together)."""
-    _theme()
     sub = per_submodel(rows, seed)
     g = sub.groupby(["model", "quality"], sort=False)
     avg = g[DELTAS].mean().join(g["n_invalid"].sum()).reset_index()
     avg = avg.merge(delta_intervals(rows, ["model", "quality"], ["direction"], seed), on=["model", "quality"], how="left")
     avg["submodel"] = avg.groupby("model")["quality"].rank(method="dense").astype(int)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
-    for ax, (c, lab) in zip(axes, [("dR_actual_bpp", "mean dR [bpp], actual"),
-                                   ("dD_mse255", "mean dD [MSE, 0-255]")], strict=True):
-        ci_bars(ax, avg, "model", "submodel", c, hue_order=sorted(avg["submodel"].unique()), palette="viridis")
-        ax.legend(title="submodel", fontsize=6)
-        ax.set_ylabel(lab)
-        ax.tick_params(axis="x", rotation=30)
-        _invalid_note(ax, avg["n_invalid"].sum())
-    fig.suptitle(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(8, 3.3)) as (fig, axes):
+        for ax, (c, lab) in zip(axes, [("dR_actual_bpp", "mean dR [bpp], actual"),
+                                       ("dD_mse255", "mean dD [MSE, 0-255]")], strict=True):
+            ci_bars(ax, avg, "model", "submodel", c, hue_order=sorted(avg["submodel"].unique()), palette="viridis")
+            ax.legend(title="submodel", fontsize=6)
+            ax.set_ylabel(lab)
+            ax.tick_params(axis="x", rotation=30)
+            _invalid_note(ax, avg["n_invalid"].sum())
+        fig.suptitle(title)
 
 
 def success_plot(local: pd.DataFrame, path, title: str) -> None:
     """Figs. 9, 10: local success ratios S_R(R_T) and S_D(D_T)."""
-    _theme()
     cur = success_curves(local)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
-    for ax, (metric, lab) in zip(axes, [("rate", "R_T [bits per latent position]"),
-                                        ("distortion", "D_T [MSE, 0-255]")], strict=True):
-        for m, g in cur[cur["metric"] == metric].groupby("model", sort=False):
-            ax.plot(g["threshold"], g["ratio"], "-o", ms=3, label=m)
-        ax.set_xlabel(lab)
-        ax.set_ylabel("S_R" if metric == "rate" else "S_D")
-        ax.set_xscale("symlog", linthresh=1)
-        _invalid_note(ax, cur.loc[cur["metric"] == metric, "n_nonfinite"].sum())
-    axes[0].legend(fontsize=6)
-    fig.suptitle(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, 2, figsize=(8, 3.3)) as (fig, axes):
+        for ax, (metric, lab) in zip(axes, [("rate", "R_T [bits per latent position]"),
+                                            ("distortion", "D_T [MSE, 0-255]")], strict=True):
+            for m, g in cur[cur["metric"] == metric].groupby("model", sort=False):
+                ax.plot(g["threshold"], g["ratio"], "-o", ms=3, label=m)
+            ax.set_xlabel(lab)
+            ax.set_ylabel("S_R" if metric == "rate" else "S_D")
+            ax.set_xscale("symlog", linthresh=1)
+            _invalid_note(ax, cur.loc[cur["metric"] == metric, "n_nonfinite"].sum())
+        axes[0].legend(fontsize=6)
+        fig.suptitle(title)
 
 
 def transfer_plot(rows: pd.DataFrame, source_index: int, path) -> None:
     """Fig. 3: SRDA images crafted for one submodel, coded by every submodel of the algorithm."""
-    _theme()
     models = list(dict.fromkeys(rows["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(3.4 * len(models), 3.3), squeeze=False)
-    clean = _clean_curve(rows)
-    for ax, m in zip(axes[0], models, strict=True):
-        r = rows[rows["model"] == m]
-        qs = sorted(r["quality"].unique())
-        src = str(qs[source_index])
-        c = clean[clean["model"] == m].sort_values("quality")
-        ax.plot(c["b"], c["p"], "-ok", ms=3, label="clean")
-        t = summarise(r[r["attacked_quality"].astype(str) == src], ["direction", "quality"],
-                      ["bpp_actual", "psnr_db"], validity=VALID)
-        for d, g in t.groupby("direction", sort=False):
-            ax.plot(g.sort_values("quality")["bpp_actual"], g.sort_values("quality")["psnr_db"], "--x", ms=4, label=d)
-        _invalid_note(ax, t["n_invalid"].sum())
-        ax.set_title(f"{m}: crafted for q{src}")
-        ax.set_xlabel("rate [bpp] (actual)")
-    axes[0, 0].set_ylabel("PSNR [dB]")
-    axes[0, 0].legend(fontsize=6)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, len(models), figsize=(3.4 * len(models), 3.3), squeeze=False) as (fig, axes):
+        clean = _clean_curve(rows)
+        for ax, m in zip(axes[0], models, strict=True):
+            r = rows[rows["model"] == m]
+            qs = sorted(r["quality"].unique())
+            src = str(qs[source_index])
+            c = clean[clean["model"] == m].sort_values("quality")
+            ax.plot(c["b"], c["p"], "-ok", ms=3, label="clean")
+            t = summarise(r[r["attacked_quality"].astype(str) == src], ["direction", "quality"],
+                          ["bpp_actual", "psnr_db"], validity=VALID)
+            for d, g in t.groupby("direction", sort=False):
+                ax.plot(g.sort_values("quality")["bpp_actual"], g.sort_values("quality")["psnr_db"], "--x", ms=4, label=d)
+            _invalid_note(ax, t["n_invalid"].sum())
+            ax.set_title(f"{m}: crafted for q{src}")
+            ax.set_xlabel("rate [bpp] (actual)")
+        axes[0, 0].set_ylabel("PSNR [dB]")
+        axes[0, 0].legend(fontsize=6)
 
 
 def latents_plot(lat: pd.DataFrame, path, title: str) -> None:
     """Figs. 12, 18: per-channel range (min..max) of each latent feature, clean vs adversarial,
     pooled over submodels (and images)."""
-    _theme()
     g = lat.groupby(["model", "feature", "direction", "channel"], sort=False)
     rng = g["min"].min().to_frame().join(g["max"].max()).reset_index()
     models = list(dict.fromkeys(rng["model"]))
     feats = [f for f in ["y_hat", "mu", "sigma2", "z_hat", "context"] if f in set(rng["feature"])]
     states = list(dict.fromkeys(["clean", *rng["direction"]]))
     pal = dict(zip(states, ["#4c72b0", "#dd8452", "#c44e52", "#55a868", "#8172b3", "#937860", "#da8bc3"], strict=False))
-    fig, axes = plt.subplots(len(models), len(feats), figsize=(3 * len(feats), 2.2 * len(models)), squeeze=False)
-    for i, m in enumerate(models):
-        for j, f in enumerate(feats):
-            ax = axes[i, j]
-            for st in reversed(states):
-                s = rng[(rng["model"] == m) & (rng["feature"] == f) & (rng["direction"] == st)]
-                if len(s):
-                    ax.fill_between(s["channel"], s["min"], s["max"], step="mid", alpha=0.45,
-                                    color=pal[st], label=st)
-            if i == 0:
-                ax.set_title(f)
-            if j == 0:
-                ax.set_ylabel(m, fontsize=7)
-            if not ax.has_data():
-                ax.set_axis_off()
-    axes[0, 0].legend(fontsize=6)
-    fig.suptitle(title)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, len(models), len(feats), figsize=(3 * len(feats), 2.2 * len(models)),
+                squeeze=False) as (fig, axes):
+        for i, m in enumerate(models):
+            for j, f in enumerate(feats):
+                ax = axes[i, j]
+                for st in reversed(states):
+                    s = rng[(rng["model"] == m) & (rng["feature"] == f) & (rng["direction"] == st)]
+                    if len(s):
+                        ax.fill_between(s["channel"], s["min"], s["max"], step="mid", alpha=0.45,
+                                        color=pal[st], label=st)
+                if i == 0:
+                    ax.set_title(f)
+                if j == 0:
+                    ax.set_ylabel(m, fontsize=7)
+                if not ax.has_data():
+                    ax.set_axis_off()
+        axes[0, 0].legend(fontsize=6)
+        fig.suptitle(title)
 
 
 def _tile(ax, img, text):
@@ -240,32 +215,31 @@ def gallery_plot(rows: pd.DataFrame, galleries: dict, path, by: str, fixed, titl
         cols = [d for d in (directions or sorted(present)) if d in present]
     else:  # one column per submodel index: models may have different numbers of submodels
         cols = list(range(max(len(qs) for qs in qualities.values())))
-    fig, axes = plt.subplots(len(models), len(cols), figsize=(1.9 * len(cols), 2.1 * len(models)), squeeze=False)
-    for i, m in enumerate(models):
-        rm = r[r["model"] == m]
-        qs = qualities[m]
-        for j, c in enumerate(cols):
-            ax = axes[i, j]
-            if by == "quality" and j >= len(qs):
-                ax.set_axis_off()
-                continue
-            q, d = (qs[fixed], c) if by == "direction" else (qs[j], fixed)
-            hit = rm[(rm["quality"] == q) & (rm["direction"] == d)]
-            img = galleries[m].get(f"recon/q{q}/{d}")
-            if img is None or hit.empty:
-                ax.set_axis_off()
-                ax.set_title("coding failed" if not hit.empty else "", fontsize=6)
-                continue
-            _tile(ax, img, fmt_rate_psnr(float(hit["bpp_actual"].iloc[0]), float(hit["psnr_db"].iloc[0])))
-            if by == "quality":
-                ax.set_title(f"q{q}", fontsize=7)
-            elif i == 0:
-                ax.set_title(d, fontsize=7)
-            if j == 0:
-                ax.set_ylabel(f"{m}\nq{q}" if by == "direction" else m, fontsize=6)
-    fig.suptitle(title, fontsize=8)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, len(models), len(cols), figsize=(1.9 * len(cols), 2.1 * len(models)), squeeze=False,
+                themed=False) as (fig, axes):
+        for i, m in enumerate(models):
+            rm = r[r["model"] == m]
+            qs = qualities[m]
+            for j, c in enumerate(cols):
+                ax = axes[i, j]
+                if by == "quality" and j >= len(qs):
+                    ax.set_axis_off()
+                    continue
+                q, d = (qs[fixed], c) if by == "direction" else (qs[j], fixed)
+                hit = rm[(rm["quality"] == q) & (rm["direction"] == d)]
+                img = galleries[m].get(f"recon/q{q}/{d}")
+                if img is None or hit.empty:
+                    ax.set_axis_off()
+                    ax.set_title("coding failed" if not hit.empty else "", fontsize=6)
+                    continue
+                _tile(ax, img, fmt_rate_psnr(float(hit["bpp_actual"].iloc[0]), float(hit["psnr_db"].iloc[0])))
+                if by == "quality":
+                    ax.set_title(f"q{q}", fontsize=7)
+                elif i == 0:
+                    ax.set_title(d, fontsize=7)
+                if j == 0:
+                    ax.set_ylabel(f"{m}\nq{q}" if by == "direction" else m, fontsize=6)
+        fig.suptitle(title, fontsize=8)
 
 
 def masks_plot(galleries: dict[str, dict], direction: str, threshold: float, path) -> None:
@@ -277,27 +251,25 @@ def masks_plot(galleries: dict[str, dict], direction: str, threshold: float, pat
     for m in models:
         qs = sorted({int(k.split("/")[1][1:]) for k in galleries[attacks[0]][m] if k.startswith("ddist/")})
         rows += [(m, q) for q in qs]
-    fig, axes = plt.subplots(len(rows), 1 + len(attacks), figsize=(2 * (1 + len(attacks)), 2 * len(rows)),
-                             squeeze=False)
-    for i, (m, q) in enumerate(rows):
-        g0 = galleries[attacks[0]][m]
-        clean = g0.get(f"recon_clean/q{q}")
-        if clean is not None:
-            _tile(axes[i, 0], clean, "clean reconstruction")
-        axes[i, 0].set_ylabel(f"{m}\nq{q}", fontsize=6)
-        for j, a in enumerate(attacks, start=1):
-            g = galleries[a][m]
-            rec, dd = g.get(f"recon/q{q}/{direction}"), g.get(f"ddist/q{q}/{direction}")
-            ax = axes[i, j]
-            if rec is None or dd is None:
-                ax.set_axis_off()
-                continue
-            img = gallery_to_display(rec)
-            ok = np.asarray(dd, dtype=np.float32) > threshold
-            overlay = np.where(ok[..., None], [1.0, 0.0, 0.0], [0.0, 0.3, 1.0])
-            ax.imshow(0.55 * img + 0.45 * overlay)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel(f"{a}: {ok.mean():.0%} > {threshold:g}", fontsize=6)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, len(rows), 1 + len(attacks), figsize=(2 * (1 + len(attacks)), 2 * len(rows)), squeeze=False,
+                themed=False) as (fig, axes):
+        for i, (m, q) in enumerate(rows):
+            g0 = galleries[attacks[0]][m]
+            clean = g0.get(f"recon_clean/q{q}")
+            if clean is not None:
+                _tile(axes[i, 0], clean, "clean reconstruction")
+            axes[i, 0].set_ylabel(f"{m}\nq{q}", fontsize=6)
+            for j, a in enumerate(attacks, start=1):
+                g = galleries[a][m]
+                rec, dd = g.get(f"recon/q{q}/{direction}"), g.get(f"ddist/q{q}/{direction}")
+                ax = axes[i, j]
+                if rec is None or dd is None:
+                    ax.set_axis_off()
+                    continue
+                img = gallery_to_display(rec)
+                ok = np.asarray(dd, dtype=np.float32) > threshold
+                overlay = np.where(ok[..., None], [1.0, 0.0, 0.0], [0.0, 0.3, 1.0])
+                ax.imshow(0.55 * img + 0.45 * overlay)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.set_xlabel(f"{a}: {ok.mean():.0%} > {threshold:g}", fontsize=6)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from advcompress.figure_style import figure
 from advcompress.stats import ci_columns_to_text, group_seed, intervals, proportion_ci
 
 CLASSIFIER_TABLES = {
@@ -102,50 +103,42 @@ def classifier_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
 
 
 def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from advcompress.io import save_figure
-
-    sns.set_theme(style="whitegrid", context="paper")
     asr = _asr_rows(df)
     if kind == "fig6":
         sweep = asr[asr.codec == "jpeg"]  # the sweep plus the test set's own JPEG quality
         sweep = sweep.assign(quality=sweep.quality.astype(int))
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
         seed = int(s.get("seed", 0))
-        for (trig, method), g in sweep.groupby(["trigger", "method"]):
-            g = g.sort_values("quality")
-            # the tables' interval for each point: the run's test samples, seeded by run and cell
-            ci = np.array([proportion_ci(r.hits, r.n, group_seed(seed, r.run, "asr", r.codec, _quality(r.quality)))
-                           if r.n else (math.nan,) * 3 for r in g.itertuples()]).reshape(-1, 3)
-            err = np.nan_to_num(100 * np.vstack([ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]])).clip(min=0.0)
-            ax.errorbar(g.quality, 100 * g.rate, yerr=err, marker="o", capsize=2, ls="-" if method == "fc" else "--",
-                        label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
-        ax.set_xlabel("JPEG quality")
-        ax.set_ylabel("ASR after JPEG [%]")
-        ax.set_ylim(-2, 102)
-        ax.legend(fontsize=7)
-        ax.set_title("ASR vs JPEG quality (Fig. 6)")
+        with figure(path, figsize=(5.5, 3.8)) as (_, ax):
+            for (trig, method), g in sweep.groupby(["trigger", "method"]):
+                g = g.sort_values("quality")
+                # the tables' interval for each point: the run's test samples, seeded by run and cell
+                ci = np.array([proportion_ci(r.hits, r.n, group_seed(seed, r.run, "asr", r.codec, _quality(r.quality)))
+                               if r.n else (math.nan,) * 3 for r in g.itertuples()]).reshape(-1, 3)
+                err = np.nan_to_num(100 * np.vstack([ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]])).clip(min=0.0)
+                ax.errorbar(g.quality, 100 * g.rate, yerr=err, marker="o", capsize=2,
+                            ls="-" if method == "fc" else "--",
+                            label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
+            ax.set_xlabel("JPEG quality")
+            ax.set_ylabel("ASR after JPEG [%]")
+            ax.set_ylim(-2, 102)
+            ax.legend(fontsize=7)
+            ax.set_title("ASR vs JPEG quality (Fig. 6)")
     elif kind == "fig7":
         cols = [f"{c}@{_quality(q)}" for c, q in s["test_codecs"].items()]
         t = asr.assign(test=asr.codec + "@" + asr.quality)
         t = t[t.test.isin(cols)]
         grid = t.pivot_table(index="train_codecs", columns="test", values="rate", aggfunc="mean", dropna=False)
         grid = grid.reindex(columns=cols) * 100
-        fig, ax = plt.subplots(figsize=(6, 0.6 * len(grid) + 1.6))
-        sns.heatmap(grid, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
-                    cbar_kws={"label": "ASR [%]"})
-        ax.set_xlabel("test codec (unseen: avif, heif)")
-        ax.set_ylabel("training codecs")
-        ax.set_title("Train on one codec, test on all (Fig. 7)")
+        with figure(path, figsize=(6, 0.6 * len(grid) + 1.6)) as (_, ax):
+            sns.heatmap(grid, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
+                        cbar_kws={"label": "ASR [%]"})
+            ax.set_xlabel("test codec (unseen: avif, heif)")
+            ax.set_ylabel("training codecs")
+            ax.set_title("Train on one codec, test on all (Fig. 7)")
     else:
         raise ValueError(f"unknown figure {kind!r}; choose fig6 or fig7")
-    save_figure(fig, path)
-    plt.close(fig)
 
 
 # -- LIC encoder backdoor ---------------------------------------------------------------------------
@@ -199,70 +192,51 @@ def lic_markdown(t: pd.DataFrame) -> str:
 def lic_rd_figure(df: pd.DataFrame, kind: str, path, seed: int = 0) -> None:
     """Fig. 4 (bpp trigger) / Fig. 5 (psnr trigger): RD curves of clean and triggered inputs, with
     the interval over images of both means (the tables' own) as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from advcompress.io import save_figure
-
     trig = "bpp" if kind == "fig4" else "psnr"
-    sns.set_theme(style="whitegrid", context="paper")
     cols = ["bpp_actual", "psnr_vs_clean_db"]
     summ = _lic_summary(df, ["model", "quality", "encoder", "trigger"], cols, cols, seed)
     models = sorted(summ.model.unique())
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
 
     def err(c, col):
         m = c[col].to_numpy(dtype=float)
         return np.nan_to_num(np.vstack([m - c[f"{col}_lo"].to_numpy(dtype=float),
                                         c[f"{col}_hi"].to_numpy(dtype=float) - m])).clip(min=0.0)
 
-    for ax, m in zip(axes[0], models, strict=True):
-        g = summ[summ.model == m]
-        for (enc, t), label, style in [
-            (("original", "none"), "original encoder, clean", "o-"),
-            (("backdoored", "none"), "backdoored encoder, clean", "s--"),
-            (("backdoored", trig), f"backdoored encoder, {trig} trigger", "^-"),
-            (("original", trig), f"original encoder, {trig} trigger", "x:"),
-        ]:
-            c = g[(g.encoder == enc) & (g.trigger == t)].sort_values("bpp_actual")
-            if len(c):
-                ax.errorbar(c.bpp_actual, c.psnr_vs_clean_db, xerr=err(c, "bpp_actual"),
-                            yerr=err(c, "psnr_vs_clean_db"), fmt=style, label=label, ms=4, capsize=2)
-        ax.set_xlabel("rate [bpp] (actual bitstream)")
-        ax.set_ylabel("PSNR vs clean image [dB]")
-        ax.set_title(f"{m}: {'bit-rate' if trig == 'bpp' else 'PSNR'} attack")
-        ax.legend(fontsize=7)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 1, len(models), figsize=(5 * len(models), 3.8), squeeze=False) as (_, axes):
+        for ax, m in zip(axes[0], models, strict=True):
+            g = summ[summ.model == m]
+            for (enc, t), label, style in [
+                (("original", "none"), "original encoder, clean", "o-"),
+                (("backdoored", "none"), "backdoored encoder, clean", "s--"),
+                (("backdoored", trig), f"backdoored encoder, {trig} trigger", "^-"),
+                (("original", trig), f"original encoder, {trig} trigger", "x:"),
+            ]:
+                c = g[(g.encoder == enc) & (g.trigger == t)].sort_values("bpp_actual")
+                if len(c):
+                    ax.errorbar(c.bpp_actual, c.psnr_vs_clean_db, xerr=err(c, "bpp_actual"),
+                                yerr=err(c, "psnr_vs_clean_db"), fmt=style, label=label, ms=4, capsize=2)
+            ax.set_xlabel("rate [bpp] (actual bitstream)")
+            ax.set_ylabel("PSNR vs clean image [dB]")
+            ax.set_title(f"{m}: {'bit-rate' if trig == 'bpp' else 'PSNR'} attack")
+            ax.legend(fontsize=7)
 
 
 def lic_example(example_dir, path) -> None:
     """Fig. 6: input and reconstruction for the clean image and each trigger (backdoored encoder)."""
     from pathlib import Path
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from PIL import Image
-
-    from advcompress.io import save_figure
 
     d = Path(example_dir)
     trigs = sorted(p.stem.split("_", 1)[1] for p in d.glob("input_*.png"))
     trigs = ["none"] + [t for t in trigs if t != "none"]
-    fig, axes = plt.subplots(2, len(trigs), figsize=(2.6 * len(trigs), 5.4), squeeze=False)
-    for j, t in enumerate(trigs):
-        for i, kind in enumerate(["input", "recon"]):
-            ax = axes[i][j]
-            p = d / f"{kind}_{t}.png"
-            if p.exists():
-                ax.imshow(Image.open(p))
-            ax.set_axis_off()
-            ax.set_title(f"{'input' if kind == 'input' else 'decoded'}: {'clean' if t == 'none' else t + ' trigger'}",
-                         fontsize=8)
-    save_figure(fig, path)
-    plt.close(fig)
+    with figure(path, 2, len(trigs), figsize=(2.6 * len(trigs), 5.4), squeeze=False, themed=False) as (_, axes):
+        for j, t in enumerate(trigs):
+            for i, kind in enumerate(["input", "recon"]):
+                ax = axes[i][j]
+                p = d / f"{kind}_{t}.png"
+                if p.exists():
+                    ax.imshow(Image.open(p))
+                ax.set_axis_off()
+                ax.set_title(f"{'input' if kind == 'input' else 'decoded'}: "
+                             f"{'clean' if t == 'none' else t + ' trigger'}", fontsize=8)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from advcompress.figure_style import figure
 from advcompress.io import write_table as _write_csv
 from advcompress.io import write_text
 from advcompress.stats import ci_columns_to_text, fmt_ci, intervals
@@ -100,46 +101,44 @@ def write_table(kind: str, inputs, out_csv, out_md, s: dict) -> None:
 
 
 def draw_figure(kind: str, inputs, out, s: dict) -> None:
-    import matplotlib
+    if kind == "adaptive-example":
+        _adaptive_example(inputs[0], out)
+        return
+    df = concat_tables(inputs)
+    if kind == "linf":
+        t, x, col, hue, facet = build_table("linf", df, s)[0], "eps_255", "attack", "defense", "net"
+    elif kind == "l2":
+        t, x, col, hue, facet = build_table("l2", df, s)[0], "l2_threshold", "attack", "defense", "net"
+    elif kind == "ablation":
+        t, x, col, hue, facet = build_table("ablation", df, s)[0], "eps_255", "attack", "defense", "net"
+    elif kind == "sequential":
+        t = build_table("sequential", df, s)[0]
+        t = t.assign(eps=t["eps_255"].map(lambda e: f"eps={e:g}/255"))
+        x, col, hue, facet = "rounds", "base", "eps", "net"
+    else:
+        raise ValueError(f"unknown classify figure {kind!r}")
+    xlabel = {"eps_255": "eps [1/255]", "l2_threshold": "L2 threshold (pixels in [0, 1])",
+              "rounds": "compression rounds N"}[x]
+    with figure(out, **_ci_grid(t, col, facet)) as (fig, axes):
+        _ci_lines(fig, axes, t, x, col, hue, facet, xlabel)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _ci_grid(t: pd.DataFrame, col: str, facet: str) -> dict:
+    """The panels of `_ci_lines`' figure, as `figure()` arguments: one per (facet, col)."""
+    n_rows, n_cols = len(dict.fromkeys(t[facet])), len(dict.fromkeys(t[col]))
+    return {"nrows": n_rows, "ncols": n_cols, "figsize": (2.9 * n_cols, 2.6 * n_rows), "squeeze": False,
+            "sharex": True, "sharey": True}
+
+
+def _ci_lines(fig, axes, t: pd.DataFrame, x: str, col: str, hue: str, facet: str, xlabel: str) -> None:
+    """Accuracy against `x`, one panel per (facet, col) (the axes of `_ci_grid`), one colour per
+    `hue`, dashed when the gradient goes through the defense; error bars are the table's own
+    intervals over images."""
     import seaborn as sns
 
-    from advcompress.io import save_figure
-
-    sns.set_theme(style="whitegrid", context="paper")
-    if kind == "adaptive-example":
-        fig = _adaptive_example(inputs[0], plt)
-    else:
-        df = concat_tables(inputs)
-        if kind == "linf":
-            t, x, col, hue, facet = build_table("linf", df, s)[0], "eps_255", "attack", "defense", "net"
-        elif kind == "l2":
-            t, x, col, hue, facet = build_table("l2", df, s)[0], "l2_threshold", "attack", "defense", "net"
-        elif kind == "ablation":
-            t, x, col, hue, facet = build_table("ablation", df, s)[0], "eps_255", "attack", "defense", "net"
-        elif kind == "sequential":
-            t = build_table("sequential", df, s)[0]
-            t = t.assign(eps=t["eps_255"].map(lambda e: f"eps={e:g}/255"))
-            x, col, hue, facet = "rounds", "base", "eps", "net"
-        else:
-            raise ValueError(f"unknown classify figure {kind!r}")
-        xlabel = {"eps_255": "eps [1/255]", "l2_threshold": "L2 threshold (pixels in [0, 1])",
-                  "rounds": "compression rounds N"}[x]
-        fig = _ci_lines(t, x, col, hue, facet, xlabel, plt, sns)
-    save_figure(fig, out)
-    plt.close(fig)
-
-
-def _ci_lines(t: pd.DataFrame, x: str, col: str, hue: str, facet: str, xlabel: str, plt, sns):
-    """Accuracy against `x`, one panel per (facet, col), one colour per `hue`, dashed when the
-    gradient goes through the defense; error bars are the table's own intervals over images."""
     rows, cols = list(dict.fromkeys(t[facet])), list(dict.fromkeys(t[col]))
     hues = list(dict.fromkeys(t[hue]))
     colors = dict(zip(hues, sns.color_palette("tab10", max(len(hues), 1)), strict=False))
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(2.9 * len(cols), 2.6 * len(rows)), squeeze=False,
-                             sharex=True, sharey=True)
     for i, r in enumerate(rows):
         for j, c in enumerate(cols):
             ax = axes[i, j]
@@ -164,10 +163,9 @@ def _ci_lines(t: pd.DataFrame, x: str, col: str, hue: str, facet: str, xlabel: s
                 labels.append(lab)
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
     fig.tight_layout()
-    return fig
 
 
-def _adaptive_example(path, plt):
+def _adaptive_example(path, out) -> None:
     import torch
 
     from advcompress.device import to_numpy
@@ -175,17 +173,16 @@ def _adaptive_example(path, plt):
     ex = torch.load(path, map_location="cpu", weights_only=True)
     cols = ["original", "adversarial", "jpeg", "saliency", "aug_saliency", "aug_saliency_map"]
     n = len(ex["original"])
-    fig, axes = plt.subplots(n, len(cols), figsize=(1.6 * len(cols), 1.6 * n), squeeze=False)
-    for i in range(n):
-        for j, c in enumerate(cols):
-            img = ex[c][i]
-            ax = axes[i, j]
-            if img.dim() == 2:
-                ax.imshow(to_numpy(img), cmap="inferno", vmin=0, vmax=1)
-            else:
-                ax.imshow(to_numpy(img.permute(1, 2, 0).clamp(0, 1)), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(c.replace("_", " "), fontsize=7)
-    return fig
+    with figure(out, n, len(cols), figsize=(1.6 * len(cols), 1.6 * n), squeeze=False) as (_, axes):
+        for i in range(n):
+            for j, c in enumerate(cols):
+                img = ex[c][i]
+                ax = axes[i, j]
+                if img.dim() == 2:
+                    ax.imshow(to_numpy(img), cmap="inferno", vmin=0, vmax=1)
+                else:
+                    ax.imshow(to_numpy(img.permute(1, 2, 0).clamp(0, 1)), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(c.replace("_", " "), fontsize=7)
