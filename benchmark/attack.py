@@ -50,7 +50,7 @@ def throughput(a) -> None:
 
     from advcompress.attack_study import centre_crop
     from advcompress.attacks import attack_grid
-    from advcompress.cli import make_codec_from_settings
+    from advcompress.codecs import make_codec_from_settings
     from advcompress.config import load_tier
     from advcompress.data import load_image_folder
 

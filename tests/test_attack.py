@@ -27,8 +27,7 @@ from advcompress.attacks import (
     project_to_ball,
     to_8bit_within_budget,
 )
-from advcompress.cli import make_codec_from_settings
-from advcompress.codecs import make_codec
+from advcompress.codecs import make_codec, make_codec_from_settings
 from advcompress.codecs.learned import ARCHITECTURES
 from advcompress.config import load_tier
 from advcompress.metrics import perturbation_norm

@@ -58,3 +58,35 @@ def test_the_codec_registry_imports_no_study():
             "sys.exit(f'the codec registry imports {bad}' if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _imported_modules(path, package: str):
+    """Every module an `import` or `from ... import` statement of `path` names (relative ones
+    resolved against `package`), with `from m import n` also giving `m.n`."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            yield from (f"{module}.{a.name}" for a in node.names)
+
+
+def test_only_the_cli_and_its_commands_import_the_cli():
+    """Dependencies point from the CLI to the library, never back: a library module importing
+    `advcompress.cli` (backdoor.lic_eval once did, for make_codec_from_settings) ties it to argument
+    parsing and the command table, and invites import cycles. Shared helpers live in the library."""
+    src = ROOT / "src"
+    allowed = {src / "advcompress" / "cli.py", src / "advcompress" / "__main__.py"}
+    bad = []
+    for path in sorted((src / "advcompress").rglob("*.py")):
+        if path in allowed or (src / "advcompress" / "commands") in path.parents:
+            continue
+        package = ".".join(path.relative_to(src).with_suffix("").parts[:-1])
+        names = set(_imported_modules(path, package))
+        if any(n == "advcompress.cli" or n.startswith("advcompress.cli.") for n in names):
+            bad.append(str(path.relative_to(ROOT)))
+    assert not bad, f"library modules importing advcompress.cli: {bad}"

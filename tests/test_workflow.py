@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from advcompress.cli import make_codec_from_settings
+from advcompress.codecs import make_codec_from_settings
 from advcompress.config import load_tier
 from advcompress.data import load_image_folder, prepare_skimage_photos
 from advcompress.evaluate import code_image

@@ -10,7 +10,7 @@ import yaml
 
 from advcompress.assess import assess_image
 from advcompress.attacks import attack_grid
-from advcompress.cli import make_codec_from_settings
+from advcompress.codecs import make_codec_from_settings
 from advcompress.codecs.learned import architecture
 from advcompress.metrics import perturbation_norm
 from tests.conftest import ROOT, copy_workflow, snakemake

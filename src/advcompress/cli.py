@@ -95,25 +95,6 @@ def settings_of(args) -> dict:
         raise UserError(f"--settings: {e}") from None
 
 
-def make_codec_from_settings(name: str, quality, settings: dict, checkpoint: str | None = None):
-    """The one place a job turns (codec, quality, settings) into a codec object."""
-    from advcompress.codecs import codec_entry, make_codec
-    from advcompress.device import pick_device
-
-    if codec_entry(name).family == "classic":
-        return make_codec(name, quality)
-    return make_codec(
-        name,
-        int(quality),
-        weights=settings.get("weights", "trained"),
-        checkpoint=checkpoint,
-        widths=settings.get("widths"),
-        device=pick_device(settings.get("device", "auto")),
-        # settings of a codec wrapper (`<model>+online`); learned codecs ignore it
-        **({"online": settings["online"]} if "online" in settings else {}),
-    )
-
-
 # -- names an argument accepts --------------------------------------------------------------------
 
 

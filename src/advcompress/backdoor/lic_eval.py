@@ -17,7 +17,7 @@ from advcompress.metrics import mse255, psnr_from_mse255, quantize_8bit
 def load_backdoored(model: str, quality, settings: dict, checkpoint: str, backdoored: str):
     """(original codec, backdoored codec, triggers): the backdoored one is the original with g_a replaced."""
     from advcompress.backdoor.lic_trigger import load_triggers
-    from advcompress.cli import make_codec_from_settings
+    from advcompress.codecs import make_codec_from_settings
 
     original = make_codec_from_settings(model, quality, settings, checkpoint)
     codec = make_codec_from_settings(model, quality, settings, checkpoint)

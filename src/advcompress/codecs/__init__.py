@@ -20,6 +20,26 @@ def make_codec(name: str, quality, **settings):
     return entry.build(quality, **settings)
 
 
+def make_codec_from_settings(name: str, quality, settings: dict, checkpoint: str | None = None):
+    """The one place a job turns (codec, quality, settings) into a codec object: a classic codec
+    takes only its quality; a learned one its weights, widths, device and `checkpoint` from a job's
+    codec settings, plus the settings of a wrapper such as `+online`."""
+    from advcompress.device import pick_device
+
+    if codec_entry(name).family == "classic":
+        return make_codec(name, quality)
+    return make_codec(
+        name,
+        int(quality),
+        weights=settings.get("weights", "trained"),
+        checkpoint=checkpoint,
+        widths=settings.get("widths"),
+        device=pick_device(settings.get("device", "auto")),
+        # settings of a codec wrapper (`<model>+online`); learned codecs ignore it
+        **({"online": settings["online"]} if "online" in settings else {}),
+    )
+
+
 def __getattr__(name: str):
     if name in ("Bitstream", "Codec"):
         from advcompress.codecs import base
@@ -28,4 +48,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'advcompress.codecs' has no attribute {name!r}")
 
 
-__all__ = ["Bitstream", "Codec", "codec_entry", "make_codec", "register_codec", "registered_codecs"]
+__all__ = ["Bitstream", "Codec", "codec_entry", "make_codec", "make_codec_from_settings", "register_codec",
+           "registered_codecs"]

@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from advcompress.attack_figures import FIGURES
-from advcompress.cli import LEARNED_CODECS, make_codec_from_settings, registry_names, settings_of
+from advcompress.cli import LEARNED_CODECS, registry_names, settings_of
+from advcompress.codecs import make_codec_from_settings
 from advcompress.errors import UserError
 
 log = logging.getLogger("advcompress")

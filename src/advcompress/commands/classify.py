@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from advcompress.cli import CODECS, make_codec_from_settings, registry_names, settings_of
+from advcompress.cli import CODECS, registry_names, settings_of
+from advcompress.codecs import make_codec_from_settings
 
 log = logging.getLogger("advcompress")
 

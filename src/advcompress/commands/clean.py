@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import ARCHITECTURES, CODECS, make_codec_from_settings, settings_of
+from advcompress.cli import ARCHITECTURES, CODECS, settings_of
+from advcompress.codecs import make_codec_from_settings
 
 log = logging.getLogger("advcompress")
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import ARCHITECTURES, make_codec_from_settings, settings_of
+from advcompress.cli import ARCHITECTURES, settings_of
+from advcompress.codecs import make_codec_from_settings
 from advcompress.defense_figures import FIGURES
 
 log = logging.getLogger("advcompress")
