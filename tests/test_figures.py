@@ -85,11 +85,26 @@ def _defense_outputs(root, rng) -> None:
         write_table(root / "clean" / codec / "clean.csv", pd.DataFrame(clean))
 
 
+def _tau_outputs(root, model, rng) -> None:
+    """The ARDA temperature ablation's rows: ARDA rows per tau rule, tau = gamma_d only where gamma_d > 0."""
+    frames = []
+    for rule, tau in [("tau=0.1", 0.1), ("tau=1", 1.0), ("tau=gamma_d", None)]:
+        r = _rows(model, "arda", rng)
+        if tau is None:
+            r = r[r["direction"] == "sda"]
+        spread = rng.uniform(0.34, 1.0, len(r))
+        frames.append(r.assign(tau=tau or 1.0, tau_rule=rule, n_submodels=len(QUALITIES[model]),
+                               w_max_mean=spread, w_max_final=spread))
+    write_table(root / "tau_ablation" / model / "rows.csv", pd.concat(frames, ignore_index=True))
+
+
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory):
     root, rng = tmp_path_factory.mktemp("outputs"), np.random.default_rng(0)
     for attack, model in product(["srda", "arda"], QUALITIES):
         _attack_outputs(root / "attack", attack, model, rng)
+    for model in QUALITIES:
+        _tau_outputs(root / "attack", model, rng)
     _defense_outputs(root / "defense", rng)
     return root
 

@@ -114,3 +114,12 @@ def masks(inputs, s, out):
     """Fig. 11: success/failure masks at D_T over the reconstructions, SRDA beside ARDA."""
     galleries = {attack: _galleries(paths) for attack, paths in inputs.items()}
     _plots().masks_plot(galleries, s["mask_direction"], float(s["mask_threshold"]), out)
+
+
+@FIGURES.register("tau", file="arda_tau", reads={"rows": "tau_ablation/rows.csv"},
+                  settings=("directions", "seed"), group="ARDA temperature")
+def tau(inputs, s, out):
+    """The ARDA temperature ablation: mu(dR), mu(dD) and the largest weight per direction and tau."""
+    from advcompress.attack_tau_plots import tau_plot
+
+    tau_plot(_table(inputs["rows"]), s["directions"], out, seed=int(s["seed"]))

@@ -75,10 +75,10 @@ def run_attack_job(
     sources = [[q] for q in qualities] if atk.scope == "submodel" else [qualities]
     rows, local, steps, adv_images = [], [], [], {}
     for src in sources:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         target = codecs[src[0]] if atk.scope == "submodel" else [codecs[q] for q in src]
         res = attack_grid(atk, target, x, directions, s)
-        attack_s = time.perf_counter() - t0
+        attack_s, attack_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         src_label = str(src[0]) if atk.scope == "submodel" else "all"
         log.info("%s %s submodel %s: %d samples attacked in %.1f s", attack, model, src_label,
                  len(names) * len(directions), attack_s)
@@ -97,7 +97,7 @@ def run_attack_job(
                         quality=q, transfer=is_transfer, proxy=s.proxy, epsilon=s.epsilon,
                         steps_T=s.steps, perturbation_mse=float(norms[i]),
                         reached_sphere=bool(res["reached"][d][i]), steps_total=int(res["steps_total"][d][i]),
-                        attack_s=attack_s, error_clean=c["error"],
+                        attack_s=attack_s, attack_cpu_s=attack_cpu_s, error_clean=c["error"],
                         **{f"{k}_clean": c[k] for k in CLEAN_KEYS},
                     )
                     row["dR_actual_bpp"] = row["bpp_actual"] - c["bpp_actual"]
@@ -135,3 +135,45 @@ def run_attack_job(
         "gallery": gallery,
         "adv": adv_images,
     }
+
+
+# -- ARDA's temperature ----------------------------------------------------------------------------
+
+
+def tau_values(taus: list, directions: dict) -> list[tuple[str, float, dict]]:
+    """(rule, tau, directions) of every ARDA run of the ablation: a number t is one tau for every
+    direction (rule "tau=<t>"); `gamma_d` is tau = gamma_d for each direction with gamma_d > 0
+    (rule "tau=gamma_d"; the paper's "tau equal to gamma" read as the distortion weight), one run
+    per direction."""
+    runs = []
+    for t in taus:
+        if t == "gamma_d":
+            runs += [("tau=gamma_d", float(g[1]), {d: g}) for d, g in directions.items() if float(g[1]) > 0]
+        elif isinstance(t, str):
+            raise ValueError(f"tau_ablation.taus: {t!r} is neither a number nor 'gamma_d'")
+        else:
+            runs.append((f"tau={float(t):g}", float(t), dict(directions)))
+    return runs
+
+
+def weight_spread(steps: pd.DataFrame) -> pd.DataFrame:
+    """Per direction and image of an ARDA step log: K (submodels), the mean over the sample's
+    active steps of its largest weight (`w_max_mean`; 1/K is uniform) and that largest weight at
+    its last step (`w_max_final`)."""
+    a = steps[steps["active"].astype(bool)]
+    w_max = a["weights"].map(max)
+    out = a.assign(w_max=w_max, k=a["weights"].map(len)).groupby(["direction", "image"], sort=False)
+    return out.agg(n_submodels=("k", "first"), w_max_mean=("w_max", "mean"), w_max_final=("w_max", "last")).reset_index()
+
+
+def tau_ablation_job(model: str, codecs: dict, names: list[str], x: torch.Tensor, directions: dict,
+                     settings: dict) -> pd.DataFrame:
+    """ARDA on all submodels of `model` once per temperature of `settings["taus"]` (`tau_values`),
+    re-measured by real coding as the attack study does: its rows plus `tau`, `tau_rule` and how
+    far the weights were from uniform (`weight_spread`)."""
+    frames = []
+    for rule, tau, dirs in tau_values(settings["taus"], directions):
+        out = run_attack_job("arda", model, codecs, names, x, dirs, {**settings, "tau": tau, "latent_directions": []})
+        spread = weight_spread(out["steps"]).assign(image=lambda d: [names[i] for i in d["image"]])
+        frames.append(out["rows"].assign(tau=tau, tau_rule=rule).merge(spread, on=["direction", "image"], how="left"))
+    return pd.concat(frames, ignore_index=True)

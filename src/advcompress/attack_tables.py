@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from advcompress.stats import nested_mean_ci
+from advcompress.stats import mean_ci, nested_mean_ci
 from advcompress.tables import summarise, valid_mask
 
 DELTAS = ["dR_actual_bpp", "dR_est_bpp", "dD_mse255"]
@@ -114,3 +114,17 @@ def fmt_rate_psnr(bpp: float, psnr: float) -> str:
         return "NaN" if v is None or not math.isfinite(v) else format(v, spec)
 
     return f"{f(bpp, '.3f')} bpp / {f(psnr, '.2f')} dB"
+
+
+def tau_summary(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The ARDA temperature ablation per model, tau rule and direction: `tau`, mu over submodels of
+    each delta with its interval over images (`per_direction`'s statistic), and the largest ARDA
+    weight, mean over the steps (`w_max_mean`) and at the last step (`w_max_final`), as a mean over
+    images with its interval; `uniform` = 1/K is where equal weights would sit."""
+    by = ["model", "tau_rule", "direction"]
+    pdir = per_direction(rows.assign(attack=rows["tau_rule"]), seed).rename(columns={"attack": "tau_rule"})
+    sample = rows.drop_duplicates(["model", "tau_rule", "direction", "image"])
+    w = mean_ci(sample, by, ["w_max_mean", "w_max_final"], unit="image", seed=seed).drop(columns="n")
+    facts = sample.groupby(by, sort=False).agg(tau=("tau", "first"), n_submodels=("n_submodels", "first"))
+    out = pdir.merge(w, on=by, how="left").merge(facts.reset_index(), on=by, how="left")
+    return out.assign(uniform=1.0 / out["n_submodels"])

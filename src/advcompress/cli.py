@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rd-bd": ("clean", "BD-PSNR and BD-rate of every codec against an anchor codec, with intervals"),
     "rd-figure": ("clean", "draw the clean RD figure"),
     "attack-run": ("attack", "attack every eval image x direction for one codec; assess by real coding"),
+    "attack-tau": ("attack", "ARDA on one codec at each temperature of the tau ablation, measured by real coding"),
     "attack-image": ("attack", "attack one image file and print clean vs adversarial RD"),
     "attack-table": ("attack", "Table II (mu/sigma of dR, dD, 95% bootstrap intervals over images) "
                                "from per-image attack rows"),

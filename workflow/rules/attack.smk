@@ -47,6 +47,35 @@ rule attack_run:
         "--threads {threads} > {log:q} 2>&1"
 
 
+if TAU is not None:
+
+    # ARDA at each temperature of attack.tau_ablation on one codec's submodels (figure arda_tau).
+    rule attack_tau:
+        conda:
+            CONDA_ENV
+        input:
+            images=f"{DATA}/eval",
+            ckpts=lambda w: model_checkpoints(TAU["model"]),
+        output:
+            rows=attack_out("tau_ablation", TAU["model"], "rows.csv"),
+        params:
+            model=TAU["model"],
+            settings=as_json(tau_ablation_settings()),
+        threads: 1
+        resources:
+            gpu=1,
+            mem_mb=lambda w, attempt: ATK["mem_mb"] * attempt,
+        retries: 1
+        log:
+            logfile("attack_tau", TAU["model"]),
+        benchmark:
+            benchfile("attack_tau", TAU["model"])
+        shell:
+            "advcompress attack-tau --model {params.model:q} --eval-dir {input.images:q} "
+            "--checkpoints {input.ckpts:q} --rows {output.rows:q} --settings {params.settings:q} "
+            "--threads {threads} > {log:q} 2>&1"
+
+
 rule attack_table2:
     conda:
         CONDA_ENV

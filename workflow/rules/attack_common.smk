@@ -27,17 +27,46 @@ def attack_target(model):
     return {"qualities": qs, "checkpoints": {q: checkpoint(model, q) for q in qs}, "settings": codec_settings(model)}
 
 
-def attack_checkpoints(wildcards):
-    t = attack_target(wildcards.model)
+def model_checkpoints(model):
+    t = attack_target(model)
     return [t["checkpoints"][q] for q in t["qualities"]]
 
 
-def attack_settings(wildcards):
-    t = attack_target(wildcards.model)
-    keys = ["epsilon", "steps", "lr", "lr_final", "max_warmup_steps", "proxy", "tau", "chunk",
-            "images", "crop", "thresholds", "latent_directions", "directions"]
+def attack_checkpoints(wildcards):
+    return model_checkpoints(wildcards.model)
+
+
+ATTACK_JOB_KEYS = ["epsilon", "steps", "lr", "lr_final", "max_warmup_steps", "proxy", "chunk", "images",
+                   "crop", "thresholds", "directions"]
+
+
+def attack_job_settings(model, keys):
+    t = attack_target(model)
     return {**{k: ATK[k] for k in keys}, "qualities": t["qualities"], "codec": t["settings"],
             "gallery_image": ATK["gallery"]["image"], "seed": config["seed"]}
+
+
+def attack_settings(wildcards):
+    return attack_job_settings(wildcards.model, [*ATTACK_JOB_KEYS, "tau", "latent_directions"])
+
+
+# ARDA's temperature ablation: one job on one codec's submodels (null: none). Its settings slice
+# holds the taus but not attack.tau, so changing the default temperature does not rerun it.
+TAU = ATK["tau_ablation"]
+if TAU is not None:
+    if TAU["model"] not in LEARNED:
+        raise ValueError(f"attack.tau_ablation.model is {TAU['model']!r}, which is not in codecs.learned")
+    if len(LEARNED[TAU["model"]]["qualities"]) < 2:
+        raise ValueError(f"attack.tau_ablation.model {TAU['model']!r} has one quality in codecs.learned; "
+                         "ARDA's weights need at least two submodels")
+
+
+def tau_ablation_settings():
+    return {**attack_job_settings(TAU["model"], ATTACK_JOB_KEYS), "taus": TAU["taus"]}
+
+
+# Result folders under attack/ that no attack writes, and the models each holds.
+ABLATIONS = {"tau_ablation": [TAU["model"]]} if TAU is not None else {}
 
 
 def attack_out(attack, model, name):
@@ -52,19 +81,24 @@ def attack_files(attack, name):
     return [attack_out(attack, m, name) for m in ATTACK_MODELS]
 
 
-def _attacks_read(figure):
-    """The attacks whose results a figure reads besides its own (transfer: SRDA; masks: both)."""
+def _sources_read(figure):
+    """The attacks or ablations whose results a figure reads besides its own attack's (transfer:
+    SRDA; masks: both; arda_tau: the tau ablation)."""
     return {Path(r).parts[0] for r in figure.reads.values()} - {"{attack}"}
 
 
 # File stem under figures/attack/ -> (registered figure, attack or None): one figure of each kind
-# per configured attack; one drawn once only when the config runs the attacks it reads.
-ATTACK_FIGURE_PLAN = ATTACK_FIGURES.plan(ATTACK_NAMES, keep=lambda f: _attacks_read(f) <= set(ATTACK_NAMES))
+# per configured attack; one drawn once only when the config runs the attacks or ablations it reads.
+ATTACK_FIGURE_PLAN = ATTACK_FIGURES.plan(ATTACK_NAMES, keep=lambda f: _sources_read(f) <= {*ATTACK_NAMES, *ABLATIONS})
 
 
 def attack_figure_inputs(figure, attack):
-    """Role -> the file "<attack>/<name>" (figure.reads) of every attacked model."""
-    return {role: attack_files(*Path(r.format(attack=attack)).parts) for role, r in figure.reads.items()}
+    """Role -> the file "<attack or ablation>/<name>" (figure.reads) of every model it holds."""
+    out = {}
+    for role, r in figure.reads.items():
+        source, name = Path(r.format(attack=attack)).parts
+        out[role] = [attack_out(source, m, name) for m in ABLATIONS.get(source, ATTACK_MODELS)]
+    return out
 
 
 def attack_figure_settings(figure, attack):

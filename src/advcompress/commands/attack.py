@@ -26,15 +26,11 @@ def _load_eval(eval_dir, settings):
     return names, x
 
 
-def cmd_attack_run(a) -> None:
-    import numpy as np
-
-    from advcompress.attack_study import run_attack_job
-    from advcompress.data import save_png
+def _job_inputs(a, s):
+    """An attack job's codecs (quality -> codec, from --checkpoints in the settings' quality order),
+    image names and evaluation crops on the codecs' device; threads and seed set."""
     from advcompress.device import seed_everything, set_threads
-    from advcompress.io import atomic_path, write_table
 
-    s = settings_of(a)
     set_threads(a.threads)
     seed_everything(int(s.get("seed", 0)))
     qualities = s["qualities"]
@@ -44,7 +40,19 @@ def cmd_attack_run(a) -> None:
               for q, ck in zip(qualities, a.checkpoints, strict=True)}
     device = next(next(iter(codecs.values())).parameters()).device
     names, x = _load_eval(a.eval_dir, s)
-    out = run_attack_job(a.attack, a.model, codecs, names, x.to(device), s["directions"], s)
+    return codecs, names, x.to(device)
+
+
+def cmd_attack_run(a) -> None:
+    import numpy as np
+
+    from advcompress.attack_study import run_attack_job
+    from advcompress.data import save_png
+    from advcompress.io import atomic_path, write_table
+
+    s = settings_of(a)
+    codecs, names, x = _job_inputs(a, s)
+    out = run_attack_job(a.attack, a.model, codecs, names, x, s["directions"], s)
     write_table(a.rows, out["rows"])
     write_table(a.local, out["local"])
     write_table(a.latents, out["latents"])
@@ -56,6 +64,18 @@ def cmd_attack_run(a) -> None:
             save_png(xa[i : i + 1].cpu(), Path(a.adv_dir) / f"q{src}" / d / f"{name}.png")
     rows = out["rows"]
     log.info("%s %s: %d rows, %d with errors", a.attack, a.model, len(rows), int((rows["error"] != "").sum()))
+
+
+def cmd_attack_tau(a) -> None:
+    """ARDA at each temperature of the settings' `taus` on one codec's submodels (the tau ablation)."""
+    from advcompress.attack_study import tau_ablation_job
+    from advcompress.io import write_table
+
+    s = settings_of(a)
+    codecs, names, x = _job_inputs(a, s)
+    rows = tau_ablation_job(a.model, codecs, names, x, s["directions"], s)
+    write_table(a.rows, rows)
+    log.info("tau ablation %s: %d rows over tau rules %s", a.model, len(rows), ", ".join(dict.fromkeys(rows["tau_rule"])))
 
 
 def cmd_attack_image(a) -> None:
@@ -117,6 +137,13 @@ def register(add) -> None:
                     ("gallery", "reconstructions for the gallery figures (.npz)"),
                     ("adv-dir", "folder for the adversarial images (PNG, q<quality>/<direction>/)")]:
         sp.add_argument(f"--{o}", required=True, help=f"output: {what}")
+
+    sp = add("attack-tau", cmd_attack_tau)
+    sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help="learned codec whose submodels ARDA attacks")
+    sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
+    sp.add_argument("--checkpoints", nargs="+", required=True,
+                    help="one checkpoint per quality, in the order of the settings' qualities")
+    sp.add_argument("--rows", required=True, help="output: per-image x direction x quality x tau rows (CSV)")
 
     sp = add("attack-image", cmd_attack_image)
     sp.add_argument("--codec", required=True, choices=LEARNED_CODECS,
