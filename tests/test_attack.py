@@ -254,6 +254,21 @@ def test_table2_counts_invalid_rows_and_leaves_them_out():
     assert t.loc["m", "srda_mu_dD_mse255_lo"] == t.loc["m", "srda_mu_dD_mse255_hi"] == pytest.approx(5.0)
 
 
+def test_table2_rows_state_the_proxy_each_model_was_attacked_with():
+    """Table II's `proxy` column is read off the rows, per model: a constant would pass a one-proxy table."""
+    base = {"attack": "srda", "direction": "sda", "quality": 1, "transfer": False, "error": "",
+            "bpp_actual": 1.0, "mse255": 10.0, "bpp_actual_clean": 0.5, "mse255_clean": 5.0,
+            "dR_actual_bpp": 0.5, "dR_est_bpp": 0.4, "dD_mse255": 5.0}
+    rows = pd.DataFrame([{**base, "model": "a", "image": "x", "proxy": "noise"},
+                         {**base, "model": "b", "image": "x", "proxy": "hybrid"},
+                         {**base, "model": "c", "image": "x", "proxy": "ste"},
+                         {**base, "model": "c", "image": "y", "proxy": "noise"},
+                         {**base, "model": "c", "image": "z", "proxy": "ste", "transfer": True, "attack": "srda"}])
+    t = table2(rows).set_index("model")
+    assert t["proxy"].to_dict() == {"a": "noise", "b": "hybrid", "c": "noise+ste"}
+    assert list(t.columns[:1]) == ["proxy"]  # beside the model name, before the numbers
+
+
 def test_workflow_writes_every_attack_target(smoke_run):
     out = smoke_run / SMOKE["results"]
     atk = SMOKE["attack"]
