@@ -235,3 +235,14 @@ def test_retraining_codecs_reruns_everything_that_reads_their_checkpoints(defaul
     if set(cfg["backdoor"]["lic"]["models"]) & set(retrained):
         assert "backdoor_lic_train" in jobs, jobs
     assert not any(r.startswith("fetch") or r in ("classify_train", "backdoor_train") for r in jobs), jobs
+
+
+def test_arda_temperature_reruns_arda_but_not_the_tau_ablation(default_copy):
+    """attack.tau reruns the ARDA jobs (and what reads them), not the ablation, which sets its own."""
+    jobs = rerun_after(default_copy, "attack", ["tau"], 0.5)
+    assert "attack_tau" not in jobs and jobs.get("attack_run"), jobs
+
+
+def test_the_tau_ablations_temperatures_rerun_only_it_and_its_figure(default_copy):
+    jobs = rerun_after(default_copy, "attack", ["tau_ablation", "taus"], [0.1, 1.0])
+    assert jobs == {"attack_tau": 1, "attack_figure": 1}, jobs
