@@ -53,6 +53,33 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
+def run_planned_jobs(workdir: Path, *args: str) -> list[str]:
+    """Run the jobs `snakemake -n` plans for `args`, in its order, each through the command line its
+    rule gives, in this process: one torch import for a DAG of small jobs instead of one per job
+    (an import costs more than a two-step training). What runs and with which arguments is
+    Snakemake's plan; only the process boundary, logs and benchmarks differ, which the smoke run
+    checks. Returns the commands run."""
+    import re
+    import shlex
+
+    from advcompress.cli import main
+
+    plan = snakemake(workdir, "-n", "-p", *args).stdout
+    commands = re.findall(r"^Shell command: (.*)$", plan, re.M)
+    assert commands, plan[-3000:]
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        for command in commands:
+            argv = shlex.split(command)
+            argv = argv[: argv.index(">")] if ">" in argv else argv
+            assert argv[0] == "advcompress", command
+            main(argv[1:])
+    finally:
+        os.chdir(cwd)
+    return commands
+
+
 # A test that reads a whole workflow run (the smoke run, the zoo run, the touched default DAG) is a
 # `workflow` test. Tests run on two pytest-xdist workers, a file at a time (pyproject.toml): the
 # smoke run is built once, by whichever worker needs it first, and shared through a lock; the

@@ -1,5 +1,6 @@
 """Every codec of the victim zoo (#8) goes through the same rules as CompressAI's: `train_lic`
-trains it at reduced width and `compress_clean` codes real bytes into the RD table."""
+trains it at reduced width and `compress_clean` codes real bytes into the RD table. The jobs run
+in the test's process, with the command lines Snakemake plans for them (conftest.run_planned_jobs)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from advcompress.attacks import attack_grid
 from advcompress.codecs import make_codec_from_settings
 from advcompress.codecs.learned import architecture
 from advcompress.metrics import perturbation_norm
-from tests.conftest import ROOT, copy_workflow, snakemake
+from tests.conftest import ROOT, copy_workflow, run_planned_jobs
 
 # Tiny widths (as the architecture tests use) so that two steps of each train in seconds.
 ZOO = {
@@ -50,8 +51,10 @@ def zoo_run(tmp_path_factory):
     # HiFiC pads to multiples of 128 px, so its patches must be too; the smoke photos allow it.
     config["train"].update(warm_start=False, batch_size=2, patch=128)
     (work / "config" / "zoo.yaml").write_text(yaml.safe_dump(config))
-    snakemake(work, "--configfile", "config/zoo.yaml", "--",
-              *[f"results/smoke/clean/{name}/q{q}.csv" for name, q in POINTS])
+    targets = [f"results/smoke/clean/{name}/q{q}.csv" for name, q in POINTS]
+    commands = run_planned_jobs(work, "--configfile", "config/zoo.yaml", "--", *targets)
+    planned = [c.split()[1] for c in commands]
+    assert planned.count("train-lic") == len(ZOO) and planned.count("compress") == len(POINTS), planned
     return work
 
 
