@@ -140,6 +140,13 @@ def default_copy(touched_default, tmp_path) -> Path:
 
 def rerun_after(work: Path, section: str, path: list[str], value) -> dict[str, int]:
     """Jobs `snakemake -n` schedules on the default config after setting config[section][path...]."""
+    jobs = scheduled(dry_run_after(work, section, path, value))
+    jobs.pop("all", None)
+    return jobs
+
+
+def dry_run_after(work: Path, section: str, path: list[str], value) -> str:
+    """The output of `snakemake -n` on the default config after setting config[section][path...]."""
     cfg_path = work / DEFAULT
     cfg = yaml.safe_load(cfg_path.read_text())
     node = cfg[section]
@@ -149,9 +156,15 @@ def rerun_after(work: Path, section: str, path: list[str], value) -> dict[str, i
     assert node[path[-1]] != value
     node[path[-1]] = value
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    jobs = scheduled(snakemake(work, "--configfile", DEFAULT, "--dry-run").stdout)
-    jobs.pop("all", None)
-    return jobs
+    return snakemake(work, "--configfile", DEFAULT, "--dry-run").stdout
+
+
+def attacked(dry_run_output: str) -> set[tuple[str, str]]:
+    """(attack, model) of every attack_run job a dry run schedules."""
+    blocks = [b for b in dry_run_output.split("\nrule ") if b.startswith("attack_run:")]
+    found = {re.search(r"wildcards: attack=([^,\s]+), model=(\S+)", b) for b in blocks}
+    assert None not in found, "an attack_run job without its wildcards"
+    return {m.groups() for m in found}
 
 
 def test_touched_default_run_has_nothing_to_do(default_copy):
@@ -246,3 +259,21 @@ def test_arda_temperature_reruns_arda_but_not_the_tau_ablation(default_copy):
 def test_the_tau_ablations_temperatures_rerun_only_it_and_its_figure(default_copy):
     jobs = rerun_after(default_copy, "attack", ["tau_ablation", "taus"], [0.1, 1.0])
     assert jobs == {"attack_tau": 1, "attack_figure": 1}, jobs
+
+
+@pytest.mark.parametrize("path,marker", [(["at", "steps"], "@at-"), (["at", "attack", "steps"], "@at-"),
+                                         (["online", "steps"], "+online")])
+def test_one_defense_key_reruns_only_the_defended_codecs_jobs(default_copy, path, marker):
+    """An AT key retrains the AT codecs and redoes what attacks or evaluates them; an online key redoes
+    the attacks on the online-updated codecs only. The undefended attacks (Table II), the codecs'
+    training and the other studies are left alone."""
+    every = attacked(snakemake(default_copy, "--configfile", DEFAULT, "--dry-run", "--forceall").stdout)
+    node = _default_config()["defense"]
+    for k in path:
+        node = node[k]
+    out = dry_run_after(default_copy, "defense", path, node + 1)
+    jobs = scheduled(out)
+    assert attacked(out) == {(a, m) for a, m in every if marker in m}, sorted(attacked(out))
+    assert ("defense_train_at" in jobs) == (marker == "@at-"), jobs
+    others = {r: n for r, n in jobs.items() if not r.startswith("defense_") and r not in {"attack_run", "claims_table", "all"}}
+    assert not others, f"changing defense.{'.'.join(path)} reruns jobs that do not read it: {others}"
