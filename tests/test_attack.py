@@ -98,7 +98,7 @@ def test_batched_and_looped_attacks_agree(smoke_run, images):
     model = next(iter(LEARNED))
     codec = smoke_codec(smoke_run, model, LEARNED[model]["qualities"][0])
     dirs = dict(list(PAPER_DIRECTIONS.items())[::2])
-    # Exact only for ste: a noise-based proxy draws its noise per chunk (docs/attack.md, "Gradient proxy")
+    # ste on the smoke codec; the noise-based proxies are checked in test_attack_noise.py
     batched = attack_grid("srda", codec, images[:1], dirs, {**FAST, "chunk": 64, "proxy": "ste"})
     looped = attack_grid("srda", codec, images[:1], dirs, {**FAST, "chunk": 1, "proxy": "ste"})
     for d in dirs:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from advcompress.codecs.learned import PROXIES, estimated_bpp
+from advcompress.codecs.learned import PROXIES, estimated_bpp, per_sample_noise
 from advcompress.device import to_python
 from advcompress.metrics import mse255, perturbation_norm, quantize_8bit
 
@@ -305,8 +305,11 @@ def attack_grid(
     log = []
     for c, start in enumerate(range(0, len(pairs), max(1, s.chunk))):
         sl = slice(start, min(start + s.chunk, len(pairs)))
-        torch.manual_seed(s.seed + c)  # the `noise` proxy draws noise: same seed, same run
-        res = atk(codecs, x_all[sl], g_all[sl], s)
+        # A noise-based proxy draws each sample's noise from its own generator, seeded by the sample's
+        # place in the grid: the same attack whatever the chunk size.
+        generators = [torch.Generator().manual_seed(s.seed * 1_000_003 + k) for k in range(sl.start, sl.stop)]
+        with per_sample_noise(generators):
+            res = atk(codecs, x_all[sl], g_all[sl], s)
         x_adv[sl], reached[sl], steps[sl] = res.x_adv, res.reached, res.steps_total
         for row in res.log:
             d, i = pairs[start + row["sample"]]

@@ -7,12 +7,13 @@ is a named option, while reported numbers must come from a real `compress`/`deco
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from compressai.entropy_models import EntropyModel, GaussianConditional
+from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianConditional
 
 from advcompress.codecs.base import Bitstream, CheckpointError, Codec, load_state  # noqa: F401  (re-exported)
 from advcompress.codecs.registry import register_codec
@@ -90,6 +91,46 @@ def entropy_model_proxies(net: torch.nn.Module, proxy: str) -> dict[str, str]:
             for name, m in models.items()}
 
 
+_SAMPLE_GENERATORS: contextvars.ContextVar[list[torch.Generator] | None] = contextvars.ContextVar(
+    "sample_generators", default=None)
+
+
+@contextlib.contextmanager
+def per_sample_noise(generators: list[torch.Generator]):
+    """Inside the block, proxy noise for batch element b comes from CPU generator b.
+
+    A sample's noise then does not depend on the batch it sits in, so an attack run in chunks of 64
+    or one sample at a time draws the same noise (as `ste`, which draws none, already does), and a
+    CUDA run draws the same numbers as a CPU run. Without the block, noise comes from the global RNG.
+    """
+    token = _SAMPLE_GENERATORS.set(list(generators))
+    try:
+        yield
+    finally:
+        _SAMPLE_GENERATORS.reset(token)
+
+
+def _uniform_noise(inputs: torch.Tensor, module: torch.nn.Module) -> torch.Tensor:
+    """U(-0.5, 0.5) noise shaped like `inputs`, per sample when `per_sample_noise` is active.
+
+    A GaussianConditional quantizes batch-first tensors; an EntropyBottleneck quantizes its input
+    reshaped to (C, 1, B*H*W), the batch major within the last axis, so each sample owns a
+    contiguous run of it.
+    """
+    generators = _SAMPLE_GENERATORS.get()
+    if generators is None:
+        return torch.empty_like(inputs).uniform_(-0.5, 0.5)
+    b = len(generators)
+    bottleneck = isinstance(module, EntropyBottleneck)
+    size = inputs.shape[-1] if bottleneck else inputs.shape[0]
+    if size % b or (not bottleneck and size != b):
+        raise ValueError(f"per-sample noise for {b} samples, but {type(module).__name__} quantizes a "
+                         f"tensor of shape {tuple(inputs.shape)}")
+    shape = (*inputs.shape[:-1], size // b) if bottleneck else (1, *inputs.shape[1:])
+    draws = [torch.empty(shape, dtype=inputs.dtype).uniform_(-0.5, 0.5, generator=g) for g in generators]
+    return torch.cat(draws, dim=-1 if bottleneck else 0).to(inputs.device, non_blocking=True)
+
+
 @contextlib.contextmanager
 def quantization_proxy(net: torch.nn.Module, proxy: str | None):
     """Swap eval-mode rounding for a differentiable proxy inside the block.
@@ -107,11 +148,11 @@ def quantization_proxy(net: torch.nn.Module, proxy: str | None):
     for m, kind in patched:
         original = m.quantize
 
-        def quantize(inputs, mode, means=None, _original=original, _kind=kind):
+        def quantize(inputs, mode, means=None, _original=original, _kind=kind, _m=m):
             if mode != "dequantize":
                 return _original(inputs, mode, means)
             if _kind == "noise":
-                return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5)
+                return inputs + _uniform_noise(inputs, _m)
             centred = inputs - means if means is not None else inputs
             rounded = centred + (torch.round(centred) - centred).detach()
             return rounded + means if means is not None else rounded
