@@ -186,3 +186,29 @@ def test_learned_loader_finds_project_architectures_in_a_fresh_process():
             "print(f('song2021', 25, weights='untrained', widths={'N': 16, 'M': 16}).level)")
     proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "0.25", proc.stderr[-2000:]
+
+
+def test_learned_and_online_codecs_are_modules_of_their_networks():
+    """`to`, `train`, `eval`, `parameters` and forward hooks are torch's: the codec is an nn.Module
+    whose submodule is its network (and, online, the base plus its private copy, which `to` and
+    `eval` move along but `parameters` leaves out: it is re-derived from the base)."""
+    codec = make_codec("bmshj2018-hyperprior", 3, weights="untrained", widths={"N": 16, "M": 24})
+    assert isinstance(codec, torch.nn.Module)
+    assert [id(p) for p in codec.parameters()] == [id(p) for p in codec.net.parameters()]
+    assert codec.train() is codec and codec.net.training
+    assert codec.eval() is codec and not any(m.training for m in codec.net.modules())
+    seen = []
+    handle = codec.register_forward_hook(lambda mod, args, out: seen.append(out["x_hat"].shape))
+    codec(torch.rand(1, 3, 64, 48))
+    handle.remove()
+    assert seen == [torch.Size([1, 3, 64, 48])]  # the hook saw the cropped reconstruction
+
+    online = make_codec("bmshj2018-hyperprior+online", 3, weights="untrained", widths={"N": 16, "M": 24})
+    assert isinstance(online, torch.nn.Module)
+    assert [id(p) for p in online.parameters()] == [id(p) for p in online.base.net.parameters()]
+    online.train()
+    assert online.eval() is online
+    assert not online.base.training and not online._shadow.net.training
+    online._cache = (torch.zeros(1), torch.zeros(1))
+    assert online.to(torch.float64) is online and online._cache is None
+    assert next(online._shadow.parameters()).dtype == torch.float64

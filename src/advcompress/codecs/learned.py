@@ -174,12 +174,16 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (h, w)
 
 
-class LearnedCodec(Codec):
+class LearnedCodec(Codec, torch.nn.Module):
+    """A learned codec is an nn.Module around its network, so `to`, `train`, `eval`, `parameters`
+    and hooks are torch's own; `compress`/`decompress` add real coding with padding."""
+
     family = "learned"
     differentiable = True
 
     def __init__(self, name: str, quality: int, net: torch.nn.Module, arch: Architecture):
-        super().__init__(quality)
+        torch.nn.Module.__init__(self)
+        Codec.__init__(self, quality)
         self.name = name
         self.net = net
         self.arch = arch
@@ -197,8 +201,6 @@ class LearnedCodec(Codec):
         out["x_hat"] = out["x_hat"][..., :h, :w]
         return out
 
-    __call__ = forward
-
     # -- real coding --------------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, x: torch.Tensor) -> Bitstream:
@@ -214,22 +216,6 @@ class LearnedCodec(Codec):
         h, w = bitstream.image_size
         out = self.net.decompress([[s] for s in bitstream.strings], list(bitstream.shape), **self._kw())
         return out["x_hat"][..., :h, :w].clamp(0, 1)
-
-    # -- plumbing ---------------------------------------------------------------------------
-    def to(self, device) -> LearnedCodec:
-        self.net.to(device)
-        return self
-
-    def eval(self) -> LearnedCodec:
-        self.net.eval()
-        return self
-
-    def train(self, mode: bool = True) -> LearnedCodec:
-        self.net.train(mode)
-        return self
-
-    def parameters(self):
-        return self.net.parameters()
 
     def update(self) -> None:
         """Rebuild the entropy coder's CDF tables; needed after any change to the weights."""

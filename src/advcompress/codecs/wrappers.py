@@ -103,7 +103,7 @@ def online_update(codec, x: torch.Tensor, lmbda: float, settings: OnlineSettings
     return best, {"loss_before": first, "loss_after": best_loss}
 
 
-class OnlineCodec(Codec):
+class OnlineCodec(Codec, torch.nn.Module):
     """`<codec>+online`: online updating before the real encoder; decoding is the base codec's.
 
     The optimisation runs on a private copy of the network, so hooks on `net` (latent statistics)
@@ -117,11 +117,13 @@ class OnlineCodec(Codec):
     def __init__(self, base: LearnedCodec, settings: OnlineSettings):
         if not getattr(base, "differentiable", False):
             raise ValueError(f"online updating needs a differentiable (learned) codec, not {base!r}")
-        super().__init__(base.quality)
+        torch.nn.Module.__init__(self)
+        Codec.__init__(self, base.quality)
         self.base = base
         self.name = f"{base.name}+online"
         self.settings = settings
         self.lmbda = settings.lmbda if settings.lmbda is not None else base.arch.rd_lambda(base.quality)
+        # a submodule too, so `to`/`eval` move it with the base; `parameters` are the base's alone
         self._shadow = LearnedCodec(base.name, base.quality, copy.deepcopy(base.net), base.arch)
         self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self.last_info: dict = {}
@@ -153,27 +155,19 @@ class OnlineCodec(Codec):
             x = x + (self.encoder_input(x) - x).detach()
         return self.base.forward(x, proxy=proxy)
 
-    __call__ = forward
-
     def compress(self, x: torch.Tensor) -> Bitstream:
         return self.base.compress(self.encoder_input(x))
 
     def decompress(self, bitstream: Bitstream) -> torch.Tensor:
         return self.base.decompress(bitstream)
 
-    def to(self, device) -> OnlineCodec:
-        self.base.to(device)
-        self._shadow.to(device)
+    def to(self, *args, **kwargs) -> OnlineCodec:
         self._cache = None
-        return self
+        return super().to(*args, **kwargs)
 
-    def eval(self) -> OnlineCodec:
-        self.base.eval()
-        self._shadow.eval()
-        return self
-
-    def parameters(self):
-        return self.base.parameters()
+    def parameters(self, recurse: bool = True):
+        """The base codec's weights: the private copy is re-derived from them (`update`)."""
+        return self.base.parameters(recurse)
 
     def update(self) -> None:
         """After a change of the base weights: rebuild its coder tables and resync the private copy."""
