@@ -113,14 +113,42 @@ SMALL = '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'
     (["rd-table", "missing.csv", *OUT], "rd-table", "missing.csv: No such file or directory"),
     (["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval", "--out", "o.csv"], "compress",
      "broken.png: cannot be read as an image"),
-    (["compress", "--codec", "bmshj2018-factorized", "--quality", "2", "--eval-dir", "eval", "--checkpoint",
-      "evil.pt", "--out", "o.csv", "--settings", SMALL], "compress",
+    (["compress", "--codec", "bmshj2018-factorized", "--quality", "2", "--eval-dir", "eval", "--codec-ckpt",
+      "bmshj2018-factorized@2=evil.pt", "--out", "o.csv", "--settings", SMALL], "compress",
      "checkpoint evil.pt is unreadable (UnpicklingError: Weights only load failed)"),
 ])
 def test_user_error_is_one_line_and_exit_2(files, argv, command, says):
     line = _one_error_line(_run(*argv, cwd=files), command)
     assert says in line, line
     assert not list(files.glob("*.csv")) and not list(files.glob("*.md"))
+
+
+def test_every_command_names_codec_weights_one_way():
+    """A codec's weights are `--codec-ckpt NAME@QUALITY=PATH` on every command (there were three
+    conventions: --checkpoints by position, --checkpoint, --codec-ckpt); `--init` (a training's
+    starting point) is another thing. Fails if a command declares --checkpoint(s) again."""
+    using = set()
+    for name, sp in _commands(build_parser()).items():
+        flags = {f for action in sp._actions for f in action.option_strings}
+        assert not flags & {"--checkpoint", "--checkpoints"}, name
+        if "--codec-ckpt" in flags:
+            using.add(name)
+    assert {"compress", "attack-run", "attack-tau", "attack-image", "backdoor-lic-train", "backdoor-lic-eval",
+            "classify-attack", "classify-bpp"} <= using, using
+
+
+def test_a_missing_codec_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys):
+    settings = '{"qualities": [2, 6], "codec": {"weights": "trained"}}'
+    given = f"bmshj2018-factorized@2={tmp_path / 'q2.pt'}"
+    argv = ["attack-run", "--model", "bmshj2018-factorized", "--attack", "srda", "--eval-dir", str(tmp_path),
+            "--codec-ckpt", given, "--settings", settings,
+            *[x for o in ("rows", "local", "latents", "steps", "gallery", "adv-dir") for x in (f"--{o}", str(tmp_path / o))]]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["advcompress attack-run: error: --codec-ckpt: no checkpoint for bmshj2018-factorized@6; "
+                   "give --codec-ckpt bmshj2018-factorized@6=PATH"], err
 
 
 @pytest.mark.parametrize("argv, says", [

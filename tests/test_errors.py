@@ -28,7 +28,7 @@ def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path):
     out = tmp_path / "res" / "q2.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "advcompress", "compress", "--codec", "bmshj2018-factorized", "--quality", "2",
-         "--eval-dir", str(tmp_path / "eval"), "--checkpoint", str(ckpt), "--out", str(out),
+         "--eval-dir", str(tmp_path / "eval"), "--codec-ckpt", f"bmshj2018-factorized@2={ckpt}", "--out", str(out),
          "--settings", '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'],
         capture_output=True, text=True,
     )

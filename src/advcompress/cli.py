@@ -96,6 +96,34 @@ def settings_of(args) -> dict:
         raise UserError(f"--settings: {e}") from None
 
 
+# -- checkpoints: one convention on every command ---------------------------------------------------
+
+
+def codec_checkpoint(text: str) -> str:
+    """`--codec-ckpt NAME@QUALITY=PATH`, checked when parsed. The quality follows the last `@`, so
+    derived names (`mbt2018@at-srda@4=...`) parse."""
+    key, eq, path = text.partition("=")
+    name, at, quality = key.rpartition("@")
+    if not (eq and path and at and name and quality):
+        raise argparse.ArgumentTypeError(f"expects NAME@QUALITY=PATH, got {text!r}")
+    return text
+
+
+def add_codec_ckpt(sp, what: str = "checkpoint of a learned codec the command uses (repeatable)") -> None:
+    sp.add_argument("--codec-ckpt", action="append", default=[], type=codec_checkpoint,
+                    metavar="NAME@QUALITY=PATH", help=what)
+
+
+def codec_ckpt(args, name: str, quality, required: bool = False) -> str | None:
+    """The path `--codec-ckpt` gives codec `name` at `quality`; None (the settings' weights) when
+    none is given, unless `required`."""
+    given = dict(item.split("=", 1) for item in args.codec_ckpt or [])
+    path = given.get(f"{name}@{quality}")
+    if path is None and required:
+        raise UserError(f"--codec-ckpt: no checkpoint for {name}@{quality}; give --codec-ckpt {name}@{quality}=PATH")
+    return path
+
+
 # -- names an argument accepts --------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ rule attack_run:
         adv=directory(attack_out("{attack}", "{model}", "adv")),
     params:
         settings=lambda w: as_json(attack_settings(w)),
+        ckpts=lambda w, input: model_ckpt_args(w.model, input.ckpts),
     wildcard_constraints:
         # defense.smk: also every learned codec and the codecs derived from them (<model>@at-<kind>,
         # <codec>+online) that a later stage registers in ATTACK_TARGETS; attack_target rejects others.
@@ -41,7 +42,7 @@ rule attack_run:
         benchfile("attack_run", "{attack}_{model}")
     shell:
         "advcompress attack-run --attack {wildcards.attack:q} --model {wildcards.model:q} "
-        "--eval-dir {input.images:q} --checkpoints {input.ckpts:q} --rows {output.rows:q} "
+        "--eval-dir {input.images:q} {params.ckpts} --rows {output.rows:q} "
         "--local {output.local:q} --latents {output.latents:q} --steps {output.steps:q} "
         "--gallery {output.gallery:q} --adv-dir {output.adv:q} --settings {params.settings:q} "
         "--threads {threads} > {log:q} 2>&1"
@@ -61,6 +62,7 @@ if TAU is not None:
         params:
             model=TAU["model"],
             settings=as_json(tau_ablation_settings()),
+            ckpts=lambda w, input: model_ckpt_args(TAU["model"], input.ckpts),
         threads: 1
         resources:
             gpu=1,
@@ -72,7 +74,7 @@ if TAU is not None:
             benchfile("attack_tau", TAU["model"])
         shell:
             "advcompress attack-tau --model {params.model:q} --eval-dir {input.images:q} "
-            "--checkpoints {input.ckpts:q} --rows {output.rows:q} --settings {params.settings:q} "
+            "{params.ckpts} --rows {output.rows:q} --settings {params.settings:q} "
             "--threads {threads} > {log:q} 2>&1"
 
 

@@ -36,6 +36,11 @@ def attack_checkpoints(wildcards):
     return model_checkpoints(wildcards.model)
 
 
+def model_ckpt_args(model, paths):
+    """`--codec-ckpt model@q=path` for each of the model's attacked qualities (`paths` in their order)."""
+    return " ".join(codec_ckpt_arg(model, q, p) for q, p in zip(attack_target(model)["qualities"], paths, strict=True))
+
+
 ATTACK_JOB_KEYS = ["epsilon", "steps", "lr", "lr_final", "max_warmup_steps", "proxy", "chunk", "images",
                    "crop", "thresholds", "directions"]
 

@@ -172,6 +172,7 @@ rule backdoor_lic_train:
         meta=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.json",
     params:
         settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_TRAIN_KEYS)),
+        ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
     threads: 1
     priority: 5  # the longest jobs after training (~2 min each): started late, they leave a core idle at the end
     resources:
@@ -184,7 +185,7 @@ rule backdoor_lic_train:
         benchfile("backdoor_lic_train", "{model}_q{quality}")
     shell:
         "advcompress backdoor-lic-train --model {wildcards.model:q} --quality {wildcards.quality:q} "
-        "--checkpoint {input.ckpt:q} --train-dir {input.train:q} --digits {input.digits:q} "
+        "{params.ckpt} --train-dir {input.train:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --out {output.model:q} --settings {params.settings:q} "
         "--threads {threads} > {log:q} 2>&1"
 
@@ -205,6 +206,7 @@ rule backdoor_lic_eval:
         example=directory(f"{BD_OUT}/lic/{{model}}/q{{quality}}_example"),
     params:
         settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_EVAL_KEYS)),
+        ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
     threads: 1
     resources:
         gpu=1,
@@ -216,7 +218,7 @@ rule backdoor_lic_eval:
         benchfile("backdoor_lic_eval", "{model}_q{quality}")
     shell:
         "advcompress backdoor-lic-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
-        "--checkpoint {input.ckpt:q} --backdoored {input.backdoored:q} --eval-dir {input.images:q} "
+        "{params.ckpt} --backdoored {input.backdoored:q} --eval-dir {input.images:q} "
         "--digits {input.digits:q} --classifier {input.classifier:q} --out-rd {output.rd:q} "
         "--out-ds {output.ds:q} --out-defense {output.defense:q} --example-dir {output.example:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"

@@ -105,7 +105,7 @@ def codec_ckpts(specs):
 
 
 def codec_ckpt_args(specs):
-    return " ".join(f"--codec-ckpt {shlex.quote(f'{k}={v}')}" for k, v in sorted(codec_ckpts(specs).items()))
+    return " ".join(codec_ckpt_arg(*k.rsplit("@", 1), v) for k, v in sorted(codec_ckpts(specs).items()))
 
 
 def _alt(names):

@@ -97,8 +97,13 @@ def checkpoint_input(wildcards):
     return checkpoint(wildcards.model, wildcards.quality)
 
 
+def codec_ckpt_arg(name, quality, path):
+    """The one way a job names a codec's weights: `--codec-ckpt NAME@QUALITY=PATH`, quoted."""
+    return f"--codec-ckpt {shlex.quote(f'{name}@{quality}={path}')}"
+
+
 def checkpoint_arg(wildcards, input):
-    return f"--checkpoint {shlex.quote(str(input.ckpt))}" if wildcards.model in LEARNED else ""
+    return codec_ckpt_arg(wildcards.model, wildcards.quality, input.ckpt) if wildcards.model in LEARNED else ""
 
 
 def all_codec_points():

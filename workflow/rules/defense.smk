@@ -50,6 +50,7 @@ rule defense_clean:
     params:
         settings=lambda w: as_json(_at_settings(w.model)),
         codec=lambda w: at_codec(w.model, w.defense),
+        ckpt=lambda w, input: codec_ckpt_arg(at_codec(w.model, w.defense), w.quality, input.ckpt),
     wildcard_constraints:
         model=_alternation(DEFENSE_MODELS),
         defense=_alternation(AT_SAMPLES),
@@ -62,7 +63,7 @@ rule defense_clean:
         benchfile("defense_clean", "{model}_{defense}_q{quality}")
     shell:
         "advcompress compress --codec {params.codec:q} --quality {wildcards.quality:q} "
-        "--eval-dir {input.images:q} --checkpoint {input.ckpt:q} --out {output.table:q} "
+        "--eval-dir {input.images:q} {params.ckpt} --out {output.table:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 

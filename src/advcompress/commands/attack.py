@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 
 from advcompress.attack_figures import FIGURES
-from advcompress.cli import LEARNED_CODECS, registry_names, settings_of
+from advcompress.cli import LEARNED_CODECS, add_codec_ckpt, codec_ckpt, registry_names, settings_of
 from advcompress.codecs import make_codec_from_settings
-from advcompress.errors import UserError
 
 log = logging.getLogger("advcompress")
 
@@ -27,17 +26,14 @@ def _load_eval(eval_dir, settings):
 
 
 def _job_inputs(a, s):
-    """An attack job's codecs (quality -> codec, from --checkpoints in the settings' quality order),
+    """An attack job's codecs (quality -> codec, each from its --codec-ckpt model@quality=path),
     image names and evaluation crops on the codecs' device; threads and seed set."""
     from advcompress.device import seed_everything, set_threads
 
     set_threads(a.threads)
     seed_everything(int(s.get("seed", 0)))
-    qualities = s["qualities"]
-    if len(a.checkpoints) != len(qualities):
-        raise UserError(f"--checkpoints: {len(a.checkpoints)} given for the settings' {len(qualities)} qualities")
-    codecs = {int(q): make_codec_from_settings(a.model, q, s["codec"], ck)
-              for q, ck in zip(qualities, a.checkpoints, strict=True)}
+    paths = {q: codec_ckpt(a, a.model, q, required=True) for q in s["qualities"]}  # all named before any loads
+    codecs = {int(q): make_codec_from_settings(a.model, q, s["codec"], path) for q, path in paths.items()}
     device = next(next(iter(codecs.values())).parameters()).device
     names, x = _load_eval(a.eval_dir, s)
     return codecs, names, x.to(device)
@@ -90,7 +86,7 @@ def cmd_attack_image(a) -> None:
     s = settings_of(a)
     set_threads(a.threads)
     torch.manual_seed(int(s.get("seed", 0)))
-    codec = make_codec_from_settings(a.codec, a.quality, s, a.checkpoint)
+    codec = make_codec_from_settings(a.codec, a.quality, s, codec_ckpt(a, a.codec, a.quality))
     device = next(codec.parameters()).device
     x = read_image(Path(a.image)).to(device)
     res = get_attack(a.attack)(codec, x, tuple(a.direction) if a.direction else None, s.get("attack", {}))
@@ -128,8 +124,7 @@ def register(add) -> None:
                     help="learned codec to attack (registered, or derived: <model>@<tag>, <model>+online)")
     sp.add_argument("--attack", required=True, choices=ATTACKS, help="RD attack (advcompress.attacks registry)")
     sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
-    sp.add_argument("--checkpoints", nargs="+", required=True,
-                    help="one checkpoint per quality, in the order of the settings' qualities")
+    add_codec_ckpt(sp, "checkpoint of the model at each of the settings' qualities (one per quality)")
     for o, what in [("rows", "per-image x direction x quality rows (CSV)"),
                     ("local", "per-image local success rows (CSV)"),
                     ("latents", "latent ranges per channel (CSV)"),
@@ -141,15 +136,14 @@ def register(add) -> None:
     sp = add("attack-tau", cmd_attack_tau)
     sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help="learned codec whose submodels ARDA attacks")
     sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
-    sp.add_argument("--checkpoints", nargs="+", required=True,
-                    help="one checkpoint per quality, in the order of the settings' qualities")
+    add_codec_ckpt(sp, "checkpoint of the model at each of the settings' qualities (one per quality)")
     sp.add_argument("--rows", required=True, help="output: per-image x direction x quality x tau rows (CSV)")
 
     sp = add("attack-image", cmd_attack_image)
     sp.add_argument("--codec", required=True, choices=LEARNED_CODECS,
                     help="learned codec to attack (registered, or derived: <model>@<tag>, <model>+online)")
     sp.add_argument("--quality", required=True, help="quality level of the codec")
-    sp.add_argument("--checkpoint", help="weights of the codec (default: the settings' weights)")
+    add_codec_ckpt(sp, "weights of the codec, as CODEC@QUALITY=PATH (default: the settings' weights)")
     sp.add_argument("--image", required=True, help="image file to attack")
     sp.add_argument("--out", required=True, help="output: the adversarial image (PNG)")
     sp.add_argument("--attack", default="srda", choices=ATTACKS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import LEARNED_CODECS, registry_names, settings_of
+from advcompress.cli import LEARNED_CODECS, add_codec_ckpt, codec_ckpt, registry_names, settings_of
 from advcompress.codecs import make_codec_from_settings
 from advcompress.errors import UserError
 
@@ -197,7 +197,7 @@ def cmd_lic_train(a) -> None:
 
     s, g = _setup(a)
     lic = s["lic"]
-    codec = make_codec_from_settings(a.model, a.quality, s["codec"], a.checkpoint)
+    codec = make_codec_from_settings(a.model, a.quality, s["codec"], codec_ckpt(a, a.model, a.quality, required=True))
     device = next(codec.parameters()).device
     _, images = load_image_folder(a.train_dir)
     sampler = PatchSampler(images, int(lic["patch"]), g)
@@ -221,7 +221,7 @@ def cmd_lic_eval(a) -> None:
     from advcompress.io import write_table
 
     s, _ = _setup(a)
-    tables = lic_eval.evaluate(a.model, a.quality, s, a.checkpoint, a.backdoored, a.eval_dir, a.digits,
+    tables = lic_eval.evaluate(a.model, a.quality, s, codec_ckpt(a, a.model, a.quality, required=True), a.backdoored, a.eval_dir, a.digits,
                                a.classifier, a.example_dir)
     for name, path in [("rd", a.out_rd), ("ds", a.out_ds), ("defense", a.out_defense)]:
         write_table(path, pd.DataFrame(tables[name]))
@@ -289,10 +289,11 @@ def register(add) -> None:
     sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
 
     model = "learned codec whose encoder is backdoored"
+    clean = "the codec's clean checkpoint, as MODEL@QUALITY=PATH"
     sp = add("backdoor-lic-train", cmd_lic_train)
     sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
+    add_codec_ckpt(sp, clean)
     for k, what in [("--quality", "quality level of the codec"),
-                    ("--checkpoint", "the codec's clean checkpoint"),
                     ("--train-dir", "folder of training images (prepare-data)"),
                     ("--digits", digits),
                     ("--classifier", "the clean digits classifier (for the ds objective)"),
@@ -301,8 +302,8 @@ def register(add) -> None:
 
     sp = add("backdoor-lic-eval", cmd_lic_eval)
     sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
+    add_codec_ckpt(sp, clean)
     for k, what in [("--quality", "quality level of the codec"),
-                    ("--checkpoint", "the codec's clean checkpoint"),
                     ("--backdoored", "the backdoored codec and triggers (backdoor-lic-train --out)"),
                     ("--eval-dir", "folder of evaluation images (prepare-data)"),
                     ("--digits", digits),

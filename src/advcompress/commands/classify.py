@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from advcompress.cli import CODECS, registry_names, settings_of
+from advcompress.cli import CODECS, add_codec_ckpt, codec_ckpt, registry_names, settings_of
 from advcompress.codecs import make_codec_from_settings
 
 log = logging.getLogger("advcompress")
@@ -44,12 +44,10 @@ def _classifier(a, s, device):
 
 def _codec_factory(a, s):
     """`make(name, quality)` for defenses: checkpoints come as `--codec-ckpt name@q=path`."""
-    ckpts = dict(item.split("=", 1) for item in (a.codec_ckpt or []))
     codec_settings = s.get("codecs", {})
 
     def make(name, quality):
-        key = f"{name}@{quality}"
-        codec = make_codec_from_settings(name, quality, codec_settings.get(name, {}), ckpts.get(key))
+        codec = make_codec_from_settings(name, quality, codec_settings.get(name, {}), codec_ckpt(a, name, quality))
         return codec.eval() if codec.differentiable else codec
 
     return make
@@ -212,15 +210,6 @@ ATTACKS = registry_names("classifier attack", "advcompress.classify.attacks", "A
 ARCHS = registry_names("torchvision architecture", "advcompress.classify.classifiers", "TORCHVISION_WEIGHTS", "ARCH")
 
 
-def codec_checkpoint(text: str) -> str:
-    """`--codec-ckpt NAME@QUALITY=PATH`, checked when parsed."""
-    key, eq, path = text.partition("=")
-    name, at, quality = key.rpartition("@")
-    if not (eq and path and at and name and quality):
-        raise argparse.ArgumentTypeError(f"expects NAME@QUALITY=PATH, got {text!r}")
-    return text
-
-
 def defense_spec(text: str) -> str:
     """`--defense`: a spec classify.defenses parses, naming registered codecs; checked when parsed."""
     from advcompress.classify.defenses import parse_defense
@@ -254,8 +243,7 @@ def register(add) -> None:
         sp.add_argument("--data-dir", required=True, help="evaluation images (the settings' data.kind says which)")
         sp.add_argument("--net", required=True, help="name of the classifier (its spec is in the settings)")
         sp.add_argument("--net-ckpt", required=True, help="weights of the classifier")
-        sp.add_argument("--codec-ckpt", action="append", type=codec_checkpoint, metavar="NAME@QUALITY=PATH",
-                        help="checkpoint of a learned codec a defense uses (repeatable)")
+        add_codec_ckpt(sp, "checkpoint of a learned codec a defense uses (repeatable)")
         sp.add_argument("--out", required=True, help="output file")
 
     sp = add("classify-train", cmd_train)

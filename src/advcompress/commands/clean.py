@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.cli import ARCHITECTURES, CODECS, settings_of
+from advcompress.cli import ARCHITECTURES, CODECS, add_codec_ckpt, codec_ckpt, settings_of
 from advcompress.codecs import make_codec_from_settings
 
 log = logging.getLogger("advcompress")
@@ -98,7 +98,7 @@ def cmd_compress(a) -> None:
     s = settings_of(a)
     set_threads(a.threads)
     torch.manual_seed(0)
-    codec = make_codec_from_settings(a.codec, a.quality, s, a.checkpoint)
+    codec = make_codec_from_settings(a.codec, a.quality, s, codec_ckpt(a, a.codec, a.quality))
     names, images = load_image_folder(a.eval_dir)
     rows = []
     device = next(codec.parameters()).device if codec.differentiable else "cpu"
@@ -162,7 +162,7 @@ def register(add) -> None:
                     help="codec (registered, or derived: <model>@<tag>, <codec>+online)")
     sp.add_argument("--quality", required=True, help="quality level of the codec")
     sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
-    sp.add_argument("--checkpoint", help="weights of a learned codec (default: the settings' weights)")
+    add_codec_ckpt(sp, "weights of a learned codec, as CODEC@QUALITY=PATH (default: the settings' weights)")
     sp.add_argument("--out", required=True, help="output: one row per image (CSV)")
     sp.add_argument("--recon-dir", help="also write each reconstruction here (PNG)")
 
