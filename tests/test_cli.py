@@ -72,11 +72,6 @@ def test_every_workflow_call_parses_its_command_and_literal_kind():
 # -- one-line user errors, from a real process ----------------------------------------------------
 
 
-def _run(*argv, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "advcompress", *map(str, argv)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
-
-
 def _one_error_line(proc, command: str) -> str:
     """Exit status 2, no traceback, and exactly one error line, the last on stderr."""
     assert proc.returncode == 2, proc.stderr
@@ -117,8 +112,14 @@ SMALL = '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'
       "bmshj2018-factorized@2=evil.pt", "--out", "o.csv", "--settings", SMALL], "compress",
      "checkpoint evil.pt is unreadable (UnpicklingError: Weights only load failed)"),
 ])
-def test_user_error_is_one_line_and_exit_2(files, argv, command, says):
-    line = _one_error_line(_run(*argv, cwd=files), command)
+def test_user_error_is_one_line_and_exit_2(files, monkeypatch, capsys, argv, command, says):
+    """Through `main` in this process (a Python per case cost ~10 s on two busy cores); the entry
+    point itself, `python -m advcompress`, is run by test_errors.py and test_data.py."""
+    monkeypatch.chdir(files)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in argv])
+    proc = subprocess.CompletedProcess(argv, exit_.value.code, "", capsys.readouterr().err)
+    line = _one_error_line(proc, command)
     assert says in line, line
     assert not list(files.glob("*.csv")) and not list(files.glob("*.md"))
 
