@@ -212,3 +212,5 @@ def test_learned_and_online_codecs_are_modules_of_their_networks():
     online._cache = (torch.zeros(1), torch.zeros(1))
     assert online.to(torch.float64) is online and online._cache is None
     assert next(online._shadow.parameters()).dtype == torch.float64
+    online._cache = (torch.zeros(1), torch.zeros(1))
+    assert online.float() is online and online._cache is None  # every move, not only to()

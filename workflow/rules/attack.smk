@@ -26,7 +26,7 @@ rule attack_run:
         adv=directory(attack_out("{attack}", "{model}", "adv")),
     params:
         settings=lambda w: as_json(attack_settings(w)),
-        ckpts=lambda w, input: model_ckpt_args(w.model, input.ckpts),
+        ckpts=lambda w: model_ckpt_args(w.model),
     wildcard_constraints:
         # defense.smk: also every learned codec and the codecs derived from them (<model>@at-<kind>,
         # <codec>+online) that a later stage registers in ATTACK_TARGETS; attack_target rejects others.
@@ -62,7 +62,7 @@ if TAU is not None:
         params:
             model=TAU["model"],
             settings=as_json(tau_ablation_settings()),
-            ckpts=lambda w, input: model_ckpt_args(TAU["model"], input.ckpts),
+            ckpts=model_ckpt_args(TAU["model"]),
         threads: 1
         resources:
             gpu=1,

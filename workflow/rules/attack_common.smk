@@ -36,9 +36,10 @@ def attack_checkpoints(wildcards):
     return model_checkpoints(wildcards.model)
 
 
-def model_ckpt_args(model, paths):
-    """`--codec-ckpt model@q=path` for each of the model's attacked qualities (`paths` in their order)."""
-    return " ".join(codec_ckpt_arg(model, q, p) for q, p in zip(attack_target(model)["qualities"], paths, strict=True))
+def model_ckpt_args(model):
+    """`--codec-ckpt model@q=path` for each of the model's attacked qualities."""
+    t = attack_target(model)
+    return " ".join(codec_ckpt_arg(model, q, t["checkpoints"][q]) for q in t["qualities"])
 
 
 ATTACK_JOB_KEYS = ["epsilon", "steps", "lr", "lr_final", "max_warmup_steps", "proxy", "chunk", "images",

@@ -161,9 +161,11 @@ class OnlineCodec(Codec, torch.nn.Module):
     def decompress(self, bitstream: Bitstream) -> torch.Tensor:
         return self.base.decompress(bitstream)
 
-    def to(self, *args, **kwargs) -> OnlineCodec:
+    def _apply(self, *args, **kwargs):
+        """Every move of the weights (`to`, `cuda`, `double`, ...) goes through torch's `_apply`:
+        the cached optimised image belongs to the old device and dtype."""
         self._cache = None
-        return super().to(*args, **kwargs)
+        return super()._apply(*args, **kwargs)
 
     def parameters(self, recurse: bool = True):
         """The base codec's weights: the private copy is re-derived from them (`update`)."""

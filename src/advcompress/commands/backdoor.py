@@ -221,8 +221,9 @@ def cmd_lic_eval(a) -> None:
     from advcompress.io import write_table
 
     s, _ = _setup(a)
-    tables = lic_eval.evaluate(a.model, a.quality, s, codec_ckpt(a, a.model, a.quality, required=True), a.backdoored, a.eval_dir, a.digits,
-                               a.classifier, a.example_dir)
+    clean = codec_ckpt(a, a.model, a.quality, required=True)
+    tables = lic_eval.evaluate(a.model, a.quality, s, clean, a.backdoored, a.eval_dir, a.digits, a.classifier,
+                               a.example_dir)
     for name, path in [("rd", a.out_rd), ("ds", a.out_ds), ("defense", a.out_defense)]:
         write_table(path, pd.DataFrame(tables[name]))
 
