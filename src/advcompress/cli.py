@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "selfcheck": ("selfcheck", "compare each GPU job's core (training, SRDA/ARDA, AT, online updating, classifier "
                                "attack through a defense, both backdoor trainings) on the device against the CPU; "
                                "one line per check"),
+    "serve": ("serve", "run jobs as forked children of one warm process (opt-in: ADVCOMPRESS_SERVER)"),
 }
 
 EPILOG = ("A user error (bad --settings JSON, an unknown name, a missing or unreadable file, checkpoint or "
@@ -293,6 +294,15 @@ def one_line(e: BaseException) -> str:
 
 
 def main(argv=None) -> None:
+    """The `advcompress` entry point: the job server runs the command when one is configured."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] != ["serve"] and (status := _served(argv)) is not None:
+        sys.exit(status)
+    run(argv)
+
+
+def run(argv: list[str]) -> None:
+    """Run one command in this process."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -306,6 +316,17 @@ def main(argv=None) -> None:
         # One clear line for problems a user fixes by hand; tracebacks are for bugs.
         print(f"{parser.prog} {args.command}: error: {one_line(e)}", file=sys.stderr)
         sys.exit(2)
+
+
+def _served(argv: list[str]) -> int | None:
+    """A job's exit status when a warm job server ran it (ADVCOMPRESS_SERVER), else None."""
+    import os
+
+    if not os.environ.get("ADVCOMPRESS_SERVER"):
+        return None
+    from advcompress.job_server import run_through_server
+
+    return run_through_server(argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""The warm job server: a served job is the same job, its status and streams are the job's, and a
+killed job takes its child with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+ADVCOMPRESS = str(Path(sys.executable).with_name("advcompress"))
+
+
+def _wait_for(predicate, seconds: float, what: str) -> None:
+    end = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `advcompress serve`, warm as in a workflow run; its log names each job's child."""
+    d = tmp_path_factory.mktemp("server")
+    sock, log = d / "jobs.sock", d / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([ADVCOMPRESS, "serve", "--socket", str(sock)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: "listening" in log.read_text() or proc.poll() is not None, 120, "the server")
+        assert proc.poll() is None, log.read_text()
+        yield sock, log
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert not sock.exists()  # SIGTERM removes the socket
+
+
+def _run(args, cwd, sock=None, **kw):
+    env = {k: v for k, v in os.environ.items() if k != "ADVCOMPRESS_SERVER"}
+    if sock is not None:
+        env["ADVCOMPRESS_SERVER"] = str(sock)
+    return subprocess.run([ADVCOMPRESS, *args], cwd=cwd, env=env, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "eval").mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(tmp_path / "eval" / f"im{i}.png")
+    return tmp_path
+
+
+def _jobs(log: Path) -> int:
+    return log.read_text().count(" in pid ")
+
+
+def test_a_served_job_writes_what_its_own_process_writes(server, folder):
+    sock, log = server
+    args = ["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval"]
+    before = _jobs(log)
+    served = _run([*args, "--out", "served.csv"], folder, sock)
+    assert served.returncode == 0, served.stderr
+    assert _jobs(log) == before + 1  # the server ran it, not the client
+    alone = _run([*args, "--out", "alone.csv"], folder)
+    assert alone.returncode == 0, alone.stderr
+    timing = ["encode_s", "decode_s"]
+    a, b = (pd.read_csv(folder / f).drop(columns=timing) for f in ("served.csv", "alone.csv"))
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_served_user_error_is_the_jobs_one_line_and_status_2(server, folder):
+    sock, _ = server
+    served = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "missing", "--out", "x.csv"],
+                  folder, sock)
+    assert served.returncode == 2  # the child's status and stderr are the job's
+    assert served.stderr.strip().splitlines()[-1].startswith("advcompress compress: error:"), served.stderr
+    assert "Traceback" not in served.stderr
+    assert not (folder / "x.csv").exists()
+
+
+def test_a_killed_job_takes_its_child_with_it(server, folder):
+    sock, log = server
+    env = {**os.environ, "ADVCOMPRESS_SERVER": str(sock)}
+    before = _jobs(log)
+    settings = '{"qualities": [1], "steps": 100000, "batch_size": 1, "patch": 16, "lr": 0.001, "widths": {"N": 8, "M": 8}}'
+    client = subprocess.Popen([ADVCOMPRESS, "train-lic", "--model", "bmshj2018-factorized", "--train-dir", "eval",
+                               "--out", "never.pt", "--settings", settings, "--threads", "1"],
+                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: _jobs(log) > before, 60, "the job to reach the server")
+    child = int(log.read_text().strip().splitlines()[-1].split(" in pid ")[1])
+    assert Path(f"/proc/{child}").exists()
+    client.send_signal(signal.SIGTERM)
+    client.wait(30)
+    _wait_for(lambda: not Path(f"/proc/{child}").exists(), 30, f"child {child} to end")
+    assert not (folder / "never.pt").exists()
+
+
+def test_without_a_reachable_server_the_job_runs_in_its_own_process(folder):
+    alone = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval", "--out", "a.csv"],
+                 folder, folder / "no-server.sock")
+    assert alone.returncode == 0, alone.stderr
+    assert "not reachable" in alone.stderr and (folder / "a.csv").exists()
