@@ -128,3 +128,21 @@ def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
         settings[int(q)] = json.loads(blob)
     assert settings[qs[0]]["steps"] == 7 and settings[qs[0]]["lr"] == 3e-4
     assert settings[qs[1]]["steps"] == 5 and settings[qs[1]]["lr"] == 3e-4
+
+
+def test_each_level_pulls_in_proportion_to_its_own_loss_not_its_lambda():
+    """A level whose loss is 100x larger (a larger lambda) must not get a 100x larger gradient; the
+    value stays the plain mean. A plain mean of the levels fails the first assertion."""
+    from advcompress.train import balance_levels
+
+    theta = torch.tensor([1.0, -2.0], requires_grad=True)
+
+    def grad(scale_top: float) -> torch.Tensor:
+        low, top = (theta**2).sum(), scale_top * (theta - 1).abs().sum()
+        (g,) = torch.autograd.grad(balance_levels([low, top]), theta)
+        return g / float((low + top).detach() / 2)  # per unit of the mean loss
+
+    torch.testing.assert_close(grad(1.0), grad(100.0))
+    low, top = (theta**2).sum(), 100 * (theta - 1).abs().sum()
+    assert balance_levels([low, top]).item() == pytest.approx((low + top).item() / 2)
+    assert balance_levels([low]) is low  # a fixed-rate codec: its plain loss

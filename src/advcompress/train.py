@@ -80,7 +80,7 @@ def rd_step_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int
     A fixed-rate codec has one quality. A variable-rate one sees all its levels in every step: the
     same objective as drawing a level per step, but each update contrasts the levels, which is what
     teaches the network to use its rate input within a short schedule (one level per step left the
-    default-tier Song2021 coding every level alike).
+    default-tier Song2021 coding every level alike). The levels are weighed by `balance_levels`.
     """
     per_q = max(1, math.ceil(batch_size / len(qualities)))
     parts = []
@@ -88,7 +88,24 @@ def rd_step_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int
         x = sampler.batch(per_q).to(device)
         kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
         parts.append(rd_loss(codec.net(x, **kw), x, codec.arch.rd_lambda(q)))
-    return {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
+    terms = {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
+    terms["loss"] = balance_levels([p["loss"] for p in parts])
+    return terms
+
+
+def balance_levels(losses: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of the levels' RD losses in value, with each level's gradient divided by its own loss.
+
+    R + lambda * D grows with lambda, so a plain mean lets the top level's gradient drown the others
+    (the default tier's Cai2022 coded its 25 and 90 levels only 0.21 bpp apart). Dividing each
+    level by its (constant) value gives every level the same relative pull, as drawing one level per
+    step would under Adam; the value stays the mean so logs and gradient clipping keep their scale.
+    Measured on that Cai2022 (200 steps): BD-PSNR against JPEG -2.17 -> -1.43 dB (docs/codecs/default-tier.md).
+    """
+    if len(losses) == 1:
+        return losses[0]
+    stacked = torch.stack(losses)
+    return (stacked / stacked.detach()).mean() * stacked.detach().mean()
 
 
 def train_codec(
