@@ -1,0 +1,180 @@
+"""The backdoor study's plan: the compression-resistant classifier backdoor and the backdoored LIC
+encoder fired by a learned frequency trigger.
+
+Each job gets exactly the keys its `advcompress backdoor-*` command reads, so changing one key
+reruns only the jobs that read it (and what follows from their outputs); never the whole section.
+"""
+
+from __future__ import annotations
+
+from advcompress.backdoor.report import CLASSIFIER_TABLES
+from advcompress.backdoor.runs import plan_runs, runs_of
+from advcompress.plan.core import (
+    ckpt_dir,
+    codec_settings,
+    data_dir,
+    job_key,
+    learned,
+    results,
+    seed_only,
+)
+from advcompress.plan.foundation import fetch_jobs
+
+LIC_TRAIN_KEYS = ["steps", "batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger",
+                  "objectives", "ds_target"]
+LIC_EVAL_KEYS = ["defenses", "ds_target", "ds_images"]
+LIC_FIGURES = {"backdoor_lic_fig4_bpp_attack": "fig4", "backdoor_lic_fig5_psnr_attack": "fig5"}  # rule -> kind
+
+
+def out_dir(cfg: dict) -> str:
+    return f"{results(cfg)}/backdoor"
+
+
+def ckpt_out(cfg: dict) -> str:
+    """What the backdoor training jobs write (with every other training output: core.ckpt_dir)."""
+    return f"{ckpt_dir(cfg)}/backdoor"
+
+
+def dataset(cfg: dict) -> str:
+    return cfg["backdoor"].get("dataset", "digits")
+
+
+def check(cfg: dict) -> None:
+    bd, ds = cfg["backdoor"], dataset(cfg)
+    if ds != "photos" and ds not in cfg["data"]:
+        raise ValueError(f"backdoor.dataset is {ds!r}: neither photos nor a key of data ({', '.join(cfg['data'])})")
+    if ds == "photos":
+        for key, label in [("target_class", bd["target_class"]), ("lic.ds_target", bd["lic"]["ds_target"])]:
+            if label >= len(bd["photos"]["images"]):
+                raise ValueError(f"backdoor.{key} is {label}, but backdoor.photos.images has only "
+                                 f"{len(bd['photos']['images'])} classes")
+    for m in bd["lic"]["models"]:
+        if m not in learned(cfg):
+            raise ValueError(f"backdoor.lic.models lists {m!r}, which is not in codecs.learned")
+
+
+def images(cfg: dict) -> str:
+    """The classification data: photo patches (rule backdoor_photos), digits (default, smoke) or
+    cifar10 (paper)."""
+    ds = dataset(cfg)
+    return f"{data_dir(cfg)}/backdoor_photos" if ds == "photos" else f"{data_dir(cfg)}/{ds}"
+
+
+def runs(cfg: dict) -> dict[str, dict]:
+    return plan_runs(cfg["backdoor"])
+
+
+def clean_ta(cfg: dict) -> str:
+    """The clean classifier's TA as a run row."""
+    return f"{ckpt_out(cfg)}/classifier/clean_ta.csv"
+
+
+def run_tables(cfg: dict, study: str) -> list[str]:
+    return [f"{ckpt_out(cfg)}/runs/{r}.csv" for r in runs_of(cfg["backdoor"], study)]
+
+
+def tables(cfg: dict) -> list[str]:
+    """The classifier backdoor's tables that have runs in this config."""
+    return [f"{results(cfg)}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES
+            if run_tables(cfg, CLASSIFIER_TABLES[t])]
+
+
+def fig7_inputs(cfg: dict) -> list[str]:
+    return [f"{ckpt_out(cfg)}/runs/fc-{cfg['backdoor']['studies']['triggers'][0]}.csv",
+            *run_tables(cfg, "transfer")]
+
+
+def _classifier(cfg: dict, phase: str) -> dict:
+    """The classifier keys one training phase reads (the backdoor phase loads its layout from the clean net)."""
+    c = cfg["backdoor"]["classifier"]
+    layout = ["width", "blocks"] if phase == "clean" else []
+    return {k: c[k] for k in [*layout, "batch_size", "momentum", "weight_decay", phase]}
+
+
+def photos_settings(cfg: dict) -> dict:
+    return {"seed": cfg["seed"], "photos": cfg["backdoor"]["photos"]}
+
+
+def clean_settings(cfg: dict) -> dict:
+    return {"seed": cfg["seed"], "device": cfg["device"], "classifier": _classifier(cfg, "clean")}
+
+
+def trigger_settings(cfg: dict, trigger: str) -> dict:
+    bd = cfg["backdoor"]
+    return {"seed": cfg["seed"], "triggers": {trigger: bd["triggers"][trigger]},
+            "target_class": bd["target_class"], "test_codecs": bd["test_codecs"], "jpeg_sweep": bd["jpeg_sweep"]}
+
+
+def train_settings(cfg: dict, run: str) -> dict:
+    """One run's spec from plan_runs (not the sweeps that name it), and the backdoor phase."""
+    bd = cfg["backdoor"]
+    spec = {k: v for k, v in runs(cfg)[run].items() if k != "study"}
+    return {"seed": cfg["seed"], "device": cfg["device"], "run": spec, "target_class": bd["target_class"],
+            "lambda1": bd["lambda1"], "lambda2": bd["lambda2"], "classifier": _classifier(cfg, "backdoor")}
+
+
+def table_settings(cfg: dict) -> dict:
+    """The tables read the main trigger (the first of studies.triggers) and the test codecs."""
+    bd = cfg["backdoor"]
+    return {"seed": cfg["seed"], "studies": {"triggers": bd["studies"]["triggers"][:1]},
+            "test_codecs": bd["test_codecs"]}
+
+
+def fig7_settings(cfg: dict) -> dict:
+    return {"test_codecs": cfg["backdoor"]["test_codecs"]}
+
+
+def lic_qualities(cfg: dict, model: str) -> list:
+    return cfg["backdoor"]["lic"]["qualities"] or learned(cfg)[model]["qualities"]
+
+
+def lic_points(cfg: dict) -> list[tuple[str, int]]:
+    return [(m, q) for m in cfg["backdoor"]["lic"]["models"] for q in lic_qualities(cfg, m)]
+
+
+def lic_settings(cfg: dict, model: str, keys) -> dict:
+    """backdoor-lic-train reads the training keys of backdoor.lic, backdoor-lic-eval the evaluation ones."""
+    lic = cfg["backdoor"]["lic"]
+    return {"seed": cfg["seed"], "codec": codec_settings(cfg, model), "lic": {k: lic[k] for k in keys if k in lic}}
+
+
+def lic_tables(cfg: dict, kind: str) -> list[str]:
+    return [f"{out_dir(cfg)}/lic/{m}/q{q}_{kind}.csv" for m, q in lic_points(cfg)]
+
+
+def lic_example(cfg: dict) -> str:
+    """The example of Fig. 6: the first LIC model at its middle quality."""
+    m = cfg["backdoor"]["lic"]["models"][0]
+    qs = lic_qualities(cfg, m)
+    return f"{out_dir(cfg)}/lic/{m}/q{qs[len(qs) // 2]}_example"
+
+
+def targets(cfg: dict) -> list[str]:
+    t, f = f"{results(cfg)}/tables", f"{results(cfg)}/figures"
+    return [*tables(cfg), *[p.replace(".csv", ".md") for p in tables(cfg)],
+            f"{f}/backdoor_fig6_asr_vs_jpeg.pdf", f"{f}/backdoor_fig7_codec_transfer.pdf",
+            f"{t}/backdoor_lic_table3.csv", f"{t}/backdoor_lic_table5.csv",
+            *[f"{f}/{rule}.pdf" for rule in LIC_FIGURES], f"{f}/backdoor_lic_fig6_example.png"]
+
+
+def jobs(cfg: dict) -> dict:
+    """This study's jobs with their settings (None: the rule passes none)."""
+    planned = runs(cfg)
+    out = fetch_jobs(cfg, [*([] if dataset(cfg) == "photos" else [dataset(cfg)]),
+                           *(["train", "eval"] if lic_points(cfg) else [])])
+    if dataset(cfg) == "photos":
+        out[job_key("backdoor_photos")] = photos_settings(cfg)
+    out[job_key("backdoor_clean_classifier")] = clean_settings(cfg)
+    out |= {job_key("backdoor_trigger", trigger=t): trigger_settings(cfg, t)
+            for t in dict.fromkeys(spec["trigger"] for spec in planned.values())}
+    out |= {job_key("backdoor_train", run=r): train_settings(cfg, r) for r in planned}
+    out |= {job_key("backdoor_table", table=t): table_settings(cfg) for t in CLASSIFIER_TABLES
+            if run_tables(cfg, CLASSIFIER_TABLES[t])}
+    out |= {job_key("backdoor_fig6_asr_vs_jpeg"): seed_only(cfg), job_key("backdoor_fig7_codec_transfer"):
+            fig7_settings(cfg)}
+    for m, q in lic_points(cfg):
+        out[job_key("backdoor_lic_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS)
+        out[job_key("backdoor_lic_eval", model=m, quality=q)] = lic_settings(cfg, m, LIC_EVAL_KEYS)
+    out |= {job_key(rule): seed_only(cfg) for rule in ["backdoor_lic_table3", "backdoor_lic_table5", *LIC_FIGURES]}
+    out[job_key("backdoor_lic_fig6_example")] = None
+    return out
