@@ -118,20 +118,17 @@ def wide(cmp: pd.DataFrame, baseline: str = "ste") -> pd.DataFrame:
 
 
 def attack_settings(cfg: dict, model: str, quality: int) -> dict:
-    """The settings slice attack_run gives a job (attack_common.smk::attack_settings) for one
-    submodel; latents are not read here, so none are extracted."""
-    atk = cfg["attack"]
-    keys = ["epsilon", "steps", "lr", "lr_final", "max_warmup_steps", "proxy", "tau", "chunk",
-            "images", "crop", "thresholds", "directions"]
-    spec = cfg["codecs"]["learned"][model]
-    return {**{k: atk[k] for k in keys}, "latent_directions": [], "qualities": [quality],
-            "codec": {"weights": spec["weights"], "widths": spec.get("widths"), "device": "cpu"},
-            "gallery_image": atk["gallery"]["image"], "seed": cfg["seed"]}
+    """The settings slice attack_run gives a job (advcompress.plan.attack.run_settings), for one
+    submodel on the CPU; latents are not read here, so none are extracted."""
+    from advcompress.plan.attack import run_settings
+
+    s = run_settings(cfg, model)
+    return s | {"latent_directions": [], "qualities": [quality], "codec": s["codec"] | {"device": "cpu"}}
 
 
 def checkpoint_path(root: Path, model: str, quality: int) -> Path:
-    """The trained checkpoint as the workflow names it (common.smk::checkpoint): one file, qvr,
-    for a variable-rate model."""
+    """The trained checkpoint as the workflow names it (advcompress.plan.core.checkpoint): one file,
+    qvr, for a variable-rate model."""
     from advcompress.codecs.catalog import is_variable_rate
 
     return root / "codecs" / model / f"q{'vr' if is_variable_rate(model) else quality}.pt"

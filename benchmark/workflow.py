@@ -36,6 +36,7 @@ import pandas as pd
 import psutil
 
 from advcompress.config import load_tier
+from advcompress.plan import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,16 +80,18 @@ def stage_of_rules(work: Path) -> dict[str, str]:
     """Rule name -> stage (the .smk file that defines it).
 
     Rules named in a loop (`name: ...`) are found by their name quoted in the file, and the
-    one-study targets of the Snakefile by the file that registers their outputs.
+    one-study targets of the Snakefile by their study: its own stage file, compress.smk for the
+    foundation (or, in revisions before advcompress.plan, the file that registered their outputs).
     """
     out = {}
-    for smk in sorted((work / "workflow" / "rules").glob("*.smk"), reverse=True):  # a stage's own file wins
+    for smk in sorted((work / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text()
-        stage = smk.stem.removesuffix("_common")
         names = re.findall(r'^rule (\w+):', text, re.M) + re.findall(r'study_targets\(\s*"(\w+)"', text)
         names += re.findall(r'^\s*\("(\w+)",', text, re.M)  # (name, ...) tuples a loop makes rules of
-        names += [f"{s}_figure" for s in re.findall(r'^figure_rule\("(\w+)"', text, re.M)]  # figures_common.smk
-        out.update({name: stage for name in names})
+        names += [f"{s}_figure" for s in re.findall(r'^figure_rule\("(\w+)"', text, re.M)]  # figure_rule.smk
+        out.update({name: smk.stem for name in names})
+    for study in STUDIES:
+        out.setdefault(study, "compress" if study == "foundation" else study)
     return out
 
 

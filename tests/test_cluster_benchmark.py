@@ -68,10 +68,11 @@ def test_rules_made_in_a_loop_and_study_targets_have_a_stage(tmp_path):
     rules = tmp_path / "workflow" / "rules"
     rules.mkdir(parents=True)
     (rules / "backdoor.smk").write_text('for _f in [\n    ("backdoor_fig4", "fig4"),\n]:\n\n    rule:\n'
-                                        '        name:\n            _f\n\n\nstudy_targets(\n    "backdoor",\n    [],\n)\n')
-    (rules / "backdoor_common.smk").write_text("rule helper_rule:\n    shell: 'x'\n")
+                                        '        name:\n            _f\n')
+    (rules / "compress.smk").write_text("rule rd_table:\n    shell: 'x'\n")
     stages = bench.stage_of_rules(tmp_path)
-    assert stages == {"backdoor_fig4": "backdoor", "backdoor": "backdoor", "helper_rule": "backdoor"}
+    assert stages["backdoor_fig4"] == "backdoor" and stages["rd_table"] == "compress"
+    assert stages["backdoor"] == "backdoor" and stages["foundation"] == "compress"  # the one-study targets
 
 
 def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
@@ -88,6 +89,6 @@ def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
 
 
 def test_the_figure_rules_of_attack_and_defense_have_their_stage():
-    """attack.smk and defense.smk declare their one figure rule by calling figure_rule (figures_common.smk)."""
+    """attack.smk and defense.smk declare their one figure rule by calling figure_rule (figure_rule.smk)."""
     stages = bench.stage_of_rules(ROOT)
     assert stages["attack_figure"] == "attack" and stages["defense_figure"] == "defense"

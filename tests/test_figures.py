@@ -27,7 +27,7 @@ from tests.conftest import ROOT, copy_workflow, snakemake
 STUDIES = {"attack": ATTACK, "defense": DEFENSE}
 QUALITIES = {"m1": [1, 2], "m2": [3, 5, 8]}  # models with different numbers of submodels
 DIRECTIONS, IMAGES = ["sra", "sda"], ["a", "b"]
-# The defended codecs of the defense figures, by base model and defense (defense_common.smk's labels).
+# The defended codecs of the defense figures, by base model and defense (advcompress.plan.defense.labels).
 LABELS = {"m1": {"model": "m1", "defense": "none"}, "m1@at-srda": {"model": "m1", "defense": "AT"},
           "m1+online": {"model": "m1", "defense": "online"},
           "m1@at-srda+online": {"model": "m1", "defense": "AT + online"}}

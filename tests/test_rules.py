@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 
@@ -82,3 +83,33 @@ def test_the_check_names_what_a_rule_lacks():
         {"rule": "e", "runs": False, "shell": None, "log": [], "benchmark": None},
     ]}
     assert [p.split(":")[0] for p in missing_log_or_benchmark(wf)] == ["a", "b", "c", "d", "e"]
+
+
+def dag_jobs(dry_run: str) -> dict[tuple[str, str], dict | None]:
+    """(rule, wildcards) -> the job's `--settings` (None without) of every job `snakemake -n -p` plans."""
+    jobs = {}
+    for block in dry_run.split("\n\n"):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule is None or rule.group(1) == "all":
+            continue
+        wildcards = re.search(r"^    wildcards: (.*)$", block, re.M)
+        argv = shlex.split(re.search(r"^Shell command: (.*)$", block, re.M).group(1))
+        settings = json.loads(argv[argv.index("--settings") + 1]) if "--settings" in argv else None
+        jobs[rule.group(1), wildcards.group(1) if wildcards else ""] = settings
+    return jobs
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_plan_is_the_dag(work, tier):
+    """advcompress.plan.jobs lists exactly the jobs Snakemake plans, each with the settings its rule
+    passes, so tests/test_plan.py's facts about the plan are facts about the workflow."""
+    from advcompress import plan
+    from advcompress.config import load_tier
+
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--configfile", tier],
+                          cwd=work, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dag = dag_jobs(proc.stdout)
+    planned = {k: json.loads(json.dumps(v)) for k, v in plan.jobs(load_tier(work / tier, root=work)).items()}
+    assert sorted(set(dag) ^ set(planned)) == []
+    assert [k for k in dag if dag[k] != planned[k]] == []

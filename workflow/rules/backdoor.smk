@@ -2,7 +2,10 @@
 # and the backdoored LIC encoder fired by a learned frequency trigger. Science in advcompress.backdoor.
 
 
-include: "backdoor_common.smk"
+BD_OUT = plan.backdoor.out_dir(config)
+BD_CKPT = plan.backdoor.ckpt_out(config)  # what the backdoor training jobs write (with every training output: CKPT)
+BD_IMAGES = plan.backdoor.images(config)  # the classification data: photo patches, digits or cifar10
+BD_RUNS = plan.backdoor.runs(config)
 
 
 # -- compression-resistant classifier backdoor ------------------------------------------------------
@@ -12,12 +15,12 @@ rule backdoor_clean_classifier:
     conda:
         CONDA_ENV
     input:
-        digits=BD_DIGITS,
+        digits=BD_IMAGES,
     output:
         model=f"{BD_CKPT}/classifier/clean.pt",
-        ta=BD_CLEAN_TA,
+        ta=plan.backdoor.clean_ta(config),
     params:
-        settings=as_json(bd_clean_settings()),
+        settings=as_json(plan.backdoor.clean_settings(config)),
     threads: 1
     resources:
         gpu=1,
@@ -37,15 +40,13 @@ rule backdoor_trigger:
     conda:
         CONDA_ENV
     input:
-        digits=BD_DIGITS,
+        digits=BD_IMAGES,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         blob=f"{BD_CKPT}/triggers/{{trigger}}.pt",
         preview=f"{BD_CKPT}/triggers/{{trigger}}.png",
     params:
-        settings=lambda w: as_json(bd_trigger_settings(w.trigger)),
-    wildcard_constraints:
-        trigger=_alternation(BD_TRIGGERS),
+        settings=lambda w: as_json(plan.backdoor.trigger_settings(config, w.trigger)),
     threads: 1
     resources:
         gpu=1,
@@ -65,16 +66,14 @@ rule backdoor_train:
     conda:
         CONDA_ENV
     input:
-        digits=BD_DIGITS,
+        digits=BD_IMAGES,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
         trigger=lambda w: f"{BD_CKPT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
     output:
         model=f"{BD_CKPT}/runs/{{run}}.pt",
         table=f"{BD_CKPT}/runs/{{run}}.csv",
     params:
-        settings=lambda w: as_json(bd_train_settings(w.run)),
-    wildcard_constraints:
-        run=_alternation(BD_RUNS),
+        settings=lambda w: as_json(plan.backdoor.train_settings(config, w.run)),
     threads: 1
     resources:
         gpu=1,
@@ -94,15 +93,13 @@ rule backdoor_table:
     conda:
         CONDA_ENV
     input:
-        lambda w: bd_run_tables(CLASSIFIER_TABLES[w.table]),
+        lambda w: plan.backdoor.run_tables(config, plan.backdoor.CLASSIFIER_TABLES[w.table]),
     output:
         csv=report(f"{OUT}/tables/backdoor_{{table}}.csv", caption="../report/backdoor_table.rst",
                    category="backdoor", subcategory="Compression-resistant classifier backdoor"),
         md=f"{OUT}/tables/backdoor_{{table}}.md",
     params:
-        settings=as_json(bd_table_settings()),
-    wildcard_constraints:
-        table=_alternation(CLASSIFIER_TABLES),
+        settings=as_json(plan.backdoor.table_settings(config)),
     log:
         logfile("backdoor_table", "{table}"),
     benchmark:
@@ -116,7 +113,7 @@ rule backdoor_fig6_asr_vs_jpeg:
     conda:
         CONDA_ENV
     input:
-        bd_run_tables("main"),
+        plan.backdoor.run_tables(config, "main"),
     output:
         report(
             f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
@@ -125,7 +122,7 @@ rule backdoor_fig6_asr_vs_jpeg:
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
-        settings=as_json({"seed": config["seed"]}),
+        settings=as_json(plan.core.seed_only(config)),
     log:
         logfile("backdoor_fig6_asr_vs_jpeg"),
     benchmark:
@@ -138,7 +135,7 @@ rule backdoor_fig7_codec_transfer:
     conda:
         CONDA_ENV
     input:
-        [f"{BD_CKPT}/runs/fc-{BD['studies']['triggers'][0]}.csv", *bd_run_tables("transfer")],
+        plan.backdoor.fig7_inputs(config),
     output:
         report(
             f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
@@ -147,7 +144,7 @@ rule backdoor_fig7_codec_transfer:
             subcategory="Compression-resistant classifier backdoor",
         ),
     params:
-        settings=as_json({"test_codecs": BD["test_codecs"]}),
+        settings=as_json(plan.backdoor.fig7_settings(config)),
     log:
         logfile("backdoor_fig7_codec_transfer"),
     benchmark:
@@ -163,15 +160,15 @@ rule backdoor_lic_train:
     conda:
         CONDA_ENV
     input:
-        ckpt=lambda w: checkpoint(w.model, w.quality),
+        ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
         train=f"{DATA}/train",
-        digits=BD_DIGITS,
+        digits=BD_IMAGES,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         model=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
         meta=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.json",
     params:
-        settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_TRAIN_KEYS)),
+        settings=lambda w: as_json(plan.backdoor.lic_settings(config, w.model, plan.backdoor.LIC_TRAIN_KEYS)),
         ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
     threads: 1
     priority: 5  # the longest jobs after training (~2 min each): started late, they leave a core idle at the end
@@ -194,10 +191,10 @@ rule backdoor_lic_eval:
     conda:
         CONDA_ENV
     input:
-        ckpt=lambda w: checkpoint(w.model, w.quality),
+        ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
         backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}.pt",
         images=f"{DATA}/eval",
-        digits=BD_DIGITS,
+        digits=BD_IMAGES,
         classifier=f"{BD_CKPT}/classifier/clean.pt",
     output:
         rd=f"{BD_OUT}/lic/{{model}}/q{{quality}}_rd.csv",
@@ -205,7 +202,7 @@ rule backdoor_lic_eval:
         defense=f"{BD_OUT}/lic/{{model}}/q{{quality}}_defense.csv",
         example=directory(f"{BD_OUT}/lic/{{model}}/q{{quality}}_example"),
     params:
-        settings=lambda w: as_json(bd_lic_settings(w.model, BD_LIC_EVAL_KEYS)),
+        settings=lambda w: as_json(plan.backdoor.lic_settings(config, w.model, plan.backdoor.LIC_EVAL_KEYS)),
         ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
     threads: 1
     resources:
@@ -228,13 +225,13 @@ rule backdoor_lic_table3:
     conda:
         CONDA_ENV
     input:
-        [*bd_lic_tables("rd"), *bd_lic_tables("ds")],
+        [*plan.backdoor.lic_tables(config, "rd"), *plan.backdoor.lic_tables(config, "ds")],
     output:
         csv=report(f"{OUT}/tables/backdoor_lic_table3.csv", caption="../report/backdoor_lic_table3.rst",
                    category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table3.md",
     params:
-        settings=as_json({"seed": config["seed"]}),
+        settings=as_json(plan.core.seed_only(config)),
     log:
         logfile("backdoor_lic_table3"),
     benchmark:
@@ -248,13 +245,13 @@ rule backdoor_lic_table5:
     conda:
         CONDA_ENV
     input:
-        bd_lic_tables("defense"),
+        plan.backdoor.lic_tables(config, "defense"),
     output:
         csv=report(f"{OUT}/tables/backdoor_lic_table5.csv", caption="../report/backdoor_lic_table5.rst",
                    category="backdoor", subcategory="Backdoored LIC encoder"),
         md=f"{OUT}/tables/backdoor_lic_table5.md",
     params:
-        settings=as_json({"seed": config["seed"]}),
+        settings=as_json(plan.core.seed_only(config)),
     log:
         logfile("backdoor_lic_table5"),
     benchmark:
@@ -264,9 +261,9 @@ rule backdoor_lic_table5:
         "--settings {params.settings:q} > {log:q} 2>&1"
 
 
-for _bd_fig, _bd_kind, _bd_caption in [
-    ("backdoor_lic_fig4_bpp_attack", "fig4", "backdoor_lic_fig4_bpp_attack.rst"),
-    ("backdoor_lic_fig5_psnr_attack", "fig5", "backdoor_lic_fig5_psnr_attack.rst"),
+for _bd_fig, _bd_kind in [
+    ("backdoor_lic_fig4_bpp_attack", "fig4"),
+    ("backdoor_lic_fig5_psnr_attack", "fig5"),
 ]:
 
     rule:
@@ -275,17 +272,17 @@ for _bd_fig, _bd_kind, _bd_caption in [
         conda:
             CONDA_ENV
         input:
-            bd_lic_tables("rd"),
+            plan.backdoor.lic_tables(config, "rd"),
         output:
             report(
                 f"{OUT}/figures/{_bd_fig}.pdf",
-                caption=f"../report/{_bd_caption}",
+                caption=f"../report/{_bd_fig}.rst",
                 category="backdoor",
                 subcategory="Backdoored LIC encoder",
             ),
         params:
             kind=_bd_kind,
-            settings=as_json({"seed": config["seed"]}),  # the intervals' bootstrap seed
+            settings=as_json(plan.core.seed_only(config)),  # the intervals' bootstrap seed
         log:
             logfile(_bd_fig),
         benchmark:
@@ -299,7 +296,7 @@ rule backdoor_lic_fig6_example:
     conda:
         CONDA_ENV
     input:
-        f"{BD_OUT}/lic/{bd_example_point()[0]}/q{bd_example_point()[1]}_example",
+        plan.backdoor.lic_example(config),
     output:
         report(
             f"{OUT}/figures/backdoor_lic_fig6_example.png",
@@ -325,18 +322,3 @@ localrules:
     backdoor_lic_fig5_psnr_attack,
     backdoor_lic_fig6_example,
 
-
-study_targets(
-    "backdoor",
-    [
-        *BD_TABLES,
-        *[t.replace(".csv", ".md") for t in BD_TABLES],
-        f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
-        f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
-        f"{OUT}/tables/backdoor_lic_table3.csv",
-        f"{OUT}/tables/backdoor_lic_table5.csv",
-        f"{OUT}/figures/backdoor_lic_fig4_bpp_attack.pdf",
-        f"{OUT}/figures/backdoor_lic_fig5_psnr_attack.pdf",
-        f"{OUT}/figures/backdoor_lic_fig6_example.png",
-    ]
-)

@@ -8,7 +8,7 @@ rule backdoor_photos:
     output:
         directory(f"{DATA}/backdoor_photos"),
     params:
-        settings=as_json(bd_photos_settings()) if BD_DATASET == "photos" else "{}",
+        settings=as_json(plan.backdoor.photos_settings(config) if plan.backdoor.dataset(config) == "photos" else {}),
     log:
         logfile("backdoor_photos"),
     benchmark:

@@ -2,21 +2,18 @@
 # seeded bootstrap intervals (science in advcompress.claims; docs/claims.md).
 
 
-include: "claims_common.smk"
-
-
 rule claims_table:
     conda:
         CONDA_ENV
     input:
-        unpack(claims_inputs),
+        unpack(lambda w: plan.claims.tables(config)),
     output:
         csv=report(f"{OUT}/tables/claims.csv", caption="../report/claims.rst", category="claims",
                    subcategory="Headline claims of the five papers"),
         md=f"{OUT}/tables/claims.md",
     params:
-        tables=claims_table_args,
-        settings=claims_settings,
+        tables=" ".join(f"--table {shlex.quote(arg)}" for arg in plan.claims.table_arguments(config)),
+        settings=as_json(plan.claims.settings(config)),
     log:
         logfile("claims_table"),
     benchmark:
@@ -28,6 +25,3 @@ rule claims_table:
 
 localrules:
     claims_table,
-
-
-study_targets("claims", [f"{OUT}/tables/claims.csv", f"{OUT}/tables/claims.md"])

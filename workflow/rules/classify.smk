@@ -2,13 +2,10 @@
 # adaptive JPEG. Thin rules: every job is one `advcompress classify-*` call.
 
 
-include: "classify_common.smk"
-
-
-wildcard_constraints:
-    net=_alt(NETS),
-    attack=_alt([*CLS["attacks"], CLS["jpeg_ablation"]["attack"], CLS["sequential"]["attack"]]),
-    defense=_alt([*CLS["defenses"], *_sequential_defenses(), *_ablation_defenses()]),
+CLS_DIR = plan.classify.out_dir(config)
+CLS_CKPT = plan.classify.ckpt_out(config)  # the trained digits CNNs (with every training output: CKPT)
+CLS_INPUTS = plan.classify.table_inputs(config)  # table kind -> the job outputs it summarises
+BPP_PARTS = plan.classify.bpp_parts(config)  # codec -> its defense specs in the bpp table
 
 
 rule classify_train:
@@ -20,9 +17,7 @@ rule classify_train:
         ckpt=f"{CLS_CKPT}/{{net}}/classifier.pt",
         meta=f"{CLS_CKPT}/{{net}}/classifier.json",
     params:
-        settings=lambda w: as_json(
-            {"seed": config["seed"], "train": NETS[w.net]["train"] | {"width": NETS[w.net].get("width", 32)}}
-        ),
+        settings=lambda w: as_json(plan.classify.train_settings(config, w.net)),
     threads: 1
     resources:
         gpu=1,
@@ -42,8 +37,6 @@ rule classify_fetch_classifier:
         CONDA_ENV
     output:
         f"{DATA}/weights/torchvision/{{arch}}.pth",
-    wildcard_constraints:
-        arch="resnet50|vit_b_16",
     log:
         logfile("classify_fetch_classifier", "{arch}"),
     benchmark:
@@ -56,24 +49,24 @@ rule classify_adv:
     conda:
         CONDA_ENV
     input:
-        unpack(net_inputs),
+        unpack(classify_net),
     output:
-        f"{CLS_DIR}/{{net}}/adv/{{attack}}.pt",
+        plan.classify.adv_out(config, "{net}", "{cls_attack}"),
     params:
-        settings=lambda w: as_json(job_settings(w.net, w.attack, unread=["through"])),
-        data=lambda w: net_data(w.net),
+        settings=lambda w: as_json(plan.classify.adv_settings(config, w.net, w.cls_attack)),
+        data=classify_data,
     threads: 1
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 2000 * attempt,
     retries: 1
     log:
-        logfile("classify_adv", "{net}_{attack}"),
+        logfile("classify_adv", "{net}_{cls_attack}"),
     benchmark:
-        benchfile("classify_adv", "{net}_{attack}")
+        benchfile("classify_adv", "{net}_{cls_attack}")
     shell:
         "advcompress classify-adv --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "--attack {wildcards.attack:q} --out {output:q} --settings {params.settings:q} "
+        "--attack {wildcards.cls_attack:q} --out {output:q} --settings {params.settings:q} "
         "--threads {threads} > {log:q} 2>&1"
 
 
@@ -81,25 +74,25 @@ rule classify_attack:
     conda:
         CONDA_ENV
     input:
-        unpack(_attack_inputs),
+        unpack(lambda w: plan.classify.attack_inputs(config, w.net, w.cls_attack, w.defense)),
     output:
-        f"{CLS_DIR}/{{net}}/attack/{{attack}}/{{defense}}.csv",
+        f"{CLS_DIR}/{{net}}/attack/{{cls_attack}}/{{defense}}.csv",
     params:
-        settings=lambda w: as_json(job_settings(w.net, w.attack, defenses=[w.defense])),
-        data=lambda w: net_data(w.net),
-        codecs=lambda w: codec_ckpt_args([w.defense]),
+        settings=lambda w: as_json(plan.classify.attack_settings(config, w.net, w.cls_attack, w.defense)),
+        data=classify_data,
+        codecs=lambda w: plan.classify.codec_ckpt_args(config, [w.defense]),
     threads: 1
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 2500 * attempt,
     retries: 1
     log:
-        logfile("classify_attack", "{net}_{attack}_{defense}"),
+        logfile("classify_attack", "{net}_{cls_attack}_{defense}"),
     benchmark:
-        benchfile("classify_attack", "{net}_{attack}_{defense}")
+        benchfile("classify_attack", "{net}_{cls_attack}_{defense}")
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "--attack {wildcards.attack:q} --defense {wildcards.defense:q} --adv {input.adv:q} {params.codecs} "
+        "--attack {wildcards.cls_attack:q} --defense {wildcards.defense:q} --adv {input.adv:q} {params.codecs} "
         "--out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -107,18 +100,14 @@ rule classify_ablation:
     conda:
         CONDA_ENV
     input:
-        unpack(lambda w: net_inputs(w) | shared_adv(w.net, CLS["jpeg_ablation"]["attack"],
-                                                   CLS["jpeg_ablation"]["eps_255"])),
+        unpack(lambda w: plan.classify.ablation_inputs(config, w.net)),
     output:
         f"{CLS_DIR}/{{net}}/ablation/{{defense}}.csv",
     params:
-        attack=CLS["jpeg_ablation"]["attack"],
-        settings=lambda w: as_json(
-            job_settings(w.net, CLS["jpeg_ablation"]["attack"], CLS["jpeg_ablation"]["eps_255"],
-                         CLS["jpeg_ablation"]["through"], defenses=[w.defense])
-        ),
-        data=lambda w: net_data(w.net),
-        adv=lambda w, input: f"--adv {shlex.quote(input.adv)}" if "adv" in input.keys() else "",
+        attack=config["classify"]["jpeg_ablation"]["attack"],
+        settings=lambda w: as_json(plan.classify.ablation_settings(config, w.net, w.defense)),
+        data=classify_data,
+        adv=adv_arg,
     threads: 1
     resources:
         gpu=1,
@@ -138,18 +127,14 @@ rule classify_sequential:
     conda:
         CONDA_ENV
     input:
-        unpack(_sequential_inputs),
+        unpack(lambda w: plan.classify.with_codecs(config, w.net, [w.defense])),
     output:
         f"{CLS_DIR}/{{net}}/sequential/{{defense}}.csv",
     params:
-        attack=CLS["sequential"]["attack"],
-        # The paper always propagates gradients through sequential defenses (section 3.5).
-        settings=lambda w: as_json(
-            job_settings(w.net, CLS["sequential"]["attack"], CLS["sequential"]["eps_255"], [True],
-                         defenses=[w.defense])
-        ),
-        data=lambda w: net_data(w.net),
-        codecs=lambda w: codec_ckpt_args([w.defense]),
+        attack=config["classify"]["sequential"]["attack"],
+        settings=lambda w: as_json(plan.classify.sequential_settings(config, w.net, w.defense)),
+        data=classify_data,
+        codecs=lambda w: plan.classify.codec_ckpt_args(config, [w.defense]),
     threads: 1
     resources:
         gpu=1,
@@ -169,18 +154,13 @@ rule classify_bpp:
     conda:
         CONDA_ENV
     input:
-        unpack(_bpp_inputs),
+        unpack(lambda w: plan.classify.with_codecs(config, w.net, BPP_PARTS[w.codec])),
     output:
         f"{CLS_DIR}/{{net}}/bpp/{{codec}}.csv",
-    wildcard_constraints:
-        codec=_alt(BPP_PARTS),
     params:
-        settings=lambda w: as_json(
-            job_settings(w.net, images=CLS["bpp"]["images"], defenses=BPP_PARTS[w.codec])
-            | {"defenses": BPP_PARTS[w.codec]}
-        ),
-        data=lambda w: net_data(w.net),
-        codecs=lambda w: codec_ckpt_args(BPP_PARTS[w.codec]),
+        settings=lambda w: as_json(plan.classify.bpp_settings(config, w.net, w.codec)),
+        data=classify_data,
+        codecs=lambda w: plan.classify.codec_ckpt_args(config, BPP_PARTS[w.codec]),
     threads: 1
     resources:
         gpu=1,
@@ -199,16 +179,13 @@ rule classify_overhead:
     conda:
         CONDA_ENV
     input:
-        unpack(lambda w: {**net_inputs(w), "codecs": list(codec_ckpts(CLS["defenses"]).values())}),
+        unpack(lambda w: plan.classify.with_codecs(config, w.net, config["classify"]["defenses"])),
     output:
         f"{CLS_DIR}/{{net}}/overhead.csv",
     params:
-        settings=lambda w: as_json(
-            job_settings(w.net, images=CLS["overhead"]["images"], defenses=CLS["defenses"], unread=["batch_size"])
-            | {"defenses": CLS["defenses"]}
-        ),
-        data=lambda w: net_data(w.net),
-        codecs=lambda w: codec_ckpt_args(CLS["defenses"]),
+        settings=lambda w: as_json(plan.classify.overhead_settings(config, w.net)),
+        data=classify_data,
+        codecs=plan.classify.codec_ckpt_args(config, config["classify"]["defenses"]),
     threads: 1
     resources:
         gpu=1,
@@ -227,19 +204,14 @@ rule classify_adaptive:
     conda:
         CONDA_ENV
     input:
-        unpack(lambda w: net_inputs(w) | shared_adv(w.net, CLS["adaptive"]["attack"], [CLS["adaptive"]["eps_255"]],
-                                                   CLS["adaptive"]["images"])),
+        unpack(lambda w: plan.classify.adaptive_inputs(config, w.net)),
     output:
         table=f"{CLS_DIR}/{{net}}/adaptive.csv",
         examples=f"{CLS_DIR}/{{net}}/adaptive_examples.pt",
     params:
-        settings=lambda w: as_json(
-            job_settings(w.net, CLS["adaptive"]["attack"], images=CLS["adaptive"]["images"],
-                         unread=["eps_255", "through"])
-            | {"adaptive": {k: v for k, v in CLS["adaptive"].items() if k not in ("nets", "images")}}
-        ),
-        data=lambda w: net_data(w.net),
-        adv=lambda w, input: f"--adv {shlex.quote(input.adv)}" if "adv" in input.keys() else "",
+        settings=lambda w: as_json(plan.classify.adaptive_settings(config, w.net)),
+        data=classify_data,
+        adv=adv_arg,
     threads: 1
     resources:
         gpu=1,
@@ -266,10 +238,8 @@ rule classify_table:
         csv=report(f"{OUT}/tables/classify_{{kind}}.csv", caption="../report/classify_table.rst",
                    category="classify", subcategory="Compression defenses"),
         md=f"{OUT}/tables/classify_{{kind}}.md",
-    wildcard_constraints:
-        kind=_alt(CLS_INPUTS),
     params:
-        settings=lambda w: cls_table_settings(w.kind),
+        settings=lambda w: as_json(plan.classify.table_settings(config, w.kind)),
     log:
         logfile("classify_table", "{kind}"),
     benchmark:
@@ -283,25 +253,23 @@ rule classify_figure:
     conda:
         CONDA_ENV
     input:
-        lambda w: CLS_INPUTS[w.kind],
+        lambda w: CLS_INPUTS[w.classify_figure],
     output:
         report(
-            f"{OUT}/figures/classify_{{kind}}.pdf",
+            f"{OUT}/figures/classify_{{classify_figure}}.pdf",
             caption="../report/classify_figure.rst",
             category="classify",
             subcategory="Compression defenses",
         ),
-    wildcard_constraints:
-        kind="linf|l2|ablation|sequential",
     params:
-        settings=lambda w: cls_table_settings(w.kind),
+        settings=lambda w: as_json(plan.classify.table_settings(config, w.classify_figure)),
     log:
-        logfile("classify_figure", "{kind}"),
+        logfile("classify_figure", "{classify_figure}"),
     benchmark:
-        benchfile("classify_figure", "{kind}")
+        benchfile("classify_figure", "{classify_figure}")
     shell:
-        "advcompress classify-figure {wildcards.kind:q} {input:q} --out {output:q} --settings {params.settings:q} "
-        "> {log:q} 2>&1"
+        "advcompress classify-figure {wildcards.classify_figure:q} {input:q} --out {output:q} "
+        "--settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule classify_adaptive_figure:
@@ -330,11 +298,3 @@ localrules:
     classify_figure,
     classify_adaptive_figure,
 
-
-study_targets(
-    "classify",
-    [f"{OUT}/tables/classify_{k}.{ext}" for k in CLS_TABLE_KINDS for ext in ("csv", "md")]
-    + [f"{OUT}/figures/classify_{k}.pdf" for k in CLS_FIGURE_KINDS]
-    + [f"{OUT}/figures/classify_adaptive_{n}.pdf" for n in CLS["adaptive"]["nets"]]
-    + [f"{CLS_CKPT}/{n}/classifier.json" for n in NETS if NETS[n]["kind"] == "smallcnn"]
-)

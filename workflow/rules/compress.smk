@@ -11,7 +11,7 @@ rule compress_clean:
         table=f"{OUT}/clean/{{model}}/q{{quality}}.csv",
         recon=directory(f"{OUT}/clean/{{model}}/q{{quality}}_recon"),
     params:
-        settings=lambda w: as_json(codec_settings(w.model)),
+        settings=lambda w: as_json(plan.core.codec_settings(config, w.model)),
         ckpt=checkpoint_arg,
     threads: 1
     resources:
@@ -26,14 +26,11 @@ rule compress_clean:
         "--recon-dir {output.recon:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
-CLEAN_TABLES = [f"{OUT}/clean/{m}/q{q}.csv" for m, q in all_codec_points()]
-
-
 rule rd_table:
     conda:
         CONDA_ENV
     input:
-        CLEAN_TABLES,
+        plan.foundation.clean_tables(config),
     output:
         csv=report(f"{OUT}/tables/rd_clean.csv", caption="../report/rd_table.rst",
                    category="foundation", subcategory="Clean rate-distortion"),
@@ -50,13 +47,13 @@ rule rd_bd:
     conda:
         CONDA_ENV
     input:
-        CLEAN_TABLES,
+        plan.foundation.clean_tables(config),
     output:
         csv=report(f"{OUT}/tables/rd_bd.csv", caption="../report/rd_bd.rst",
                    category="foundation", subcategory="Clean rate-distortion"),
         md=f"{OUT}/tables/rd_bd.md",
     params:
-        settings=as_json({"seed": config["seed"]}),
+        settings=as_json(plan.core.seed_only(config)),
     log:
         logfile("rd_bd"),
     benchmark:
@@ -70,7 +67,7 @@ rule rd_figure:
     conda:
         CONDA_ENV
     input:
-        CLEAN_TABLES,
+        plan.foundation.clean_tables(config),
     output:
         report(
             f"{OUT}/figures/rd_clean.pdf",
@@ -90,7 +87,3 @@ localrules:
     rd_table,
     rd_bd,
     rd_figure,
-
-
-study_targets("foundation", [f"{OUT}/tables/rd_clean.{ext}" for ext in ("csv", "md")]
-              + [f"{OUT}/tables/rd_bd.{ext}" for ext in ("csv", "md")] + [f"{OUT}/figures/rd_clean.pdf"])

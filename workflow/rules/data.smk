@@ -7,9 +7,7 @@ rule fetch_dataset:
     output:
         directory(f"{DATA}/{{dataset}}"),
     params:
-        settings=lambda w: as_json(
-            config["data"][w.dataset] | {"seed": config["seed"], "cache": f"{DATA}/downloads"}
-        ),
+        settings=lambda w: as_json(plan.foundation.dataset_settings(config, w.dataset)),
     log:
         logfile("fetch_dataset", "{dataset}"),
     benchmark:

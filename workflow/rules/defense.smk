@@ -1,11 +1,7 @@
 # Defenses of learned codecs (paper Sec. VI, VII.E, App. C): adversarial training (AT) and online
 # updating. A defended codec is a codec name (<model>@at-<samples>, <model>+online,
-# <model>@at-<samples>+online) registered in the attack stage's ATTACK_TARGETS, so the attack
+# <model>@at-<samples>+online) that advcompress.plan.defense.attack_targets describes, so the attack
 # study's own attack_run job attacks and assesses it; the rules here fine-tune, aggregate and draw.
-
-
-include: "defense_common.smk"
-include: "figures_common.smk"
 
 
 rule defense_train_at:
@@ -13,26 +9,23 @@ rule defense_train_at:
         CONDA_ENV
     input:
         train=f"{DATA}/train",
-        init=lambda w: checkpoint(w.model, w.quality),
+        init=lambda w: plan.core.checkpoint(config, w.model, w.quality),
     output:
-        ckpt=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.pt",
-        meta=f"{CKPT}/codecs/{{model}}@at-{{defense}}/q{{quality}}.json",
+        ckpt=f"{CKPT}/codecs/{{model}}@at-{{samples}}/q{{quality}}.pt",
+        meta=f"{CKPT}/codecs/{{model}}@at-{{samples}}/q{{quality}}.json",
     params:
-        settings=lambda w: as_json(at_train_settings(w)),
-    wildcard_constraints:
-        model=_alternation(DEFENSE_MODELS),
-        defense=_alternation(AT_SAMPLES),
+        settings=lambda w: as_json(plan.defense.at_train_settings(config, w.model, w.samples, w.quality)),
     threads: 1
     resources:
         gpu=1,
-        mem_mb=lambda w, attempt: DEF["at"]["mem_mb"] * attempt,
+        mem_mb=lambda w, attempt: config["defense"]["at"]["mem_mb"] * attempt,
     retries: 1
     log:
-        logfile("defense_train_at", "{model}_{defense}_q{quality}"),
+        logfile("defense_train_at", "{model}_{samples}_q{quality}"),
     benchmark:
-        benchfile("defense_train_at", "{model}_{defense}_q{quality}")
+        benchfile("defense_train_at", "{model}_{samples}_q{quality}")
     shell:
-        "advcompress defense-train --model {wildcards.model:q} --samples {wildcards.defense:q} "
+        "advcompress defense-train --model {wildcards.model:q} --samples {wildcards.samples:q} "
         "--train-dir {input.train:q} --init {input.init:q} --out {output.ckpt:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
@@ -44,23 +37,20 @@ rule defense_clean:
         CONDA_ENV
     input:
         images=f"{DATA}/eval",
-        ckpt=lambda w: at_checkpoint(w.model, w.defense, w.quality),
+        ckpt=lambda w: plan.defense.at_checkpoint(config, w.model, w.samples, w.quality),
     output:
-        table=f"{OUT}/defense/clean/{{model}}@at-{{defense}}/q{{quality}}.csv",
+        table=plan.defense.clean_out(config, "{model}", "{samples}", "{quality}"),
     params:
-        settings=lambda w: as_json(_at_settings(w.model)),
-        codec=lambda w: at_codec(w.model, w.defense),
-        ckpt=lambda w, input: codec_ckpt_arg(at_codec(w.model, w.defense), w.quality, input.ckpt),
-    wildcard_constraints:
-        model=_alternation(DEFENSE_MODELS),
-        defense=_alternation(AT_SAMPLES),
+        settings=lambda w: as_json(plan.defense.at_settings(config, w.model)),
+        codec=lambda w: plan.defense.at_codec(w.model, w.samples),
+        ckpt=lambda w, input: codec_ckpt_arg(plan.defense.at_codec(w.model, w.samples), w.quality, input.ckpt),
     threads: 1
     resources:
         mem_mb=2000,
     log:
-        logfile("defense_clean", "{model}_{defense}_q{quality}"),
+        logfile("defense_clean", "{model}_{samples}_q{quality}"),
     benchmark:
-        benchfile("defense_clean", "{model}_{defense}_q{quality}")
+        benchfile("defense_clean", "{model}_{samples}_q{quality}")
     shell:
         "advcompress compress --codec {params.codec:q} --quality {wildcards.quality:q} "
         "--eval-dir {input.images:q} {params.ckpt} --out {output.table:q} "
@@ -71,14 +61,14 @@ rule defense_table3:
     conda:
         CONDA_ENV
     input:
-        lambda w: defense_rows("srda", ["none", *table3_samples(), "online", "AT + online"]),
+        plan.defense.table3_inputs(config),
     output:
         summary=f"{OUT}/tables/defense/robustness_srda.csv",
         csv=report(f"{OUT}/tables/defense/table3.csv", caption="../report/defense_table3.rst",
                    category="defense", subcategory="Robustness after defenses"),
         md=f"{OUT}/tables/defense/table3.md",
     params:
-        settings=lambda w: as_json({"labels": defense_labels(), "samples": table3_samples(), "seed": config["seed"]}),
+        settings=as_json(plan.defense.table3_settings(config)),
     log:
         logfile("defense_table3"),
     benchmark:
@@ -90,15 +80,8 @@ rule defense_table3:
 
 # Every figure of the study (Figs. 13-15, 17), as advcompress.defense_figures registers them:
 # defense_figure draws figures/defense/<stem>.pdf (improvement_<attack>, combined_srda, clean_rd_at).
-figure_rule("defense", DEFENSE_FIGURE_PLAN, defense_figure_inputs, defense_figure_settings)
+figure_rule("defense", plan.defense.figure_plan(config), plan.defense.figure_inputs, plan.defense.figure_settings)
 
 
 localrules:
     defense_table3,
-
-
-study_targets(
-    "defense",
-    [f"{OUT}/tables/defense/table3.csv", f"{OUT}/tables/defense/table3.md"]
-    + figure_files("defense", DEFENSE_FIGURE_PLAN),
-)

@@ -6,12 +6,12 @@ rule train_lic:
         CONDA_ENV
     input:
         train=f"{DATA}/train",
-        init=lambda w: [warm_start(w)] if warm_start(w) else [],
+        init=lambda w: list(filter(None, [plan.foundation.warm_start(config, w.model, w.quality)])),
     output:
         ckpt=f"{CKPT}/codecs/{{model}}/q{{quality}}.pt",
         meta=f"{CKPT}/codecs/{{model}}/q{{quality}}.json",
     params:
-        settings=lambda w: as_json(train_settings(w)),
+        settings=lambda w: as_json(plan.foundation.train_settings(config, w.model, w.quality)),
         init=lambda w, input: f"--init {shlex.quote(input.init[0])}" if input.init else "",
     threads: 1
     priority: 10  # most of the DAG waits on trained codecs: start them before the independent studies

@@ -26,7 +26,7 @@ from advcompress.claims.core import (
     claim,
 )
 
-# Long-table kinds a tier may provide, and which workflow output each is (workflow/rules/claims_common.smk).
+# Long-table kinds a tier may provide, and which workflow output each is (advcompress.plan.claims.tables).
 TABLE_KINDS = {
     "clean_rows": "clean coding rows per image of every codec and quality (results/clean/<codec>/q<q>.csv)",
     "attack_rows": "attack study rows (results/attack/<attack>/<codec>/rows.csv) of the attacked codecs",
