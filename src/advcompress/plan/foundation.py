@@ -77,8 +77,7 @@ def targets(cfg: dict) -> list[str]:
 def jobs(cfg: dict) -> dict:
     """Every foundation job with its settings (None: the rule passes none)."""
     out = fetch_jobs(cfg, ["eval"])
-    points = {(m, ckpt_quality(m, q)) for m, q in all_codec_points(cfg) if m in learned(cfg)}
-    for m, q in sorted(points, key=str):
+    for m, q in dict.fromkeys((m, ckpt_quality(m, q)) for m, q in all_codec_points(cfg) if m in learned(cfg)):
         spec = learned(cfg)[m]
         if spec["weights"] == "trained":
             out |= fetch_jobs(cfg, ["train"])
