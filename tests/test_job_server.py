@@ -75,6 +75,8 @@ def test_a_served_job_writes_what_its_own_process_writes(server, folder):
     timing = ["encode_s", "decode_s"]
     a, b = (pd.read_csv(folder / f).drop(columns=timing) for f in ("served.csv", "alone.csv"))
     pd.testing.assert_frame_equal(a, b)
+    cost = [ln for ln in log.read_text().splitlines() if f"job {before + 1} done:" in ln]
+    assert len(cost) == 1 and "exit 0" in cost[0] and "s CPU" in cost[0] and "compress --codec jpeg" in cost[0]
 
 
 def test_a_served_user_error_is_the_jobs_one_line_and_status_2(server, folder):

@@ -324,7 +324,7 @@ def _served(argv: list[str]) -> int | None:
 
     if not os.environ.get("ADVCOMPRESS_SERVER"):
         return None
-    from advcompress.job_server import run_through_server
+    from advcompress.commands.serve import run_through_server
 
     return run_through_server(argv)
 
