@@ -58,6 +58,27 @@ def test_digits_split_is_seeded_and_stratified(tmp_path):
     assert (data.load_digits_split(tmp_path / "e", "test")[1] == yt).all()
 
 
+def test_archive_with_one_top_folder_loads_like_div2k(tmp_path):
+    """DIV2K_train_HR.zip extracts to <train>/DIV2K_train_HR/0001.png ...: the paper tier's train
+    set. Every job reading it (train_lic, defense_train_at, backdoor_lic_train) failed with
+    'holds no images' (found by the CPU rehearsal of the paper DAG, benchmark/rehearse_paper.py)."""
+    import zipfile
+
+    data.prepare_skimage_photos(tmp_path / "src", ["china", "flower"], 64, None)
+    archive = tmp_path / "cache" / "DIV2K_train_HR.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as z:
+        for i, name in enumerate(["china", "flower"], 1):
+            z.write(tmp_path / "src" / f"{name}.png", f"DIV2K_train_HR/{i:04d}.png")
+    spec = {"archive": {"url": "http://example.invalid/DIV2K_train_HR.zip", "checksum": None}}
+    data.fetch_dataset(tmp_path / "train", spec, tmp_path / "cache")  # the placed archive counts as fetched
+    names, images = data.load_image_folder(tmp_path / "train")
+    assert names == ["0001", "0002"] and all(min(x.shape[-2:]) == 64 for x in images)
+    (tmp_path / "train" / "other").mkdir()  # two folders: which one is the dataset is not guessed
+    with pytest.raises(data.DataError, match="holds no images"):
+        data.load_image_folder(tmp_path / "train")
+
+
 def test_invalid_image_is_one_clear_error(tmp_path):
     data.prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
     (tmp_path / "eval" / "broken.png").write_bytes(b"not a png at all")

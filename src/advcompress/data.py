@@ -113,10 +113,15 @@ def save_png(x: torch.Tensor, path) -> None:
 
 
 def image_files(folder) -> list[Path]:
+    """The images of `folder`, or of its one subfolder when it holds nothing else: an archive
+    extracted as is, e.g. DIV2K_train_HR.zip -> <folder>/DIV2K_train_HR/0001.png ..."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: dataset folder does not exist; run its fetch_dataset rule")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if not files and len(subdirs) == 1:
+        files = sorted(p for p in subdirs[0].iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{folder}: holds no images")
     return files
