@@ -88,7 +88,11 @@ def test_attack_benchmark_runs_on_the_first_trained_checkpoint(tmp_path):
     assert bench.attack_args(tmp_path, {k: v for k, v in cfg.items() if k != "attack"}, "c") is None
 
 
-def test_the_figure_rules_of_attack_and_defense_have_their_stage():
-    """attack.smk and defense.smk declare their one figure rule by calling figure_rule (figure_rule.smk)."""
+def test_the_figure_and_table_rules_of_each_study_have_their_stage():
+    """The stage files declare their studies' one figure rule and one table rule by calling
+    figure_rule and table_rule (figure_rule.smk)."""
     stages = bench.stage_of_rules(ROOT)
     assert stages["attack_figure"] == "attack" and stages["defense_figure"] == "defense"
+    assert {r: stages[r] for r in ["classify_table", "classify_figure", "backdoor_table", "backdoor_figure"]} == {
+        "classify_table": "classify", "classify_figure": "classify", "backdoor_table": "backdoor",
+        "backdoor_figure": "backdoor"}

@@ -64,7 +64,7 @@ def test_changing_attack_epsilon_changes_every_attack_job_and_nothing_else(defau
 
 def test_the_l2_thresholds_change_only_the_l2_table_and_figure(default):
     jobs = rerun(default, changed(default, "classify.l2_thresholds", [0.1, 0.2]))
-    assert jobs == {"classify_table": {"kind=l2"}, "classify_figure": {"classify_figure=l2"}}
+    assert jobs == {"classify_table": {"classify_table=l2"}, "classify_figure": {"classify_figure=l2"}}
 
 
 def test_the_defense_adds_at_and_online_targets_without_changing_the_undefended_ones(default):

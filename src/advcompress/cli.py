@@ -53,11 +53,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backdoor-clean-classifier": ("backdoor", "train the clean classifier (digits, photo patches or CIFAR-10)"),
     "backdoor-trigger": ("backdoor", "build a trigger and its compressed test sets"),
     "backdoor-train": ("backdoor", "train and evaluate one classifier backdoor run"),
-    "backdoor-table": ("backdoor", "aggregate classifier-backdoor runs into a paper table"),
-    "backdoor-figure": ("backdoor", "draw a paper figure of the classifier-backdoor runs"),
+    "backdoor-table": ("backdoor", "aggregate classifier- or LIC-backdoor rows into a paper table"),
+    "backdoor-figure": ("backdoor", "draw a paper figure of the classifier or LIC backdoor"),
     "backdoor-lic-train": ("backdoor", "fine-tune g_a of a learned codec with frequency triggers"),
     "backdoor-lic-eval": ("backdoor", "real coding of clean and triggered images, both encoders"),
-    "backdoor-lic-report": ("backdoor", "LIC backdoor tables (table3, table5) and figures"),
     "claims": ("claims", "check each paper's headline claims on the long tables: holds, fails, inconclusive"),
     "selfcheck": ("selfcheck", "compare each GPU job's core (training, SRDA/ARDA, AT, online updating, classifier "
                                "attack through a defense, both backdoor trainings) on the device against the CPU; "

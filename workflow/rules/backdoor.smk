@@ -89,70 +89,6 @@ rule backdoor_train:
         "--table {output.table:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule backdoor_table:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: plan.backdoor.run_tables(config, plan.backdoor.CLASSIFIER_TABLES[w.table]),
-    output:
-        csv=report(f"{OUT}/tables/backdoor_{{table}}.csv", caption="../report/backdoor_table.rst",
-                   category="backdoor", subcategory="Compression-resistant classifier backdoor"),
-        md=f"{OUT}/tables/backdoor_{{table}}.md",
-    params:
-        settings=as_json(plan.backdoor.table_settings(config)),
-    log:
-        logfile("backdoor_table", "{table}"),
-    benchmark:
-        benchfile("backdoor_table", "{table}")
-    shell:
-        "advcompress backdoor-table {input:q} --kind {wildcards.table:q} --out-csv {output.csv:q} "
-        "--out-md {output.md:q} --settings {params.settings:q} > {log:q} 2>&1"
-
-
-rule backdoor_fig6_asr_vs_jpeg:
-    conda:
-        CONDA_ENV
-    input:
-        plan.backdoor.run_tables(config, "main"),
-    output:
-        report(
-            f"{OUT}/figures/backdoor_fig6_asr_vs_jpeg.pdf",
-            caption="../report/backdoor_fig6_asr_vs_jpeg.rst",
-            category="backdoor",
-            subcategory="Compression-resistant classifier backdoor",
-        ),
-    params:
-        settings=as_json(plan.core.seed_only(config)),
-    log:
-        logfile("backdoor_fig6_asr_vs_jpeg"),
-    benchmark:
-        benchfile("backdoor_fig6_asr_vs_jpeg")
-    shell:
-        "advcompress backdoor-figure {input:q} --kind fig6 --out {output:q} --settings {params.settings:q} > {log:q} 2>&1"
-
-
-rule backdoor_fig7_codec_transfer:
-    conda:
-        CONDA_ENV
-    input:
-        plan.backdoor.fig7_inputs(config),
-    output:
-        report(
-            f"{OUT}/figures/backdoor_fig7_codec_transfer.pdf",
-            caption="../report/backdoor_fig7_codec_transfer.rst",
-            category="backdoor",
-            subcategory="Compression-resistant classifier backdoor",
-        ),
-    params:
-        settings=as_json(plan.backdoor.fig7_settings(config)),
-    log:
-        logfile("backdoor_fig7_codec_transfer"),
-    benchmark:
-        benchfile("backdoor_fig7_codec_transfer")
-    shell:
-        "advcompress backdoor-figure {input:q} --kind fig7 --out {output:q} --settings {params.settings:q} > {log:q} 2>&1"
-
-
 # -- backdoored LIC encoder ---------------------------------------------------------------------------
 
 
@@ -221,104 +157,20 @@ rule backdoor_lic_eval:
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
-rule backdoor_lic_table3:
-    conda:
-        CONDA_ENV
-    input:
-        [*plan.backdoor.lic_tables(config, "rd"), *plan.backdoor.lic_tables(config, "ds")],
-    output:
-        csv=report(f"{OUT}/tables/backdoor_lic_table3.csv", caption="../report/backdoor_lic_table3.rst",
-                   category="backdoor", subcategory="Backdoored LIC encoder"),
-        md=f"{OUT}/tables/backdoor_lic_table3.md",
-    params:
-        settings=as_json(plan.core.seed_only(config)),
-    log:
-        logfile("backdoor_lic_table3"),
-    benchmark:
-        benchfile("backdoor_lic_table3")
-    shell:
-        "advcompress backdoor-lic-report {input:q} --kind table3 --out {output.csv:q} "
-        "--settings {params.settings:q} > {log:q} 2>&1"
+# -- tables and figures of both studies: one rule each, over the registries (backdoor.tables, backdoor.figures)
 
-
-rule backdoor_lic_table5:
-    conda:
-        CONDA_ENV
-    input:
-        plan.backdoor.lic_tables(config, "defense"),
-    output:
-        csv=report(f"{OUT}/tables/backdoor_lic_table5.csv", caption="../report/backdoor_lic_table5.rst",
-                   category="backdoor", subcategory="Backdoored LIC encoder"),
-        md=f"{OUT}/tables/backdoor_lic_table5.md",
-    params:
-        settings=as_json(plan.core.seed_only(config)),
-    log:
-        logfile("backdoor_lic_table5"),
-    benchmark:
-        benchfile("backdoor_lic_table5")
-    shell:
-        "advcompress backdoor-lic-report {input:q} --kind table5 --out {output.csv:q} "
-        "--settings {params.settings:q} > {log:q} 2>&1"
-
-
-for _bd_fig, _bd_kind in [
-    ("backdoor_lic_fig4_bpp_attack", "fig4"),
-    ("backdoor_lic_fig5_psnr_attack", "fig5"),
-]:
-
-    rule:
-        name:
-            _bd_fig
-        conda:
-            CONDA_ENV
-        input:
-            plan.backdoor.lic_tables(config, "rd"),
-        output:
-            report(
-                f"{OUT}/figures/{_bd_fig}.pdf",
-                caption=f"../report/{_bd_fig}.rst",
-                category="backdoor",
-                subcategory="Backdoored LIC encoder",
-            ),
-        params:
-            kind=_bd_kind,
-            settings=as_json(plan.core.seed_only(config)),  # the intervals' bootstrap seed
-        log:
-            logfile(_bd_fig),
-        benchmark:
-            benchfile(_bd_fig)
-        shell:
-            "advcompress backdoor-lic-report {input:q} --kind {params.kind} --out {output:q} "
-            "--settings {params.settings:q} > {log:q} 2>&1"
-
-
-rule backdoor_lic_fig6_example:
-    conda:
-        CONDA_ENV
-    input:
-        plan.backdoor.lic_example(config),
-    output:
-        report(
-            f"{OUT}/figures/backdoor_lic_fig6_example.png",
-            caption="../report/backdoor_lic_fig6_example.rst",
-            category="backdoor",
-            subcategory="Backdoored LIC encoder",
-        ),
-    log:
-        logfile("backdoor_lic_fig6_example"),
-    benchmark:
-        benchfile("backdoor_lic_fig6_example")
-    shell:
-        "advcompress backdoor-lic-report {input:q} --kind example --out {output:q} > {log:q} 2>&1"
-
-
-localrules:
-    backdoor_table,
-    backdoor_fig6_asr_vs_jpeg,
-    backdoor_fig7_codec_transfer,
-    backdoor_lic_table3,
-    backdoor_lic_table5,
-    backdoor_lic_fig4_bpp_attack,
-    backdoor_lic_fig5_psnr_attack,
-    backdoor_lic_fig6_example,
-
+# backdoor_table writes tables/backdoor_<table>.{csv,md}: the classifier backdoor's tables 4, 5, 6, 8
+# and 11 that have runs in this config, and the LIC backdoor's lic_table3 and lic_table5.
+table_rule(
+    "backdoor", plan.backdoor.table_plan(config), plan.backdoor.entry_inputs, plan.backdoor.entry_settings,
+    "advcompress backdoor-table {input:q} --kind {params.kind:q} --out-csv {output.csv:q} "
+    "--out-md {output.md:q}{params.settings_arg} > {log:q} 2>&1",
+)
+# backdoor_figure draws figures/backdoor_<name>: fig6_asr_vs_jpeg.pdf, fig7_codec_transfer.pdf,
+# lic_fig4_bpp_attack.pdf, lic_fig5_psnr_attack.pdf and lic_fig6_example.png.
+figure_rule(
+    "backdoor", plan.backdoor.figure_plan(config), plan.backdoor.entry_inputs, plan.backdoor.entry_settings,
+    path=f"{OUT}/figures/backdoor_{{backdoor_figure}}",
+    command="advcompress backdoor-figure {input:q} --kind {params.kind:q} --out {output:q}{params.settings_arg} "
+    "> {log:q} 2>&1",
+)

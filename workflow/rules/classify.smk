@@ -4,7 +4,6 @@
 
 CLS_DIR = plan.classify.out_dir(config)
 CLS_CKPT = plan.classify.ckpt_out(config)  # the trained digits CNNs (with every training output: CKPT)
-CLS_INPUTS = plan.classify.table_inputs(config)  # table kind -> the job outputs it summarises
 BPP_PARTS = plan.classify.bpp_parts(config)  # codec -> its defense specs in the bpp table
 
 
@@ -227,74 +226,23 @@ rule classify_adaptive:
         "--threads {threads} > {log:q} 2>&1"
 
 
-# -- tables and figures (one rule each) ------------------------------------------------------------
+# -- tables and figures: one rule each, over the study's registries (classify.tables, classify.figures) --
 
-rule classify_table:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: CLS_INPUTS[w.kind],
-    output:
-        csv=report(f"{OUT}/tables/classify_{{kind}}.csv", caption="../report/classify_table.rst",
-                   category="classify", subcategory="Compression defenses"),
-        md=f"{OUT}/tables/classify_{{kind}}.md",
-    params:
-        settings=lambda w: as_json(plan.classify.table_settings(config, w.kind)),
-    log:
-        logfile("classify_table", "{kind}"),
-    benchmark:
-        benchfile("classify_table", "{kind}")
-    shell:
-        "advcompress classify-table {wildcards.kind:q} {input:q} --out-csv {output.csv:q} --out-md {output.md:q} "
-        "--settings {params.settings:q} > {log:q} 2>&1"
-
-
-rule classify_figure:
-    conda:
-        CONDA_ENV
-    input:
-        lambda w: CLS_INPUTS[w.classify_figure],
-    output:
-        report(
-            f"{OUT}/figures/classify_{{classify_figure}}.pdf",
-            caption="../report/classify_figure.rst",
-            category="classify",
-            subcategory="Compression defenses",
-        ),
-    params:
-        settings=lambda w: as_json(plan.classify.table_settings(config, w.classify_figure)),
-    log:
-        logfile("classify_figure", "{classify_figure}"),
-    benchmark:
-        benchfile("classify_figure", "{classify_figure}")
-    shell:
-        "advcompress classify-figure {wildcards.classify_figure:q} {input:q} --out {output:q} "
-        "--settings {params.settings:q} > {log:q} 2>&1"
-
-
-rule classify_adaptive_figure:
-    conda:
-        CONDA_ENV
-    input:
-        f"{CLS_DIR}/{{net}}/adaptive_examples.pt",
-    output:
-        report(
-            f"{OUT}/figures/classify_adaptive_{{net}}.pdf",
-            caption="../report/classify_adaptive.rst",
-            category="classify",
-            subcategory="Adaptive JPEG",
-        ),
-    log:
-        logfile("classify_adaptive_figure", "{net}"),
-    benchmark:
-        benchfile("classify_adaptive_figure", "{net}")
-    shell:
-        "advcompress classify-figure adaptive-example {input:q} --out {output:q} > {log:q} 2>&1"
+# classify_table writes tables/classify_<table>.{csv,md} for every table with rows in this config.
+table_rule(
+    "classify", plan.classify.table_plan(config), plan.classify.entry_inputs, plan.classify.entry_settings,
+    "advcompress classify-table {params.kind:q} {input:q} --out-csv {output.csv:q} --out-md {output.md:q}"
+    "{params.settings_arg} > {log:q} 2>&1",
+)
+# classify_figure draws figures/classify_<stem>.pdf: the accuracy figures of the tables of the same
+# name, and adaptive_<net> for each net of classify.adaptive.nets.
+figure_rule(
+    "classify", plan.classify.figure_plan(config), plan.classify.entry_inputs, plan.classify.entry_settings,
+    path=f"{OUT}/figures/classify_{{classify_figure}}.pdf",
+    command="advcompress classify-figure {params.kind:q} {input:q} --out {output:q}{params.settings_arg} "
+    "> {log:q} 2>&1",
+)
 
 
 localrules:
     classify_fetch_classifier,
-    classify_table,
-    classify_figure,
-    classify_adaptive_figure,
-

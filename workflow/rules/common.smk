@@ -43,6 +43,11 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
+def settings_arg(settings):
+    """` --settings '<json>'` for a command line, or nothing for a job that reads no settings (None)."""
+    return "" if settings is None else f" --settings {shlex.quote(as_json(settings))}"
+
+
 def logfile(rule_name, pattern=""):
     return f"logs/{TIER}/{rule_name}/{pattern or 'all'}.log"
 
@@ -84,7 +89,9 @@ def adv_arg(wildcards, input):
 
 
 # Each wildcard has one meaning in every rule that uses it, constrained here once, from the plan.
-_figures = {"attack": plan.attack.figure_plan(config), "defense": plan.defense.figure_plan(config)}
+_figures = {"attack": plan.attack.figure_plan(config), "defense": plan.defense.figure_plan(config),
+            "classify": plan.classify.figure_plan(config), "backdoor": plan.backdoor.figure_plan(config)}
+_tables = {"classify": plan.classify.table_plan(config), "backdoor": plan.backdoor.table_plan(config)}
 
 
 wildcard_constraints:
@@ -102,8 +109,9 @@ wildcard_constraints:
     cls_attack=alternation(plan.classify.attacks(config)),  # a classifier attack
     defense=alternation(plan.classify.defenses(config)),  # a compression defense spec before a classifier
     codec=alternation(plan.classify.bpp_parts(config)),  # a codec of the classifier bpp table
-    kind=alternation(plan.classify.table_inputs(config)),  # a classify table
-    classify_figure=alternation(plan.classify.FIGURE_KINDS),  # a classify figure
+    classify_table=alternation(_tables["classify"]),  # a table stem of the classify study
+    classify_figure=alternation(_figures["classify"]),  # a figure stem of the classify study
     trigger=alternation(config["backdoor"]["triggers"]),  # a classifier-backdoor trigger
     run=alternation(plan.backdoor.runs(config)),  # a classifier-backdoor run
-    table=alternation(plan.backdoor.CLASSIFIER_TABLES),  # a classifier-backdoor table
+    backdoor_table=alternation(_tables["backdoor"]),  # a table stem of the backdoor studies
+    backdoor_figure=alternation(_figures["backdoor"]),  # a figure file name of the backdoor studies

@@ -15,14 +15,6 @@ import pandas as pd
 from advcompress.figure_style import figure
 from advcompress.stats import ci_columns_to_text, group_seed, intervals, proportion_ci
 
-CLASSIFIER_TABLES = {
-    "table4": "main",  # common vs compression-resistant, main trigger
-    "table5": "main",  # adversarial training vs feature consistency, main trigger
-    "table6": "main",  # common vs compression-resistant for every trigger
-    "table8": "ir",
-    "table11": "alpha",
-}
-
 
 def _quality(v) -> str:
     """Codec quality as text ('' for none): CSV round trips turn 50 into 50.0 when a column has blanks."""
@@ -98,7 +90,7 @@ def classifier_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
     elif kind == "table11":
         wide = wide.sort_values("alpha")
     else:
-        raise ValueError(f"unknown table {kind!r}; choose from {sorted(CLASSIFIER_TABLES)}")
+        raise ValueError(f"unknown table {kind!r}; choose from table4, table5, table6, table8, table11")
     return wide.reset_index(drop=True)
 
 

@@ -166,22 +166,15 @@ def cmd_train(a) -> None:
 
 
 def cmd_table(a) -> None:
-    from advcompress.backdoor import report
-    from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables
+    from advcompress.backdoor.tables import TABLES
 
-    s = settings_of(a)
-    df = report.classifier_table(concat_tables(a.inputs), a.kind, s)
-    write_table(a.out_csv, df)
-    write_text(a.out_md, report.classifier_markdown(df))
+    TABLES.draw_files(a.kind, a.inputs, settings_of(a), a.out_csv, a.out_md)
 
 
 def cmd_figure(a) -> None:
-    from advcompress.backdoor import report
-    from advcompress.tables import concat_tables
+    from advcompress.backdoor.figures import FIGURES
 
-    s = settings_of(a)
-    report.classifier_figure(concat_tables(a.inputs), a.kind, s, a.out)
+    FIGURES.draw_files(a.kind, a.inputs, settings_of(a), a.out)
 
 
 # -- LIC encoder backdoor ---------------------------------------------------------------------
@@ -228,28 +221,9 @@ def cmd_lic_eval(a) -> None:
         write_table(path, pd.DataFrame(tables[name]))
 
 
-def cmd_lic_report(a) -> None:
-    from advcompress.backdoor import report
-    from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables
-
-    s = settings_of(a)
-    if a.kind == "example":
-        report.lic_example(a.inputs[0], a.out)
-        return
-    df = concat_tables(a.inputs)
-    if a.kind in ("fig4", "fig5"):
-        report.lic_rd_figure(df, a.kind, a.out, seed=int(s.get("seed", 0)))
-        return
-    table = report.lic_table(df, a.kind, s)
-    write_table(a.out, table)
-    write_text(Path(a.out).with_suffix(".md"), report.lic_markdown(table))
-
-
-# The kinds backdoor.report draws: its table registry, the figures of classifier_figure, the LIC report.
-TABLES = registry_names("backdoor table", "advcompress.backdoor.report", "CLASSIFIER_TABLES", "KIND")
-FIGURES = ("fig6", "fig7")
-LIC_REPORTS = ("table3", "table5", "fig4", "fig5", "example")
+# The CLI's choices: the registries of both backdoor studies (backdoor.tables, backdoor.figures; torch-free).
+TABLES = registry_names("backdoor table", "advcompress.backdoor.tables", "TABLES", "KIND")
+FIGURES = registry_names("backdoor figure", "advcompress.backdoor.figures", "FIGURES", "KIND")
 
 
 def register(add) -> None:
@@ -278,15 +252,16 @@ def register(add) -> None:
     sp.add_argument("--table", required=True, help="output: the run's TA and ASR rows (CSV)")
 
     sp = add("backdoor-table", cmd_table)
-    sp.add_argument("inputs", nargs="+", help="run rows (backdoor-train --table)")
+    sp.add_argument("inputs", nargs="+", help="run rows (backdoor-train --table) or LIC rows (backdoor-lic-eval)")
     sp.add_argument("--kind", required=True, choices=TABLES,
-                    help="which paper table (backdoor.report.CLASSIFIER_TABLES: table4, ...)")
+                    help="which paper table (backdoor.tables: table4, ..., lic_table3, lic_table5)")
     sp.add_argument("--out-csv", required=True, help="output: the table with numeric _lo/_hi columns (CSV)")
     sp.add_argument("--out-md", required=True, help="output: the table as Markdown")
 
     sp = add("backdoor-figure", cmd_figure)
-    sp.add_argument("inputs", nargs="+", help="run rows (backdoor-train --table)")
-    sp.add_argument("--kind", required=True, choices=FIGURES, help="which paper figure")
+    sp.add_argument("inputs", nargs="+",
+                    help="run rows (backdoor-train --table), LIC rows (backdoor-lic-eval; lic_fig6: its --example-dir)")
+    sp.add_argument("--kind", required=True, choices=FIGURES, help="which paper figure (backdoor.figures)")
     sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
 
     model = "learned codec whose encoder is backdoored"
@@ -314,9 +289,3 @@ def register(add) -> None:
                     ("--out-defense", "output: rows of every input coded after each input-side defense (CSV)"),
                     ("--example-dir", "output: folder of example images for the example figure")]:
         sp.add_argument(k, required=True, help=what)
-
-    sp = add("backdoor-lic-report", cmd_lic_report)
-    sp.add_argument("inputs", nargs="+", help="rows of backdoor-lic-eval (example: its --example-dir)")
-    sp.add_argument("--kind", required=True, choices=LIC_REPORTS, help="which table or figure")
-    sp.add_argument("--out", required=True,
-                    help="output: the table (CSV, with its Markdown beside it) or the figure (.pdf or .png)")

@@ -203,9 +203,9 @@ def cmd_adaptive(a) -> None:
         torch.save({k: v[: ad["examples"]].cpu() for k, v in examples.items()}, tmp)
 
 
-# The kinds classify.report draws (build_table, draw_figure): the CLI's choices.
-TABLES = ("linf", "ifgsm", "l2", "ablation", "sequential", "bpp", "overhead", "adaptive")
-FIGURES = ("linf", "l2", "ablation", "sequential", "adaptive-example")
+# The CLI's choices: the study's registries (classify.tables, classify.figures; torch-free).
+TABLES = registry_names("classify table", "advcompress.classify.tables", "TABLES", "KIND")
+FIGURES = registry_names("classify figure", "advcompress.classify.figures", "FIGURES", "KIND")
 ATTACKS = registry_names("classifier attack", "advcompress.classify.attacks", "ATTACKS", "ATTACK")
 ARCHS = registry_names("torchvision architecture", "advcompress.classify.classifiers", "TORCHVISION_WEIGHTS", "ARCH")
 
@@ -225,17 +225,15 @@ def defense_spec(text: str) -> str:
 
 
 def cmd_tables(a) -> None:
-    from advcompress.classify import report
+    from advcompress.classify.tables import TABLES
 
-    s = settings_of(a)
-    report.write_table(a.kind, a.inputs, a.out_csv, a.out_md, s)
+    TABLES.draw_files(a.kind, a.inputs, settings_of(a), a.out_csv, a.out_md)
 
 
 def cmd_figure(a) -> None:
-    from advcompress.classify import report
+    from advcompress.classify.figures import FIGURES
 
-    s = settings_of(a)
-    report.draw_figure(a.kind, a.inputs, a.out, s)
+    FIGURES.draw_files(a.kind, a.inputs, settings_of(a), a.out)
 
 
 def register(add) -> None:

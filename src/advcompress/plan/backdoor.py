@@ -7,8 +7,9 @@ reruns only the jobs that read it (and what follows from their outputs); never t
 
 from __future__ import annotations
 
-from advcompress.backdoor.report import CLASSIFIER_TABLES
+from advcompress.backdoor.figures import CLASSIFIER, FIGURES, LIC
 from advcompress.backdoor.runs import plan_runs, runs_of
+from advcompress.backdoor.tables import TABLES
 from advcompress.plan.core import (
     ckpt_dir,
     codec_settings,
@@ -16,14 +17,12 @@ from advcompress.plan.core import (
     job_key,
     learned,
     results,
-    seed_only,
 )
 from advcompress.plan.foundation import fetch_jobs
 
 LIC_TRAIN_KEYS = ["steps", "batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger",
                   "objectives", "ds_target"]
 LIC_EVAL_KEYS = ["defenses", "ds_target", "ds_images"]
-LIC_FIGURES = {"backdoor_lic_fig4_bpp_attack": "fig4", "backdoor_lic_fig5_psnr_attack": "fig5"}  # rule -> kind
 
 
 def out_dir(cfg: dict) -> str:
@@ -73,17 +72,6 @@ def run_tables(cfg: dict, study: str) -> list[str]:
     return [f"{ckpt_out(cfg)}/runs/{r}.csv" for r in runs_of(cfg["backdoor"], study)]
 
 
-def tables(cfg: dict) -> list[str]:
-    """The classifier backdoor's tables that have runs in this config."""
-    return [f"{results(cfg)}/tables/backdoor_{t}.csv" for t in CLASSIFIER_TABLES
-            if run_tables(cfg, CLASSIFIER_TABLES[t])]
-
-
-def fig7_inputs(cfg: dict) -> list[str]:
-    return [f"{ckpt_out(cfg)}/runs/fc-{cfg['backdoor']['studies']['triggers'][0]}.csv",
-            *run_tables(cfg, "transfer")]
-
-
 def _classifier(cfg: dict, phase: str) -> dict:
     """The classifier keys one training phase reads (the backdoor phase loads its layout from the clean net)."""
     c = cfg["backdoor"]["classifier"]
@@ -113,17 +101,6 @@ def train_settings(cfg: dict, run: str) -> dict:
             "lambda1": bd["lambda1"], "lambda2": bd["lambda2"], "classifier": _classifier(cfg, "backdoor")}
 
 
-def table_settings(cfg: dict) -> dict:
-    """The tables read the main trigger (the first of studies.triggers) and the test codecs."""
-    bd = cfg["backdoor"]
-    return {"seed": cfg["seed"], "studies": {"triggers": bd["studies"]["triggers"][:1]},
-            "test_codecs": bd["test_codecs"]}
-
-
-def fig7_settings(cfg: dict) -> dict:
-    return {"test_codecs": cfg["backdoor"]["test_codecs"]}
-
-
 def lic_qualities(cfg: dict, model: str) -> list:
     return cfg["backdoor"]["lic"]["qualities"] or learned(cfg)[model]["qualities"]
 
@@ -149,12 +126,56 @@ def lic_example(cfg: dict) -> str:
     return f"{out_dir(cfg)}/lic/{m}/q{qs[len(qs) // 2]}_example"
 
 
+# -- tables and figures: the registries (backdoor.tables, backdoor.figures) for this config -------------
+
+
+def _read(cfg: dict, source: str) -> list[str]:
+    """The files of one source a registered table or figure reads (backdoor.figures names them)."""
+    kind, _, name = source.partition(":")
+    if kind == "runs":
+        return run_tables(cfg, name)
+    if source == "fc-main":
+        return [f"{ckpt_out(cfg)}/runs/fc-{cfg['backdoor']['studies']['triggers'][0]}.csv"]
+    if source == "lic:example":
+        return [lic_example(cfg)]
+    return lic_tables(cfg, name)
+
+
+def entry_inputs(cfg: dict, entry, _=None) -> dict[str, list[str]]:
+    """Role -> files of a registered table or figure (entry.reads: role -> its sources, in order)."""
+    return {role: [f for source in sources for f in _read(cfg, source)] for role, sources in entry.reads.items()}
+
+
+def entry_settings(cfg: dict, entry, _=None) -> dict | None:
+    """The settings slice a table or figure reads (entry.settings); None: it reads none. The classifier
+    tables read the main trigger (the first of studies.triggers) and the test codecs."""
+    bd = cfg["backdoor"]
+    values = {"seed": cfg["seed"], "studies": {"triggers": bd["studies"]["triggers"][:1]},
+              "test_codecs": bd["test_codecs"]}
+    return {k: values[k] for k in entry.settings} if entry.settings else None
+
+
+def table_plan(cfg: dict) -> dict:
+    """Name under tables/backdoor_ (without .csv/.md) -> (registered table, None): those with rows to read."""
+    return TABLES.plan([], keep=lambda e: all(entry_inputs(cfg, e).values()))
+
+
+def figure_plan(cfg: dict) -> dict:
+    """File name under figures/backdoor_ -> (registered figure, None): those with rows to read."""
+    return FIGURES.plan([], keep=lambda e: all(entry_inputs(cfg, e).values()))
+
+
 def targets(cfg: dict) -> list[str]:
-    t, f = f"{results(cfg)}/tables", f"{results(cfg)}/figures"
-    return [*tables(cfg), *[p.replace(".csv", ".md") for p in tables(cfg)],
-            f"{f}/backdoor_fig6_asr_vs_jpeg.pdf", f"{f}/backdoor_fig7_codec_transfer.pdf",
-            f"{t}/backdoor_lic_table3.csv", f"{t}/backdoor_lic_table5.csv",
-            *[f"{f}/{rule}.pdf" for rule in LIC_FIGURES], f"{f}/backdoor_lic_fig6_example.png"]
+    """The classifier backdoor's tables (CSV, then Markdown) and figures, then the LIC backdoor's
+    tables (CSV) and figures."""
+    t, f = f"{results(cfg)}/tables/backdoor_", f"{results(cfg)}/figures/backdoor_"
+    tables, figures = table_plan(cfg), figure_plan(cfg)
+    out = []
+    for group, exts in [(CLASSIFIER, ("csv", "md")), (LIC, ("csv",))]:
+        stems = [s for s, (e, _) in tables.items() if e.group == group]
+        out += [f"{t}{s}.{ext}" for ext in exts for s in stems]
+        out += [f"{f}{name}" for name, (e, _) in figures.items() if e.group == group]
+    return out
 
 
 def jobs(cfg: dict) -> dict:
@@ -168,13 +189,9 @@ def jobs(cfg: dict) -> dict:
     out |= {job_key("backdoor_trigger", trigger=t): trigger_settings(cfg, t)
             for t in dict.fromkeys(spec["trigger"] for spec in planned.values())}
     out |= {job_key("backdoor_train", run=r): train_settings(cfg, r) for r in planned}
-    out |= {job_key("backdoor_table", table=t): table_settings(cfg) for t in CLASSIFIER_TABLES
-            if run_tables(cfg, CLASSIFIER_TABLES[t])}
-    out |= {job_key("backdoor_fig6_asr_vs_jpeg"): seed_only(cfg), job_key("backdoor_fig7_codec_transfer"):
-            fig7_settings(cfg)}
     for m, q in lic_points(cfg):
         out[job_key("backdoor_lic_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS)
         out[job_key("backdoor_lic_eval", model=m, quality=q)] = lic_settings(cfg, m, LIC_EVAL_KEYS)
-    out |= {job_key(rule): seed_only(cfg) for rule in ["backdoor_lic_table3", "backdoor_lic_table5", *LIC_FIGURES]}
-    out[job_key("backdoor_lic_fig6_example")] = None
+    out |= {job_key("backdoor_table", backdoor_table=k): entry_settings(cfg, *e) for k, e in table_plan(cfg).items()}
+    out |= {job_key("backdoor_figure", backdoor_figure=k): entry_settings(cfg, *e) for k, e in figure_plan(cfg).items()}
     return out

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from advcompress.classify.defense_spec import parse_defense
+from advcompress.classify.figures import FIGURES
+from advcompress.classify.tables import TABLES
 from advcompress.codecs.catalog import codec_names
 from advcompress.plan.core import (
     checkpoint,
@@ -28,7 +30,6 @@ TORCHVISION_ARCHS = ("resnet50", "vit_b_16")  # the schema's classify.nets.*.arc
 # the checkpoint, and its images through `data`.
 NET_KEYS = ["kind", "width", "num_classes", "arch", "classes"]
 LINF, L2 = ("fgsm", "ifgsm", "pgd"), ("cw", "deepfool")
-FIGURE_KINDS = ("linf", "l2", "ablation", "sequential")  # tables with a figure of the same name
 
 
 def nets(cfg: dict) -> dict:
@@ -255,25 +256,45 @@ def table_inputs(cfg: dict) -> dict[str, list[str]]:
     }
 
 
-def table_kinds(cfg: dict) -> list[str]:
-    return [k for k, v in table_inputs(cfg).items() if v]
+def _read(cfg: dict, group: str, net: str | None) -> list[str]:
+    """The files of a group a registered table or figure reads: a table_inputs group, or one net's
+    adaptive examples."""
+    if group == "adaptive_examples":
+        return [f"{out_dir(cfg)}/{net}/adaptive_examples.pt"]
+    return table_inputs(cfg)[group]
 
 
-def figure_kinds(cfg: dict) -> list[str]:
-    inputs = table_inputs(cfg)
-    return [k for k in FIGURE_KINDS if inputs[k]]
+def entry_inputs(cfg: dict, entry, net=None) -> dict[str, list[str]]:
+    """Role -> files of a registered table or figure (entry.reads), for `net` when it has one file per net."""
+    return {role: _read(cfg, group, net) for role, group in entry.reads.items()}
 
 
-def table_settings(cfg: dict, kind: str) -> dict:
-    """The interval seed; the L2 table and figure also read the thresholds."""
-    return {"seed": cfg["seed"], **({"l2_thresholds": cfg["classify"]["l2_thresholds"]} if kind == "l2" else {})}
+def entry_settings(cfg: dict, entry, net=None) -> dict | None:
+    """The settings slice a table or figure reads (entry.settings), from the config; None: it reads none."""
+    values = {"seed": cfg["seed"], "l2_thresholds": cfg["classify"]["l2_thresholds"]}
+    return {k: values[k] for k in entry.settings} if entry.settings else None
+
+
+def _registry_plan(cfg: dict, registry) -> dict:
+    """File stem -> (entry, net or None): each entry with rows to read; a per-net one for each adaptive net."""
+    return registry.plan(cfg["classify"]["adaptive"]["nets"],
+                         keep=lambda e: bool(e.each) or all(entry_inputs(cfg, e).values()))
+
+
+def table_plan(cfg: dict) -> dict:
+    """Stem under tables/classify_ -> (registered table, None)."""
+    return _registry_plan(cfg, TABLES)
+
+
+def figure_plan(cfg: dict) -> dict:
+    """Stem under figures/classify_ -> (registered figure, net or None)."""
+    return _registry_plan(cfg, FIGURES)
 
 
 def targets(cfg: dict) -> list[str]:
     out, ns = results(cfg), nets(cfg)
-    return ([f"{out}/tables/classify_{k}.{ext}" for k in table_kinds(cfg) for ext in ("csv", "md")]
-            + [f"{out}/figures/classify_{k}.pdf" for k in figure_kinds(cfg)]
-            + [f"{out}/figures/classify_adaptive_{n}.pdf" for n in cfg["classify"]["adaptive"]["nets"]]
+    return ([f"{out}/tables/classify_{k}.{ext}" for k in table_plan(cfg) for ext in ("csv", "md")]
+            + [f"{out}/figures/classify_{k}.pdf" for k in figure_plan(cfg)]
             + [f"{ckpt_out(cfg)}/{n}/classifier.json" for n in ns if ns[n]["kind"] == "smallcnn"])
 
 
@@ -301,7 +322,6 @@ def jobs(cfg: dict) -> dict:
     out |= {job_key("classify_adv", net=n, cls_attack=a): adv_settings(cfg, n, a) for n, a in adv}
     for n in c["adaptive"]["nets"]:
         out[job_key("classify_adaptive", net=n)] = adaptive_settings(cfg, n)
-        out[job_key("classify_adaptive_figure", net=n)] = None
-    out |= {job_key("classify_table", kind=k): table_settings(cfg, k) for k in table_kinds(cfg)}
-    out |= {job_key("classify_figure", classify_figure=k): table_settings(cfg, k) for k in figure_kinds(cfg)}
+    out |= {job_key("classify_table", classify_table=k): entry_settings(cfg, *e) for k, e in table_plan(cfg).items()}
+    out |= {job_key("classify_figure", classify_figure=k): entry_settings(cfg, *e) for k, e in figure_plan(cfg).items()}
     return out

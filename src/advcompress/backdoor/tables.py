@@ -1,0 +1,58 @@
+"""The tables of both backdoor studies, registered by name; each writes tables/backdoor_<name>.{csv,md}.
+
+`reads` names the job outputs as `backdoor.figures` does (`runs:<sweep>`,
+`lic:<rows>`). `backdoor.report` builds the tables; it is imported when a table is written, since
+the workflow imports this registry to plan.
+"""
+
+from __future__ import annotations
+
+from advcompress.backdoor.figures import CLASSIFIER, LIC
+from advcompress.figure_registry import Tables
+
+TABLES = Tables("backdoor")
+
+
+def _rows(paths):
+    from advcompress.tables import concat_tables
+
+    return concat_tables(paths)
+
+
+def _classifier_table(kind):
+    def write(inputs, s, out_csv, out_md):
+        from advcompress.backdoor import report
+        from advcompress.io import write_table, write_text
+
+        df = report.classifier_table(_rows(inputs["rows"]), kind, s)
+        write_table(out_csv, df)
+        write_text(out_md, report.classifier_markdown(df))
+
+    return write
+
+
+def _lic_table(kind):
+    def write(inputs, s, out_csv, out_md):
+        from advcompress.backdoor import report
+        from advcompress.io import write_table, write_text
+
+        table = report.lic_table(_rows(inputs["rows"]), kind, s)
+        write_table(out_csv, table)
+        write_text(out_md, report.lic_markdown(table))
+
+    return write
+
+
+# The compression-resistant backdoor paper's tables (docs/backdoor.md): 4, common vs compression-
+# resistant; 5, adversarial training vs feature consistency (both with the main trigger); 6, common
+# vs compression-resistant for every trigger; 8, the injection rate; 11, alpha.
+for _kind, _sweep in [("table4", "main"), ("table5", "main"), ("table6", "main"), ("table8", "ir"),
+                      ("table11", "alpha")]:
+    TABLES.register(_kind, file=_kind, reads={"rows": (f"runs:{_sweep}",)}, group=CLASSIFIER,
+                    settings=("seed", "studies", "test_codecs"))(_classifier_table(_kind))
+# The backdoored LIC encoder (Yu et al.): Table 3, clean and triggered coding and the downstream
+# attack; Table 5, under test-time defenses.
+TABLES.register("lic_table3", file="lic_table3", reads={"rows": ("lic:rd", "lic:ds")}, settings=("seed",),
+                group=LIC)(_lic_table("table3"))
+TABLES.register("lic_table5", file="lic_table5", reads={"rows": ("lic:defense",)}, settings=("seed",),
+                group=LIC)(_lic_table("table5"))
