@@ -35,7 +35,8 @@ def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
     A table command run through the CLI's entry point (its error path included: a missing input),
     plus the modules the other table and figure commands use.
     """
-    modules = ["attack_plots", "attack_tables", "plots", "tables", "backdoor.report", "classify.report"]
+    modules = ["attack_plots", "attack_tables", "plots", "tables", "backdoor.report", "classify.report",
+               "classify.figures", "classify.tables", "backdoor.figures", "backdoor.tables"]
     argv = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
             "--out-md", str(tmp_path / "t.md")]
     code = ("import sys\nfrom advcompress.cli import main\n"
