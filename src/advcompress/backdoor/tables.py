@@ -19,26 +19,16 @@ def _rows(paths):
     return concat_tables(paths)
 
 
-def _classifier_table(kind):
+def _table(build: str, markdown: str, kind: str):
+    """Write table `kind` through backdoor.report's `build(rows, kind, settings)`, with `markdown` of it."""
+
     def write(inputs, s, out_csv, out_md):
         from advcompress.backdoor import report
         from advcompress.io import write_table, write_text
 
-        df = report.classifier_table(_rows(inputs["rows"]), kind, s)
-        write_table(out_csv, df)
-        write_text(out_md, report.classifier_markdown(df))
-
-    return write
-
-
-def _lic_table(kind):
-    def write(inputs, s, out_csv, out_md):
-        from advcompress.backdoor import report
-        from advcompress.io import write_table, write_text
-
-        table = report.lic_table(_rows(inputs["rows"]), kind, s)
+        table = getattr(report, build)(_rows(inputs["rows"]), kind, s)
         write_table(out_csv, table)
-        write_text(out_md, report.lic_markdown(table))
+        write_text(out_md, getattr(report, markdown)(table))
 
     return write
 
@@ -49,10 +39,10 @@ def _lic_table(kind):
 for _kind, _sweep in [("table4", "main"), ("table5", "main"), ("table6", "main"), ("table8", "ir"),
                       ("table11", "alpha")]:
     TABLES.register(_kind, file=_kind, reads={"rows": (f"runs:{_sweep}",)}, group=CLASSIFIER,
-                    settings=("seed", "studies", "test_codecs"))(_classifier_table(_kind))
+                    settings=("seed", "studies", "test_codecs"))(_table("classifier_table", "classifier_markdown", _kind))
 # The backdoored LIC encoder (Yu et al.): Table 3, clean and triggered coding and the downstream
 # attack; Table 5, under test-time defenses.
 TABLES.register("lic_table3", file="lic_table3", reads={"rows": ("lic:rd", "lic:ds")}, settings=("seed",),
-                group=LIC)(_lic_table("table3"))
+                group=LIC)(_table("lic_table", "lic_markdown", "table3"))
 TABLES.register("lic_table5", file="lic_table5", reads={"rows": ("lic:defense",)}, settings=("seed",),
-                group=LIC)(_lic_table("table5"))
+                group=LIC)(_table("lic_table", "lic_markdown", "table5"))
