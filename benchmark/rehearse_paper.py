@@ -383,7 +383,8 @@ def rehearse(a) -> int:
     if server:
         server.terminate()
         server.wait(60)
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB, any descendant
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant: the jobs too
+    largest, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # MiB, CPU s
     text = log.read_text()
     ran = ran_rules(text)
     say("run", f"snakemake rc {rc} in {wall:.0f} s wall; {sum(ran.values())} jobs started; log {log}")
@@ -401,6 +402,9 @@ def rehearse(a) -> int:
     print(f"{'total':<32}{sum(r[1] for r in rows):>6}{sum(r[2] for r in rows):>10.1f}")
     print(f"\nwall {wall:.0f} s ({wall / 60:.1f} min) for {sum(ran.values())} jobs on {a.cores} cores"
           f"{'' if a.no_server else ' with the warm job server'}; whole run {time.monotonic() - t0:.0f} s with set-up")
+    print(f"CPU: {cpu:.0f} s user+sys of every process this script started (three dry runs, Snakemake, the "
+          f"server and its jobs; not the stand-in builds, which run in this process): "
+          f"{cpu / max(wall, 1):.2f} cores busy on average over the run")
     print(f"peak memory: {peak.peak / 2**20:.0f} MiB summed over Snakemake, the server and its jobs (sampled "
           f"every 0.5 s); largest single process {largest:.0f} MiB (getrusage of all descendants)")
     if missing_rules or extra_rules:
