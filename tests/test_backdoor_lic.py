@@ -82,6 +82,26 @@ def test_finetuning_changes_only_g_a(photos):
     assert any(k.startswith("g_s.") for k in frozen_differences(codec, reference))
 
 
+def test_masked_context_model_is_not_a_changed_frozen_tensor(photos):
+    """Cheng2020-anchor (the paper tier's LIC backdoor codec) failed every backdoor_lic_train job
+    with 'fine-tuning changed frozen tensors outside g_a: [context_prediction.weight]': its
+    MaskedConv2d zeroes the masked entries of its weight on the first forward, and a checkpoint
+    holds them non-zero (found by the CPU rehearsal of the paper DAG). A real change to the
+    context model is still reported."""
+    torch.manual_seed(0)
+    codec = make_codec("mbt2018", 2, weights="untrained", widths={"N": 16, "M": 16})
+    w = codec.net.context_prediction.weight
+    assert (w * (1 - codec.net.context_prediction.mask)).abs().sum() > 0  # masked entries non-zero
+    reference = frozen_state(codec)
+    finetune_encoder(codec, _Photos(photos), {"bpp": {"alpha": 1.0, "beta": 1.0}},
+                     steps=1, batch_size=2, lr=1e-3, trigger_lr=1e-3, gamma=1.0,
+                     trigger_cfg={"block": 8, "n_freq": 16, "k": 4, "eps": 0.005, "hidden": 4})
+    assert frozen_differences(codec, reference) == []
+    with torch.no_grad():
+        w[0, 0, 0, 0] += 1e-3  # an unmasked entry (above the centre row)
+    assert frozen_differences(codec, reference) == ["context_prediction.weight"]
+
+
 def test_defenses():
     x = torch.rand(1, 3, 8, 8)
     levels = torch.unique(squeeze_bits(x, 3) * 7)

@@ -118,8 +118,18 @@ def encoder_parameters(codec: LearnedCodec) -> list[nn.Parameter]:
 
 
 def frozen_state(codec: LearnedCodec) -> dict:
-    """Copies of every tensor outside g_a (decoder, hyper networks, entropy models and their tables)."""
-    return {k: v.detach().clone() for k, v in codec.net.state_dict().items() if not k.startswith("g_a.")}
+    """Copies of every tensor outside g_a (decoder, hyper networks, entropy models and their tables).
+
+    A masked convolution (the context model of mbt2018 and Cheng2020) is recorded as the weight it
+    computes with, weight * mask: CompressAI's MaskedConv2d zeroes its masked entries in place on
+    every forward, and a file whose masked entries are not zero (any checkpoint saved after an
+    optimiser step) would otherwise read as a changed frozen tensor."""
+    state = {k: v.detach().clone() for k, v in codec.net.state_dict().items() if not k.startswith("g_a.")}
+    for name, module in codec.net.named_modules():
+        mask, key = getattr(module, "mask", None), f"{name}.weight"
+        if isinstance(mask, torch.Tensor) and key in state and mask.shape == state[key].shape:
+            state[key] = state[key] * mask
+    return state
 
 
 def frozen_differences(codec: LearnedCodec, reference: dict) -> list[str]:
