@@ -1,5 +1,8 @@
 # Security of image compression: one workflow, three tiers (config/config.yaml, smoke.yaml, paper.yaml).
 
+import os
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 from advcompress.config import over_default
@@ -62,3 +65,25 @@ for _study, _files in STUDIES.items():
         input:
             _files
         localrule: True
+
+
+# A local run forks every job from one warm `advcompress serve` (README, "Many small jobs"): most
+# of a small job's cost is importing torch. Cluster jobs never reach it; dry runs never start it.
+_STOP_SERVER = []
+
+
+onstart:
+    if config["job_server"] and workflow.local_exec and not os.environ.get("ADVCOMPRESS_SERVER"):
+        from advcompress.commands.serve import start_background
+
+        _STOP_SERVER.append(start_background(Path(f"logs/{config['tier']}/job_server.log")))
+
+
+onsuccess:
+    for _stop in _STOP_SERVER:
+        _stop()
+
+
+onerror:
+    for _stop in _STOP_SERVER:
+        _stop()

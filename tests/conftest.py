@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -45,10 +43,10 @@ def read_markdown(md: str):
     return pd.DataFrame(cells[2:], columns=cells[0])
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run Snakemake of this interpreter in `workdir`, returning its output."""
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
@@ -80,27 +78,6 @@ def run_planned_jobs(workdir: Path, *args: str) -> list[str]:
     finally:
         os.chdir(cwd)
     return commands
-
-
-@contextlib.contextmanager
-def job_server(directory: Path):
-    """A warm `advcompress serve` for a workflow run's jobs (README, "Many small jobs"): each job
-    forks from it instead of importing torch, which is most of a small job's cost. Yields the
-    environment that sends jobs to it, once it listens."""
-    sock, log = directory / "jobs.sock", directory / "jobs.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("advcompress")), "serve", "--socket", str(sock)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while "listening" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the job server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield {"ADVCOMPRESS_SERVER": str(sock)}
-    finally:
-        proc.terminate()
-        proc.wait(60)
 
 
 # A test that reads a whole workflow run (the smoke run, the zoo run, the touched default DAG) is a
@@ -142,8 +119,7 @@ def smoke_run(tmp_path_factory) -> Path:
         if not done.exists():
             shutil.rmtree(work, ignore_errors=True)
             try:
-                with job_server(shared) as env:
-                    snakemake(copy_workflow(work), "--configfile", "config/smoke.yaml", env=env)
+                snakemake(copy_workflow(work), "--configfile", "config/smoke.yaml")
             except AssertionError as e:
                 failed.write_text(str(e))
                 raise

@@ -111,3 +111,39 @@ def test_without_a_reachable_server_the_job_runs_in_its_own_process(folder):
                  folder, folder / "no-server.sock")
     assert alone.returncode == 0, alone.stderr
     assert "not reachable" in alone.stderr and (folder / "a.csv").exists()
+
+
+def test_the_workflows_own_server_starts_serves_and_stops(folder, monkeypatch):
+    """What the Snakefile's onstart/onsuccess do: start a server, name it in the environment the
+    jobs inherit, stop it (socket and its folder gone, the name unset)."""
+    from advcompress.commands.serve import ENV, start_background
+
+    monkeypatch.delenv(ENV, raising=False)
+    log = folder / "logs" / "job_server.log"
+    stop = start_background(log)
+    sock = Path(os.environ[ENV])
+    try:
+        served = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval", "--out", "a.csv"],
+                      folder, sock)
+        assert served.returncode == 0, served.stderr
+        _wait_for(lambda: " done: exit 0," in log.read_text(), 30, "the job's cost line")
+    finally:
+        stop()
+    assert ENV not in os.environ and not sock.parent.exists()
+
+
+def test_a_server_started_with_exit_with_parent_ends_with_its_parent(tmp_path):
+    sock, log = tmp_path / "s.sock", tmp_path / "server.log"
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([{ADVCOMPRESS!r}, 'serve', '--socket', {str(sock)!r}, '--exit-with-parent'], "
+        f"stdout=open({str(log)!r}, 'w'), stderr=subprocess.STDOUT); time.sleep(600)")])
+    try:
+        _wait_for(lambda: log.exists() and "listening" in log.read_text(), 60, "the server")
+        server = int(log.read_text().split("pid ")[1].split(",")[0])
+    finally:
+        parent.kill()
+        parent.wait()
+    _wait_for(lambda: not Path(f"/proc/{server}").exists() or "Z" in Path(f"/proc/{server}/stat").read_text().split()[2],
+              300, "the orphaned server to exit")  # it checks after its warm imports, then every 2 s
+    assert not sock.exists()

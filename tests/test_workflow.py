@@ -64,6 +64,15 @@ def test_rerun_has_nothing_to_do(smoke_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_every_smoke_job_forked_from_the_runs_own_warm_server(smoke_run):
+    """The Snakefile starts a job server for a local run (config `job_server`) and stops it at the
+    end: one finished-job line per job, every job served, none fell back to its own process."""
+    log = (smoke_run / "logs/smoke/job_server.log").read_text()
+    jobs = list((smoke_run / "benchmarks/smoke").glob("*/*.tsv"))  # one per job: every job is an advcompress command
+    assert log.count(" done: exit 0,") == len(jobs) > 50, log[-2000:]
+    assert not any("not reachable" in p.read_text() for p in (smoke_run / "logs/smoke").glob("*/*.log"))
+
+
 def test_checkpoint_reload_codes_bit_identically(smoke_run, photos):
     model, spec = next(iter(SMOKE["codecs"]["learned"].items()))
     q = spec["qualities"][0]

@@ -14,6 +14,7 @@ has one line per finished job with its wall and CPU seconds and peak RSS instead
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -65,8 +66,9 @@ def run_through_server(argv: list[str]) -> int | None:
     return _STATUS.unpack(reply)[0]
 
 
-def serve(path: str | Path, warm: tuple[str, ...] = WARM) -> None:
-    """Accept jobs on the Unix socket `path` until SIGTERM or SIGINT; one forked child per job."""
+def serve(path: str | Path, warm: tuple[str, ...] = WARM, parent: int | None = None) -> None:
+    """Accept jobs on the Unix socket `path` until SIGTERM or SIGINT (or, given `parent`, until that
+    process is gone: a workflow that dies unannounced leaves no server behind); a child per job."""
     path = Path(path)
     if path.exists():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -84,6 +86,7 @@ def serve(path: str | Path, warm: tuple[str, ...] = WARM) -> None:
     finally:
         os.umask(old_umask)
     server.listen(64)  # jobs that connect while the imports below run wait for them
+    print(f"advcompress job server: pid {os.getpid()}, listening on {path}", file=sys.stderr, flush=True)
 
     def stop(signum, frame):
         path.unlink(missing_ok=True)
@@ -98,10 +101,17 @@ def serve(path: str | Path, warm: tuple[str, ...] = WARM) -> None:
     for module in sorted({m for m, _ in COMMANDS.values()}):
         importlib.import_module(f"advcompress.commands.{module}")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # from here on, the kernel reaps the children
-    print(f"advcompress job server: pid {os.getpid()}, listening on {path}", file=sys.stderr, flush=True)
+    print(f"advcompress job server: warm ({', '.join(warm)} imported)", file=sys.stderr, flush=True)
     jobs = 0
+    server.settimeout(2.0 if parent else None)
     while True:
-        conn, _ = server.accept()
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            if os.getppid() != parent:
+                stop(None, None)
+            continue
+        conn.settimeout(None)
         jobs += 1
         pid = os.fork()
         if pid == 0:
@@ -184,8 +194,40 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
     return chunks
 
 
+def start_background(log: Path, timeout: float = 120.0):
+    """A server for this process's jobs: started, listening, and named in this process's
+    environment (which its jobs inherit). Returns a `stop()` that ends it; on any failure the jobs
+    run in their own processes and the reason is in `log`."""
+    import subprocess
+    import tempfile
+
+    sock = Path(tempfile.mkdtemp(prefix="advcompress-")) / "jobs.sock"  # a short path in an owner-only folder
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "advcompress", "serve", "--socket", str(sock),
+                                 "--exit-with-parent"], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not sock.exists() or "listening" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()
+            with contextlib.suppress(OSError):
+                sock.parent.rmdir()
+            return lambda: None
+        time.sleep(0.2)
+    os.environ[ENV] = str(sock)
+
+    def stop() -> None:
+        os.environ.pop(ENV, None)
+        proc.terminate()
+        proc.wait(60)
+        with contextlib.suppress(OSError):
+            sock.parent.rmdir()
+
+    return stop
+
+
 def cmd_serve(a) -> None:
-    serve(a.socket)
+    serve(a.socket, parent=os.getppid() if a.exit_with_parent else None)
 
 
 def register(add) -> None:
@@ -193,3 +235,5 @@ def register(add) -> None:
     p.add_argument("--socket", required=True, metavar="PATH",
                    help="Unix socket to listen on; jobs whose environment has ADVCOMPRESS_SERVER=PATH "
                         "run as forked children of this warm process instead of importing torch themselves")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started this one ends (the workflow's own server)")
