@@ -20,7 +20,8 @@ Stages (one progress line each):
    and figure target of the paper tier exists and is non-empty. Prints wall time, peak memory, job
    count and a per-rule table of jobs and wall seconds (Snakemake's benchmark files: with the
    server they time the client, which waits for its child, so their `s` column is the job's wall
-   time; their max_rss and cpu_time are the client's and are not reported).
+   time; their max_rss and cpu_time are the client's and are not reported), and per command the
+   wall, CPU seconds and peak RSS of each forked job from the job server's own log.
 """
 
 from __future__ import annotations
@@ -307,6 +308,20 @@ def benchmark_table(workdir: Path, tier: str) -> list[tuple[str, int, float, flo
     return sorted(rows, key=lambda r: -r[2])
 
 
+def server_table(jobs_log: Path) -> list[tuple[str, int, float, float, float]]:
+    """(command, jobs, wall s, CPU s, largest peak RSS MiB) from the job server's log, which times
+    each forked child itself ("job N done: exit S, W s wall, C s CPU, R MiB peak RSS: <argv>")."""
+    rows: dict[str, list] = {}
+    pattern = r"job \d+ done: exit -?\d+, ([\d.]+) s wall, ([\d.]+) s CPU, (\d+) MiB peak RSS: (\S+)"
+    for wall, cpu, rss, command in re.findall(pattern, jobs_log.read_text() if jobs_log.exists() else ""):
+        row = rows.setdefault(command, [0, 0.0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += float(wall)
+        row[2] += float(cpu)
+        row[3] = max(row[3], float(rss))
+    return sorted(((c, *r) for c, r in rows.items()), key=lambda r: -r[2])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp") / f"{os.environ.get('USER', 'user')}-rehearse-paper",
@@ -400,6 +415,11 @@ def rehearse(a) -> int:
     for rule, n, s, mx in rows:
         print(f"{rule:<32}{n:>6}{s:>10.1f}{mx:>8.1f}")
     print(f"{'total':<32}{sum(r[1] for r in rows):>6}{sum(r[2] for r in rows):>10.1f}")
+    served = server_table(work / "jobs.log")
+    if served:  # the server's own accounting of each forked job: CPU and memory the benchmark files miss
+        print(f"\n{'command (job server)':<32}{'jobs':>6}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}")
+        for command, n, w, c, r in served:
+            print(f"{command:<32}{n:>6}{w:>10.1f}{c:>10.1f}{r:>10.0f}")
     print(f"\nwall {wall:.0f} s ({wall / 60:.1f} min) for {sum(ran.values())} jobs on {a.cores} cores"
           f"{'' if a.no_server else ' with the warm job server'}; whole run {time.monotonic() - t0:.0f} s with set-up")
     print(f"CPU: {cpu:.0f} s user+sys of every process this script started (three dry runs, Snakemake, the "
