@@ -159,12 +159,24 @@ def dry_run_after(work: Path, section: str, path: list[str], value) -> str:
     return snakemake(work, "--configfile", DEFAULT, "--dry-run").stdout
 
 
+def wildcards_of(dry_run_output: str, rule: str, pattern: str) -> set[tuple[str, ...]]:
+    """The `pattern` groups of the wildcards line of every `rule` job a dry run schedules."""
+    blocks = [b for b in dry_run_output.split("\nrule ") if b.startswith(f"{rule}:")]
+    found = {re.search(rf"wildcards: {pattern}", b) for b in blocks}
+    assert None not in found, f"a {rule} job without its wildcards"
+    return {m.groups() for m in found}
+
+
 def attacked(dry_run_output: str) -> set[tuple[str, str]]:
     """(attack, model) of every attack_run job a dry run schedules."""
-    blocks = [b for b in dry_run_output.split("\nrule ") if b.startswith("attack_run:")]
-    found = {re.search(r"wildcards: attack=([^,\s]+), model=(\S+)", b) for b in blocks}
-    assert None not in found, "an attack_run job without its wildcards"
-    return {m.groups() for m in found}
+    return wildcards_of(dry_run_output, "attack_run", r"attack=([^,\s]+), victim=(\S+)")
+
+
+def lic_report_jobs(dry_run_output: str) -> set[tuple[str, str]]:
+    """(rule, entry) of every backdoor figure and table job a dry run schedules; the LIC backdoor's
+    entries are named lic_*."""
+    return {(rule, entry) for rule in ("backdoor_figure", "backdoor_table")
+            for (entry,) in wildcards_of(dry_run_output, rule, rf"{rule}=(\S+)")}
 
 
 def test_touched_default_run_has_nothing_to_do(default_copy):
@@ -183,10 +195,16 @@ def test_one_lic_backdoor_key_reruns_only_the_lic_backdoor(default_copy, key, tr
     lic = _default_config()["backdoor"]["lic"]
     points = sum(len(lic["qualities"] or _default_config()["codecs"]["learned"][m]["qualities"])
                  for m in lic["models"])
-    jobs = rerun_after(default_copy, "backdoor", ["lic", key], lic[key] + 1)
+    out = dry_run_after(default_copy, "backdoor", ["lic", key], lic[key] + 1)
+    jobs = scheduled(out)
+    jobs.pop("all", None)
     assert jobs.get("backdoor_lic_eval") == points, jobs
     assert jobs.get("backdoor_lic_train", 0) == (points if trains else 0), jobs
-    others = {r: n for r, n in jobs.items() if not r.startswith("backdoor_lic_") and r != "claims_table"}
+    reports = lic_report_jobs(out)
+    assert {entry for _, entry in reports} == {"lic_table3", "lic_table5", "lic_fig4_bpp_attack.pdf",
+                                                 "lic_fig5_psnr_attack.pdf", "lic_fig6_example.png"}, reports
+    others = {r: n for r, n in jobs.items()
+              if not r.startswith("backdoor_lic_") and r not in ("claims_table", "backdoor_figure", "backdoor_table")}
     assert not others, f"changing backdoor.lic.{key} reruns jobs that do not read it: {others}"
 
 
@@ -195,10 +213,13 @@ def test_one_classifier_backdoor_key_reruns_no_lic_job(default_copy, path, value
     """A key of the compression-resistant classifier backdoor reruns only the runs that read it: no
     LIC training or evaluation, no clean classifier; a trigger's key rebuilds that trigger alone."""
     bd = _default_config()["backdoor"]
-    jobs = rerun_after(default_copy, "backdoor", path, value)
+    out = dry_run_after(default_copy, "backdoor", path, value)
+    jobs = scheduled(out)
+    jobs.pop("all", None)
     assert jobs.get("backdoor_train"), jobs
     lic = {r: n for r, n in jobs.items() if r.startswith("backdoor_lic_")}
-    assert not lic, f"changing backdoor.{'.'.join(path)} reruns LIC backdoor jobs: {lic}"
+    lic_reports = {entry for _, entry in lic_report_jobs(out) if entry.startswith("lic_")}
+    assert not lic and not lic_reports, f"changing backdoor.{'.'.join(path)} reruns LIC backdoor jobs: {lic} {lic_reports}"
     assert "backdoor_clean_classifier" not in jobs, jobs
     others = {r: n for r, n in jobs.items() if not r.startswith("backdoor_") and r != "claims_table"}
     assert not others, others
