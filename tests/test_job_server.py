@@ -147,3 +147,14 @@ def test_a_server_started_with_exit_with_parent_ends_with_its_parent(tmp_path):
     _wait_for(lambda: not Path(f"/proc/{server}").exists() or "Z" in Path(f"/proc/{server}/stat").read_text().split()[2],
               300, "the orphaned server to exit")  # it checks after its warm imports, then every 2 s
     assert not sock.exists()
+
+
+def test_a_server_that_cannot_start_leaves_the_jobs_to_their_own_processes(tmp_path, monkeypatch, capsys):
+    from advcompress.commands.serve import ENV, start_background
+
+    monkeypatch.delenv(ENV, raising=False)
+    (tmp_path / "logs").write_text("a file where the log folder should be")
+    stop = start_background(tmp_path / "logs" / "job_server.log")
+    stop()
+    assert ENV not in os.environ
+    assert "no job server" in capsys.readouterr().err

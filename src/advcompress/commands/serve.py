@@ -201,11 +201,17 @@ def start_background(log: Path, timeout: float = 120.0):
     import subprocess
     import tempfile
 
-    sock = Path(tempfile.mkdtemp(prefix="advcompress-")) / "jobs.sock"  # a short path in an owner-only folder
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "advcompress", "serve", "--socket", str(sock),
-                                 "--exit-with-parent"], stdout=out, stderr=subprocess.STDOUT)
+    from advcompress.cli import one_line
+
+    try:
+        sock = Path(tempfile.mkdtemp(prefix="advcompress-")) / "jobs.sock"  # a short path in an owner-only folder
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "advcompress", "serve", "--socket", str(sock),
+                                     "--exit-with-parent"], stdout=out, stderr=subprocess.STDOUT)
+    except OSError as e:
+        print(f"advcompress: no job server ({one_line(e)}); every job runs in its own process", file=sys.stderr)
+        return lambda: None
     deadline = time.monotonic() + timeout
     while not sock.exists() or "listening" not in log.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
