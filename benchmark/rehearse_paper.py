@@ -34,7 +34,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -249,31 +248,6 @@ def place_standins(workdir: Path, cfg: dict, outputs: dict[str, list[str]]) -> l
 # -- 4. run ---------------------------------------------------------------------------------------
 
 
-class PeakMemory(threading.Thread):
-    """Peak resident memory of a process tree, sampled every 0.5 s (psutil)."""
-
-    def __init__(self, pids):
-        super().__init__(daemon=True)
-        self.pids, self.peak, self.stop = pids, 0, threading.Event()
-
-    def run(self):
-        import psutil
-
-        while not self.stop.wait(0.5):
-            total = 0
-            for pid in self.pids:
-                try:
-                    p = psutil.Process(pid)
-                    for q in [p, *p.children(recursive=True)]:
-                        try:
-                            total += q.memory_info().rss
-                        except psutil.Error:
-                            pass
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-
-
 def start_server(directory: Path) -> tuple[subprocess.Popen, dict]:
     sock, log = directory / "jobs.sock", directory / "jobs.log"
     with open(log, "w") as out:
@@ -389,12 +363,12 @@ def rehearse(a) -> int:
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "PYTHONWARNINGS": "ignore", **env})
-    peak = PeakMemory([proc.pid, *([server.pid] if server else [])])
-    peak.start()
+    from benchmark.memory import TreeMemory
+
+    peak = TreeMemory(proc.pid, *([server.pid] if server else []))
     rc = proc.wait()
     wall = time.monotonic() - start
-    peak.stop.set()
-    peak.join()
+    peak_mib = peak.stop()
     if server:
         server.terminate()
         server.wait(60)
@@ -425,7 +399,7 @@ def rehearse(a) -> int:
     print(f"CPU: {cpu:.0f} s user+sys of every process this script started (three dry runs, Snakemake, the "
           f"server and its jobs; not the stand-in builds, which run in this process): "
           f"{cpu / max(wall, 1):.2f} cores busy on average over the run")
-    print(f"peak memory: {peak.peak / 2**20:.0f} MiB summed over Snakemake, the server and its jobs (sampled "
+    print(f"peak memory: {peak_mib:.0f} MiB summed over Snakemake, the server and its jobs (sampled "
           f"every 0.5 s); largest single process {largest:.0f} MiB (getrusage of all descendants)")
     if missing_rules or extra_rules:
         raise RehearsalError(f"rules run differ from the paper DAG minus {sorted(PLACED_RULES)}: "

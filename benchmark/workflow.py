@@ -27,13 +27,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-import psutil
 
 from advcompress.config import load_tier
 from advcompress.plan import STUDIES
@@ -41,39 +39,11 @@ from advcompress.plan import STUDIES
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmark.memory import TreeMemory  # noqa: E402
 from benchmark.stage import job_table  # noqa: E402
 from tests.conftest import copy_workflow  # noqa: E402
 
 TARGET_S = 25 * 60
-
-
-class TreeMemory:
-    """Peak summed RSS of a process and all its descendants, sampled in a background thread."""
-
-    def __init__(self, pid: int, interval: float = 0.5):
-        self.root, self.interval, self.peak = psutil.Process(pid), interval, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            total = 0
-            try:
-                for p in [self.root, *self.root.children(recursive=True)]:
-                    try:
-                        total += p.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                break
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak / 2**20
 
 
 def stage_of_rules(work: Path) -> dict[str, str]:
