@@ -33,7 +33,7 @@ def bare_forward_backward_s(codec, x, proxy: str, repeats: int = 10) -> float:
     """The floor of one attack step: the codec's forward and the input gradient of R + D, nothing else."""
     import torch
 
-    from advcompress.attacks import rd_terms
+    from advcompress.attack.algorithms import rd_terms
 
     times = []
     for _ in range(repeats + 1):
@@ -48,8 +48,8 @@ def bare_forward_backward_s(codec, x, proxy: str, repeats: int = 10) -> float:
 def throughput(a) -> None:
     import torch
 
-    from advcompress.attack_study import centre_crop
-    from advcompress.attacks import attack_grid
+    from advcompress.attack.algorithms import attack_grid
+    from advcompress.attack.run import centre_crop
     from advcompress.codecs import make_codec_from_settings
     from advcompress.config import load_tier
     from advcompress.data import load_image_folder

@@ -6,7 +6,7 @@
 
 For every learned codec of the tier (`attack.models`, or all of `codecs.learned`) at one quality
 (`--quality-index` into its qualities; default the middle one), the project's SRDA job
-(`attack_study.run_attack_job`, what `attack_run` calls) attacks the tier's evaluation crops under
+(`attack.run.run_attack_job`, what `attack_run` calls) attacks the tier's evaluation crops under
 every configured direction once per proxy. Every number is the job's own: ΔR from the bytes of a
 real bitstream (`dR_actual_bpp`) and ΔD (`dD_mse255`) from the decoded image, no proxy.
 
@@ -137,7 +137,7 @@ def checkpoint_path(root: Path, model: str, quality: int) -> Path:
 def run(a) -> pd.DataFrame:
     import torch
 
-    from advcompress.attack_study import run_attack_job
+    from advcompress.attack.run import run_attack_job
     from advcompress.codecs import make_codec
     from advcompress.commands.attack import _load_eval
     from advcompress.config import load_tier

@@ -9,16 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from advcompress.assess import (
-    assess_image,
-    distortion_map,
-    latent_features,
-    rate_map,
-    success_ratio,
-)
-from advcompress.attack_figures import FIGURES as ATTACK_FIGURES
-from advcompress.attack_tables import table2
-from advcompress.attacks import (
+from advcompress.attack.algorithms import (
     ATTACKS,
     PAPER_DIRECTIONS,
     arda_weights,
@@ -27,6 +18,15 @@ from advcompress.attacks import (
     project_to_ball,
     to_8bit_within_budget,
 )
+from advcompress.attack.assess import (
+    assess_image,
+    distortion_map,
+    latent_features,
+    rate_map,
+    success_ratio,
+)
+from advcompress.attack.figures import FIGURES as ATTACK_FIGURES
+from advcompress.attack.tables import table2
 from advcompress.codecs import make_codec, make_codec_from_settings
 from advcompress.codecs.learned import ARCHITECTURES
 from advcompress.config import load_tier

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from advcompress.attacks import attack_grid
+from advcompress.attack.algorithms import attack_grid
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import per_sample_noise, quantization_proxy
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from advcompress.attack_study import tau_ablation_job, tau_values, weight_spread
-from advcompress.attack_tables import tau_summary
+from advcompress.attack.run import tau_ablation_job, tau_values, weight_spread
+from advcompress.attack.tables import tau_summary
 from advcompress.codecs import make_codec
 from tests.conftest import ROOT, copy_workflow, snakemake
 

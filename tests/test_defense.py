@@ -153,7 +153,7 @@ def _held_out_crops() -> torch.Tensor:
 
 def _srda_damage(codec, x, attack) -> dict:
     """Mean Delta R (actual bpp) under SRA and mean Delta D (MSE 0-255) under SDA, from real bitstreams."""
-    from advcompress.attacks import attack_grid
+    from advcompress.attack.algorithms import attack_grid
     from advcompress.evaluate import code_image
 
     res = attack_grid("srda", codec, x, {"sra": (1.0, 0.0), "sda": (0.0, 1.0)}, attack)

@@ -55,9 +55,9 @@ def test_allow_list_entries_still_exist():
 
 
 def test_scan_catches_the_known_crash_and_ignores_text(tmp_path):
-    """The calls attack_study.py made on device tensors (the CUDA crash of issue 15) are caught;
+    """The calls attack/run.py made on device tensors (the CUDA crash of issue 15) are caught;
     the same words in a comment, a docstring or a string are not, and neither are the helpers."""
-    (tmp_path / "attack_study.py").write_text(
+    (tmp_path / "run.py").write_text(
         'gallery = {"clean": x[g_img].numpy().astype(np.float16)}\n'
         'gallery["ddist"] = d_dist.numpy().astype(np.float32)\n'
         "rows = [v.item() for v in terms.values()]\n"
@@ -72,7 +72,7 @@ def test_scan_catches_the_known_crash_and_ignores_text(tmp_path):
     )
     (tmp_path / "device.py").write_text("def to_numpy(t):\n    return t.detach().cpu().numpy()\n")
     found = bare_conversions(tmp_path)
-    assert [(p, line) for p, line, _ in found] == [("attack_study.py", n) for n in (1, 2, 3, 4)]
+    assert [(p, line) for p, line, _ in found] == [("run.py", n) for n in (1, 2, 3, 4)]
 
 
 def test_helpers_detach_and_move_to_the_host():

@@ -1,4 +1,4 @@
-"""Latent features of Figs. 12/18 (`assess.latent_features`) for every registered learned codec.
+"""Latent features of Figs. 12/18 (`attack.assess.latent_features`) for every registered learned codec.
 
 Each architecture is built small and untrained and codes one real 64x64 photograph on the CPU.
 The features must be the ones its eval forward computes the rate from: y_hat with the shape of
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from advcompress.assess import latent_features
+from advcompress.attack.assess import latent_features
 from advcompress.codecs import make_codec, registered_codecs
 from tests.test_arch_cai2022 import SMALL as CAI2022
 from tests.test_arch_elic import SMALL as ELIC

@@ -135,7 +135,7 @@ def _check_ci(t, col, n_col, n):
 
 
 def test_table2_intervals_are_over_images_and_state_the_proxy():
-    from advcompress.attack_tables import table2
+    from advcompress.attack.tables import table2
 
     rows = pd.concat([_attack_rows(), _attack_rows(attack="arda", seed=1),
                       _attack_rows(model="k", seed=2)], ignore_index=True)
@@ -157,7 +157,7 @@ def test_table2_intervals_are_over_images_and_state_the_proxy():
 
 
 def test_table2_interval_leaves_out_invalid_rows_and_states_a_missing_proxy():
-    from advcompress.attack_tables import table2
+    from advcompress.attack.tables import table2
 
     rows = _attack_rows(n_images=6)
     bad = rows["image"] == "img0"
@@ -170,7 +170,7 @@ def test_table2_interval_leaves_out_invalid_rows_and_states_a_missing_proxy():
 
 
 def test_per_direction_and_per_submodel_intervals():
-    from advcompress.attack_tables import per_direction, per_submodel
+    from advcompress.attack.tables import per_direction, per_submodel
 
     rows = _attack_rows(n_images=10)
     pdir = per_direction(rows)
@@ -205,7 +205,7 @@ def test_robustness_and_table3_carry_intervals_over_images():
 def test_defense_bars_draw_the_tables_interval(tmp_path):
     import matplotlib.pyplot as plt
 
-    from advcompress.attack_plots import ci_bars
+    from advcompress.attack.plots import ci_bars
 
     s = pd.DataFrame({"model": ["m", "m"], "defense": ["none", "AT"], "y": [2.0, 1.0],
                       "y_lo": [1.5, 0.25], "y_hi": [3.0, 1.5]})

@@ -9,8 +9,8 @@ import pytest
 import torch
 import yaml
 
-from advcompress.assess import assess_image
-from advcompress.attacks import attack_grid
+from advcompress.attack.algorithms import attack_grid
+from advcompress.attack.assess import assess_image
 from advcompress.codecs import make_codec_from_settings
 from advcompress.codecs.learned import architecture
 from advcompress.metrics import perturbation_norm

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from advcompress.attack_tables import DELTAS, delta_intervals, mu_columns, per_direction
+from advcompress.attack.tables import DELTAS, delta_intervals, mu_columns, per_direction
 from advcompress.figure_style import figure
 from advcompress.tables import rd_table
 
@@ -56,7 +56,7 @@ def table3(summary: pd.DataFrame, samples: dict[str, str]) -> pd.DataFrame:
 def defense_bars(summary: pd.DataFrame, attack: str, defenses: list[str], path, title: str) -> None:
     """Figs. 13, 14, 17: mu-bar(dR) and mu-bar(dD) per algorithm, one bar per defense (lower is more
     robust), with the summary's own interval over images as error bars."""
-    from advcompress.attack_plots import ci_bars
+    from advcompress.attack.plots import ci_bars
 
     s = summary[(summary["attack"] == attack) & summary["defense"].isin(defenses)]
     if s.empty:

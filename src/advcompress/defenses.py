@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from advcompress.attacks import AttackSettings, srda
+from advcompress.attack.algorithms import AttackSettings, srda
 from advcompress.codecs.learned import LearnedCodec
 from advcompress.codecs.wrappers import per_sample_rd, settings_from_dict
 from advcompress.device import to_python

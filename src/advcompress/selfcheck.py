@@ -103,7 +103,7 @@ def check_train(device):
 
 
 def _attack(name, device, codecs):
-    from advcompress.attacks import attack_grid
+    from advcompress.attack.algorithms import attack_grid
 
     res = attack_grid(name, codecs, _images(2, 32).to(device), {"rd": (1.0, 0.01), "sda": (0.0, 1.0)}, ATTACK)
     return {"losses": ("series", _series(res["log"], ["loss", "norm"])),

@@ -87,7 +87,7 @@ rule attack_table2:
         "--settings {params.settings:q} > {log:q} 2>&1"
 
 
-# Every figure of the study (Figs. 3-12, 16, 18-22), as advcompress.attack_figures registers them:
+# Every figure of the study (Figs. 3-12, 16, 18-22), as advcompress.attack.figures registers them:
 # attack_figure draws figures/attack/<stem>.pdf, <attack>_<figure> or, for transfer and masks, <figure>.
 figure_rule("attack", plan.attack.figure_plan(config), plan.attack.figure_inputs, plan.attack.figure_settings)
 

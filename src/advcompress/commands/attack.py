@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from advcompress.attack_figures import FIGURES
+from advcompress.attack.figures import FIGURES
 from advcompress.cli import LEARNED_CODECS, add_codec_ckpt, codec_ckpt, registry_names, settings_of
 from advcompress.codecs import make_codec_from_settings
 
@@ -15,7 +15,7 @@ log = logging.getLogger("advcompress")
 def _load_eval(eval_dir, settings):
     import torch
 
-    from advcompress.attack_study import centre_crop
+    from advcompress.attack.run import centre_crop
     from advcompress.data import load_image_folder
 
     names, images = load_image_folder(eval_dir)
@@ -42,7 +42,7 @@ def _job_inputs(a, s):
 def cmd_attack_run(a) -> None:
     import numpy as np
 
-    from advcompress.attack_study import run_attack_job
+    from advcompress.attack.run import run_attack_job
     from advcompress.data import save_png
     from advcompress.io import atomic_path, write_table
 
@@ -64,7 +64,7 @@ def cmd_attack_run(a) -> None:
 
 def cmd_attack_tau(a) -> None:
     """ARDA at each temperature of the settings' `taus` on one codec's submodels (the tau ablation)."""
-    from advcompress.attack_study import tau_ablation_job
+    from advcompress.attack.run import tau_ablation_job
     from advcompress.io import write_table
 
     s = settings_of(a)
@@ -78,7 +78,7 @@ def cmd_attack_image(a) -> None:
     """Attack one image file with one command and print clean vs adversarial numbers."""
     import torch
 
-    from advcompress.attacks import get_attack
+    from advcompress.attack.algorithms import get_attack
     from advcompress.data import read_image, save_png
     from advcompress.device import set_threads
     from advcompress.evaluate import code_image
@@ -99,7 +99,7 @@ def cmd_attack_image(a) -> None:
 
 def cmd_attack_table(a) -> None:
     """Table II: CSV with numeric `_lo`/`_hi` columns, Markdown with 'mu [lo, hi]' cells."""
-    from advcompress.attack_tables import table2
+    from advcompress.attack.tables import table2
     from advcompress.io import write_table, write_text
     from advcompress.stats import ci_columns_to_text
     from advcompress.tables import concat_tables, to_markdown
@@ -111,18 +111,18 @@ def cmd_attack_table(a) -> None:
 
 
 def cmd_attack_figure(a) -> None:
-    """One figure of the RD-attack study, by its name in advcompress.attack_figures."""
+    """One figure of the RD-attack study, by its name in advcompress.attack.figures."""
     FIGURES.draw(a.kind, a.inputs, settings_of(a), a.out)
 
 
-ATTACKS = registry_names("RD attack", "advcompress.attacks", "ATTACKS", "ATTACK")
+ATTACKS = registry_names("RD attack", "advcompress.attack.algorithms", "ATTACKS", "ATTACK")
 
 
 def register(add) -> None:
     sp = add("attack-run", cmd_attack_run)
     sp.add_argument("--model", required=True, choices=LEARNED_CODECS,
                     help="learned codec to attack (registered, or derived: <model>@<tag>, <model>+online)")
-    sp.add_argument("--attack", required=True, choices=ATTACKS, help="RD attack (advcompress.attacks registry)")
+    sp.add_argument("--attack", required=True, choices=ATTACKS, help="RD attack (advcompress.attack.algorithms registry)")
     sp.add_argument("--eval-dir", required=True, help="folder of evaluation images (prepare-data)")
     add_codec_ckpt(sp, "checkpoint of the model at each of the settings' qualities (one per quality)")
     for o, what in [("rows", "per-image x direction x quality rows (CSV)"),
@@ -147,7 +147,7 @@ def register(add) -> None:
     sp.add_argument("--image", required=True, help="image file to attack")
     sp.add_argument("--out", required=True, help="output: the adversarial image (PNG)")
     sp.add_argument("--attack", default="srda", choices=ATTACKS,
-                    help="RD attack (advcompress.attacks registry; default: %(default)s)")
+                    help="RD attack (advcompress.attack.algorithms registry; default: %(default)s)")
     sp.add_argument("--direction", nargs=2, type=float, metavar=("GAMMA_R", "GAMMA_D"),
                     help="attack direction: weights of the rate and distortion terms (default: the attack's own)")
 

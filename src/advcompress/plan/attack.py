@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advcompress.attack_figures import FIGURES  # torch-free: names and inputs only
+from advcompress.attack.figures import FIGURES  # torch-free: names and inputs only
 from advcompress.plan import defense
 from advcompress.plan.core import (
     attack_out,

@@ -1,4 +1,5 @@
-"""Figures of the RD-attack study (Figs. 3-12, 16, 18-22), drawn from the long-form tables.
+"""Figures of the RD-attack study (Figs. 3-12, 16, 18-22, the ARDA temperature ablation), drawn from
+the long-form tables.
 
 Invalid rows (NaN/inf rate or distortion, coding errors) are left out of the means and their
 count is printed on every panel (`n_invalid`), so they are never hidden.
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from advcompress.attack_tables import (
+from advcompress.attack.tables import (
     DELTAS,
     attacked_rows,
     delta_intervals,
@@ -19,6 +20,7 @@ from advcompress.attack_tables import (
     per_direction,
     per_submodel,
     success_curves,
+    tau_summary,
 )
 from advcompress.figure_style import figure
 from advcompress.tables import summarise
@@ -273,3 +275,34 @@ def masks_plot(galleries: dict[str, dict], direction: str, threshold: float, pat
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.set_xlabel(f"{a}: {ok.mean():.0%} > {threshold:g}", fontsize=6)
+
+
+# -- the ARDA temperature ablation (figures/attack/arda_tau) --------------------------------------
+
+TAU_PANELS = [("mu_dR_actual_bpp", "mu(dR) [bpp], actual"), ("mu_dD_mse255", "mu(dD) [MSE, 0-255]"),
+          ("w_max_mean", "largest ARDA weight, mean over steps")]
+
+
+def tau_plot(rows: pd.DataFrame, directions: list[str], path, seed: int = 0) -> None:
+    """Per model a row of three panels against the direction, one bar per tau rule with its 95%
+    interval over images: mu(dR), mu(dD) and the mean largest weight (dashed: 1/K, uniform)."""
+    s = tau_summary(rows, seed)
+    models = list(dict.fromkeys(s["model"]))
+    rules = list(dict.fromkeys(rows["tau_rule"]))
+    order = [d for d in directions if d in set(s["direction"])]
+    with figure(path, len(models), 3, figsize=(12, 3.4 * len(models)), squeeze=False) as (fig, axes):
+        for row, model in zip(axes, models, strict=True):
+            m = s[s["model"] == model]
+            for ax, (col, label) in zip(row, TAU_PANELS, strict=True):
+                ci_bars(ax, m, "direction", "tau_rule", col, x_order=order, hue_order=rules)
+                ax.set_ylabel(label)
+                ax.set_title(f"{model} ({int(m['n_submodels'].iloc[0])} submodels)", fontsize=8)
+                ax.tick_params(axis="x", rotation=45)
+            row[2].axhline(float(m["uniform"].iloc[0]), ls="--", color="grey", lw=0.8)
+            row[2].set_ylim(0, 1.02)  # a weight's whole range: 1/K (dashed) is uniform, 1 one submodel alone
+            n_invalid = int(m["n_invalid"].sum())
+            if n_invalid:
+                row[0].text(0.02, 0.98, f"n_invalid={n_invalid}", transform=row[0].transAxes, va="top",
+                            fontsize=7, color="red")
+        axes[0, 0].legend(fontsize=6, title="ARDA tau", title_fontsize=6)
+        fig.suptitle("ARDA temperature: tau = gamma_d uses each direction's distortion weight (none for gamma_d = 0)")

@@ -1,6 +1,6 @@
 """Aggregates of the RD-attack study's long tables: Table II, Figs. 5-10 (pandas and numpy only).
 
-Kept apart from `attack_study` (which runs attacks) so the table and figure jobs start without
+Kept apart from `attack.run` (which runs attacks) so the table and figure jobs start without
 torch and CompressAI.
 """
 

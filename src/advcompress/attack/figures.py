@@ -2,7 +2,7 @@
 
 A figure reads, for every attacked model, files its attack job wrote under
 results/attack/<attack>/<model>/: `reads` maps each input role to "<attack>/<file>", "{attack}"
-standing for the figure's own attack. `attack_plots` draws; it is imported when a figure is drawn,
+standing for the figure's own attack. `attack.plots` draws; it is imported when a figure is drawn,
 since the workflow imports this registry to plan.
 """
 
@@ -17,9 +17,9 @@ LABEL = ("attack_label",)
 
 
 def _plots():
-    from advcompress import attack_plots
+    from advcompress.attack import plots
 
-    return attack_plots
+    return plots
 
 
 def _table(paths):
@@ -120,6 +120,4 @@ def masks(inputs, s, out):
                   settings=("directions", "seed"), group="ARDA temperature")
 def tau(inputs, s, out):
     """The ARDA temperature ablation: mu(dR), mu(dD) and the largest weight per direction and tau."""
-    from advcompress.attack_tau_plots import tau_plot
-
-    tau_plot(_table(inputs["rows"]), s["directions"], out, seed=int(s["seed"]))
+    _plots().tau_plot(_table(inputs["rows"]), s["directions"], out, seed=int(s["seed"]))

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from advcompress.assess import assess_image, channel_ranges, latent_features, success_ratio
-from advcompress.attacks import AttackSettings, attack_grid, get_attack
+from advcompress.attack.algorithms import AttackSettings, attack_grid, get_attack
+from advcompress.attack.assess import assess_image, channel_ranges, latent_features, success_ratio
 from advcompress.device import to_numpy
 from advcompress.metrics import perturbation_norm
 
