@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from advcompress.backdoor.compression_resistant import build_poison_set, compress_images, lr_at
-from advcompress.backdoor.nets import SmallResNet
 from advcompress.backdoor.runs import plan_runs, runs_of
 from advcompress.backdoor.triggers import Trigger, make_trigger, trojannn_trigger
+from advcompress.classifiers import SmallResNet
 
 
 def _images(n=12, size=32, seed=0):
@@ -58,8 +58,8 @@ def test_trojannn_trigger_excites_the_chosen_neurons_more_than_a_random_patch():
     rand = Trigger("r", "trojannn", torch.rand(3, 32, 32) * t.mask, t.mask, stamp=True)
     x = torch.zeros(1, 3, 32, 32)
     with torch.no_grad():
-        act_t = net.features(t.apply(x))[1][0, chosen].mean()
-        act_r = net.features(rand.apply(x))[1][0, chosen].mean()
+        act_t = net.head_features(t.apply(x))[1][0, chosen].mean()
+        act_r = net.head_features(rand.apply(x))[1][0, chosen].mean()
     assert act_t > act_r
     assert torch.equal(t.apply(x) * (1 - t.mask), x * (1 - t.mask))  # stamped only inside the patch
 
@@ -98,7 +98,7 @@ def _train_and_count(method, poison, x, y):
     torch.manual_seed(0)
     net = SmallResNet(width=4, blocks=(1, 1, 1, 1))
     seen, ce_rows = Counter(), []
-    features = net.features
+    features = net.head_features
 
     def spy_features(inp):
         seen.update(r.numpy().tobytes() for r in inp.detach().cpu())
@@ -110,7 +110,7 @@ def _train_and_count(method, poison, x, y):
         ce_rows.append(len(target))
         return ce(logits, target, **kw)
 
-    net.features = spy_features
+    net.head_features = spy_features
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.nn.functional, "cross_entropy", spy_ce)
         out = train_classifier(net, x, y, epochs=1, batch_size=8, lr=0.01, milestones=[], momentum=0.0,

@@ -158,8 +158,8 @@ def test_ds_rows_cover_the_whole_test_split_with_asr_on_non_target_digits(tmp_pa
     import pandas as pd
 
     from advcompress.backdoor.lic_eval import _ds_rows
-    from advcompress.backdoor.nets import SmallResNet, save_classifier
     from advcompress.backdoor.report import lic_table
+    from advcompress.classifiers import SmallResNet, save_classifier
     from advcompress.data import load_digits_split, prepare_digits
 
     prepare_digits(tmp_path / "digits", 32, 0.05, 0)  # a 90-digit test split: the whole of it, 5x cheaper

@@ -10,8 +10,7 @@ import socket
 import pytest
 import torch
 
-from advcompress import download
-from advcompress.classify import classifiers
+from advcompress import classifiers, download
 from advcompress.cli import main
 from advcompress.codecs.base import load_state
 from advcompress.codecs.learned import ARCHITECTURES, architecture, build_net

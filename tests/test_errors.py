@@ -52,7 +52,7 @@ def test_checkpoint_of_other_widths_is_a_clear_error(tmp_path):
 def test_every_study_checkpoint_loader_gives_the_same_clear_error(tmp_path):
     """Backdoored encoders, their triggers and the backdoor classifiers load through the same guard."""
     from advcompress.backdoor.lic_trigger import load_triggers
-    from advcompress.backdoor.nets import load_classifier
+    from advcompress.classifiers import load_classifier
 
     bad = tmp_path / "half.pt"
     bad.write_bytes(b"PK\x03\x04 truncated")

@@ -92,8 +92,8 @@ def test_official_format_checkpoint_loads_through_from_state_dict(name, quality,
 
 
 def test_torchvision_standin_loads_strictly(tmp_path):
-    from advcompress.classify.classifiers import load_classifier
+    from advcompress.classifiers import load_classifier
 
     path = standins.torchvision_weights(tmp_path / "resnet50.pth", "resnet50")
-    clf = load_classifier({"kind": "torchvision", "arch": "resnet50", "classes": [0, 217, 482]}, path)
+    clf = load_classifier(path, {"kind": "torchvision", "arch": "resnet50", "classes": [0, 217, 482]})
     assert clf(torch.rand(1, 3, 64, 64)).shape == (1, 3)

@@ -139,7 +139,7 @@ def check_online(device):
 
 
 def _classifier(device):
-    from advcompress.classify.classifiers import SmallCNN
+    from advcompress.classifiers import SmallCNN
 
     torch.manual_seed(SEED)
     return SmallCNN(3, width=4).to(device).eval()
@@ -174,8 +174,8 @@ def check_classify_learned(device):
 
 def check_backdoor_classifier(device):
     from advcompress.backdoor.compression_resistant import build_poison_set, train_classifier
-    from advcompress.backdoor.nets import SmallResNet
     from advcompress.backdoor.triggers import gaussian_trigger
+    from advcompress.classifiers import SmallResNet
 
     x, y = _images(16, 32), torch.arange(16) % 3
     trigger = gaussian_trigger("t", 32, 0.05, SEED)

@@ -183,7 +183,7 @@ def train_classifier(net, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batc
             if len(o):
                 xs.append(poison.pairs_b[o])  # anchors: features only, no L_0
             # One forward pass over the whole step, so batch norm sees one batch (not tiny pair batches).
-            f2, f1, logits = net.features(torch.cat(xs).to(device))
+            f2, f1, logits = net.head_features(torch.cat(xs).to(device))
             yin = torch.cat(ys).to(device)
             ce = F.cross_entropy(logits[:n_ce], yin, reduction="sum")
             fc_sum = torch.zeros((), device=device)
@@ -226,14 +226,7 @@ def _single_instances(poison: PoisonSet | None, method: str) -> torch.Tensor:
 
 def attack_success(net, x_triggered: torch.Tensor, target: int) -> tuple[int, int]:
     """(hits, n): how many backdoor images the network assigns to the target class."""
-    from advcompress.backdoor.nets import predict
+    from advcompress.classifiers import predict
 
     pred = predict(net, x_triggered)
     return int((pred == target).sum()), len(pred)
-
-
-def accuracy(net, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
-    from advcompress.backdoor.nets import predict
-
-    pred = predict(net, x)
-    return int((pred == y).sum()), len(y)

@@ -90,11 +90,11 @@ def _ds_rows(base: dict, original, codec, trigger, digits, classifier_path, targ
     accuracy rests on all.
     """
     from advcompress.backdoor.datasets import load_split
-    from advcompress.backdoor.nets import load_classifier, predict
+    from advcompress.classifiers import load_classifier, predict
     from advcompress.classify.defenses import code_batch
     from advcompress.device import to_numpy
 
-    clf = load_classifier(classifier_path, device)
+    clf = load_classifier(classifier_path, device=device)
     xt, yt = load_split(digits, "test")
     if n_images is not None:
         xt, yt = xt[: int(n_images)], yt[: int(n_images)]
@@ -109,7 +109,7 @@ def _ds_rows(base: dict, original, codec, trigger, digits, classifier_path, targ
             x_hat = torch.cat([p[0] for p in parts])
             coded = [c for p in parts for c in p[1]]
             failed = torch.tensor([bool(err) for _, err in coded], device=x_hat.device)
-            pred = predict(clf, torch.nan_to_num(x_hat)).to(x_hat.device).masked_fill(failed, -1)
+            pred = predict(clf, x_hat).masked_fill(failed, -1)
             pred_np, psnr_np = to_numpy(torch.stack([pred.double(), psnr_from_mse255(mse255(x_hat, xt)).double()]))
             for j, (bpp, err) in enumerate(coded):
                 p, label = int(pred_np[j]), int(y_np[j])

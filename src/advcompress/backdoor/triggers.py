@@ -100,9 +100,7 @@ def trojannn_trigger(name: str, net, size: int, patch: int, neurons: int, steps:
     net = net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    # The last block's second convolution feeds the residual sum whose channels are pooled into E_{m-1}.
-    last_conv = net.body[-1].conv2
-    strength = last_conv.weight.detach().abs().sum(dim=(1, 2, 3))
+    strength = net.e1_source().weight.detach().abs().flatten(1).sum(1)
     chosen = strength.topk(min(neurons, strength.numel())).indices
     mask = square_mask(size, patch)
     logit = torch.randn(3, size, size, generator=g).mul(0.1).requires_grad_(True)
@@ -112,7 +110,7 @@ def trojannn_trigger(name: str, net, size: int, patch: int, neurons: int, steps:
     for _ in range(steps):
         pattern = torch.sigmoid(logit)
         x = (1 - mask) * base + mask * pattern
-        _, pooled, _ = net.features(x.to(device))
+        _, pooled, _ = net.head_features(x.to(device))
         loss = -pooled[:, chosen].mean()
         opt.zero_grad()
         loss.backward()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from advcompress.classify.classifiers import cam_weights, pooled_logits
+from advcompress.classifiers import cam_weights, pooled_logits
 from advcompress.codecs.classic import from_pil, to_pil
 from advcompress.device import to_numpy
 
@@ -177,7 +177,7 @@ def compare_adaptive(classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Te
     Rows: one per image and method (accuracy against the label and agreement with the clean
     prediction, the paper's success criterion; MSE on 0-255, SSIM, PSNR; bytes and size ratio).
     """
-    from advcompress.classify.evaluate import predict
+    from advcompress.classifiers import predict
     from advcompress.metrics import mse255, psnr_from_mse255, ssim
 
     clean_pred = predict(classifier, x)

@@ -11,22 +11,11 @@ import time
 
 import torch
 
+from advcompress.classifiers import predict
 from advcompress.classify.attacks import get_attack, run_attack
 from advcompress.classify.defenses import Defense, through_model
 from advcompress.device import to_numpy
 from advcompress.metrics import quantize_8bit
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
-    """Top-1 class per image; -1 where the input holds NaN (a failed decode)."""
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        p = model(torch.nan_to_num(xb)).argmax(1)
-        p[~torch.isfinite(xb).flatten(1).all(1)] = -1
-        out.append(p)
-    return torch.cat(out)
 
 
 def attack_rows(classifier, defense: Defense, attack: str, x, y, eps_255: list[float], throughs: list[bool],

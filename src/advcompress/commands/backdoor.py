@@ -22,10 +22,10 @@ def _setup(a) -> tuple[dict, object]:
 
 
 def _classifier(s: dict, device):
-    from advcompress.backdoor.nets import SmallResNet
+    from advcompress.classifiers import build
 
     c = s["classifier"]
-    return SmallResNet(10, int(c["width"]), tuple(c["blocks"])).to(device)
+    return build({"kind": "resnet18", "num_classes": 10, "width": int(c["width"]), "blocks": tuple(c["blocks"])}).to(device)
 
 
 def _train_kwargs(s: dict, phase: str) -> dict:
@@ -49,9 +49,9 @@ def cmd_photos(a) -> None:
 
 
 def cmd_clean_classifier(a) -> None:
-    from advcompress.backdoor.compression_resistant import accuracy, train_classifier
+    from advcompress.backdoor.compression_resistant import train_classifier
     from advcompress.backdoor.datasets import load_split
-    from advcompress.backdoor.nets import save_classifier
+    from advcompress.classifiers import accuracy, save_classifier
     from advcompress.device import pick_device
 
     s, g = _setup(a)
@@ -80,8 +80,8 @@ def cmd_trigger(a) -> None:
 
     from advcompress.backdoor.compression_resistant import codec_unavailable, compress_images
     from advcompress.backdoor.datasets import load_split
-    from advcompress.backdoor.nets import load_classifier
     from advcompress.backdoor.triggers import make_trigger
+    from advcompress.classifiers import load_classifier
     from advcompress.data import save_png
     from advcompress.io import atomic_path
 
@@ -117,14 +117,13 @@ def cmd_train(a) -> None:
     import pandas as pd
 
     from advcompress.backdoor.compression_resistant import (
-        accuracy,
         attack_success,
         build_poison_set,
         train_classifier,
     )
     from advcompress.backdoor.datasets import load_split
-    from advcompress.backdoor.nets import load_classifier, save_classifier
     from advcompress.backdoor.triggers import Trigger
+    from advcompress.classifiers import accuracy, load_classifier, save_classifier
     from advcompress.codecs.base import load_blob
     from advcompress.device import pick_device
     from advcompress.io import write_table
@@ -140,7 +139,7 @@ def cmd_train(a) -> None:
     n_normal = round(run["normal_fraction"] * n)
     n_comp = round(run["compressed_fraction"] * n)
     poison = build_poison_set(x, trig, run["method"], n_normal, n_comp, run["train_codecs"], g)
-    net = load_classifier(a.classifier, device)
+    net = load_classifier(a.classifier, device=device)
     target = int(s["target_class"])
     summary = train_classifier(net, x, y, generator=g, poison=poison, method=run["method"], target=target,
                                alpha=run["alpha"], lambda1=float(s["lambda1"]), lambda2=float(s["lambda2"]),
@@ -183,7 +182,7 @@ def cmd_figure(a) -> None:
 def cmd_lic_train(a) -> None:
     from advcompress.backdoor.datasets import load_split
     from advcompress.backdoor.lic_trigger import finetune_encoder, save_backdoor
-    from advcompress.backdoor.nets import load_classifier
+    from advcompress.classifiers import load_classifier
     from advcompress.data import load_image_folder
     from advcompress.io import write_json
     from advcompress.train import PatchSampler
@@ -192,10 +191,10 @@ def cmd_lic_train(a) -> None:
     lic = s["lic"]
     codec = make_codec_from_settings(a.model, a.quality, s["codec"], codec_ckpt(a, a.model, a.quality, required=True))
     device = next(codec.parameters()).device
-    _, images = load_image_folder(a.train_dir)
+    _, images = load_image_folder(a.train_dir, as_uint8=True)
     sampler = PatchSampler(images, int(lic["patch"]), g)
     xa, _ = load_split(a.digits, "train")
-    classifier = load_classifier(a.classifier, device) if "ds" in lic["objectives"] else None
+    classifier = load_classifier(a.classifier, device=device) if "ds" in lic["objectives"] else None
     out = finetune_encoder(
         codec, sampler, lic["objectives"], steps=int(lic["steps"]), batch_size=int(lic["batch_size"]),
         lr=float(lic["lr"]), trigger_lr=float(lic["trigger_lr"]), gamma=float(lic["gamma"]),
@@ -217,7 +216,8 @@ def cmd_lic_eval(a) -> None:
     clean = codec_ckpt(a, a.model, a.quality, required=True)
     tables = lic_eval.evaluate(a.model, a.quality, s, clean, a.backdoored, a.eval_dir, a.digits, a.classifier,
                                a.example_dir)
-    for name, path in [("rd", a.out_rd), ("ds", a.out_ds), ("defense", a.out_defense)]:
+    for name, path in [("rd", a.out_rd), ("ds", a.out_ds), ("defense", a.out_defense),
+                       ("amplified", a.out_amplified)]:
         write_table(path, pd.DataFrame(tables[name]))
 
 
@@ -287,5 +287,7 @@ def register(add) -> None:
                     ("--out-rd", "output: rate and distortion rows of clean and triggered images (CSV)"),
                     ("--out-ds", "output: the classifier's predictions on decoded digits (CSV)"),
                     ("--out-defense", "output: rows of every input coded after each input-side defense (CSV)"),
+                    ("--out-amplified", "output: rows of each photo trigger amplified (settings' amplify) "
+                                        "and coded after each of its defenses (CSV)"),
                     ("--example-dir", "output: folder of example images for the example figure")]:
         sp.add_argument(k, required=True, help=what)

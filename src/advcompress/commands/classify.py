@@ -37,9 +37,9 @@ def _eval_set(a, s, device):
 
 
 def _classifier(a, s, device):
-    from advcompress.classify.classifiers import load_classifier
+    from advcompress.classifiers import load_classifier
 
-    return load_classifier(s["net"], a.net_ckpt, device)
+    return load_classifier(a.net_ckpt, s["net"], device)
 
 
 def _codec_factory(a, s):
@@ -61,7 +61,8 @@ def _precomputed(path, device) -> dict:
 
 
 def cmd_train(a) -> None:
-    from advcompress.classify.classifiers import accuracy, save_classifier, train_small_cnn
+    from advcompress.classifiers import accuracy, save_classifier
+    from advcompress.classify.training import train_small_cnn
     from advcompress.data import load_digits_split
     from advcompress.device import seed_everything
     from advcompress.io import write_json
@@ -71,7 +72,8 @@ def cmd_train(a) -> None:
     x, y = load_digits_split(a.data_dir, "train")
     xt, yt = load_digits_split(a.data_dir, "test")
     model, info = train_small_cnn(x, y, s["train"], g)
-    acc = accuracy(model, xt, yt)
+    hits, n = accuracy(model, xt, yt)
+    acc = hits / n
     log.info("digits CNN: clean test accuracy %.4f on %d images", acc, len(yt))
     meta = {"test_accuracy": acc, "n_test": len(yt), "settings": s, **info}
     save_classifier(model, a.out, {"test_accuracy": acc})
@@ -79,7 +81,7 @@ def cmd_train(a) -> None:
 
 
 def cmd_fetch_classifier(a) -> None:
-    from advcompress.classify.classifiers import TORCHVISION_WEIGHTS
+    from advcompress.classifiers import TORCHVISION_WEIGHTS
     from advcompress.download import fetch_url, name_hash_prefix
     from advcompress.errors import DataError
 
@@ -125,7 +127,8 @@ def cmd_attack(a) -> None:
     defense = Defense(a.defense, _codec_factory(a, s))
     pre = _precomputed(a.adv, device) if a.adv else None
     rows = attack_rows(clf, defense, a.attack, x, y, s["eps_255"], s["through"], s.get("attack"),
-                       s["batch_size"], meta={"net": a.net}, precomputed=pre)
+                       s["batch_size"], meta={"net": a.net}, precomputed=pre,
+                       attack_batch_size=s.get("attack_batch_size"))
     write_table(a.out, pd.DataFrame(rows))
 
 
@@ -134,8 +137,8 @@ def cmd_bpp(a) -> None:
     import pandas as pd
     import torch
 
+    from advcompress.classifiers import predict
     from advcompress.classify.defenses import Defense
-    from advcompress.classify.evaluate import predict
     from advcompress.device import to_numpy
     from advcompress.io import write_table
     from advcompress.metrics import mse255, psnr_from_mse255, quantize_8bit
@@ -177,37 +180,83 @@ def cmd_overhead(a) -> None:
     write_table(a.out, pd.DataFrame(rows))
 
 
+def _attacked(a, s, device, clf, x, y, attack: str, eps_255: float):
+    """The 8-bit adversarial images of `attack` (at eps_255 for an L-inf one): classify-adv's when
+    the rule passes them (same attack and images; an L2 attack's are stored under "nan"), else computed."""
+    from advcompress.classify.attacks import get_attack, run_attack
+    from advcompress.metrics import quantize_8bit
+
+    linf = get_attack(attack).norm == "linf"
+    pre = _precomputed(a.adv, device) if a.adv else {}
+    key = str(eps_255) if linf else "nan"
+    if key in pre:
+        return quantize_8bit(pre[key])
+    return quantize_8bit(run_attack(attack, clf, x, y, eps_255 / 255 if linf else 0.0, s.get("attack"),
+                                    s["batch_size"]))
+
+
 def cmd_adaptive(a) -> None:
+    """JPEG vs saliency vs augmented-saliency JPEG under the settings' attack (Table 1; Fig. 6 per attack)."""
     import pandas as pd
     import torch
 
     from advcompress.classify.adaptive_jpeg import compare_adaptive
-    from advcompress.classify.attacks import run_attack
     from advcompress.io import atomic_path, write_table
-    from advcompress.metrics import quantize_8bit
 
     s = _setup(a)
     device = _device(s)
     x, y = _eval_set(a, s, device)
     clf = _classifier(a, s, device)
     ad = s["adaptive"]
-    pre = _precomputed(a.adv, device) if a.adv else {}
-    if str(ad["eps_255"]) in pre:  # classify-adv's images: the same attack on the same images
-        adv = quantize_8bit(pre[str(ad["eps_255"])])
-    else:
-        adv = quantize_8bit(run_attack(ad["attack"], clf, x, y, ad["eps_255"] / 255, s.get("attack"),
-                                       s["batch_size"]))
+    adv = _attacked(a, s, device, clf, x, y, ad["attack"], ad["eps_255"])
     rows, examples = compare_adaptive(clf, x, adv, y, ad, seed=int(s.get("seed", 0)))
-    write_table(a.out, pd.DataFrame([{"net": a.net, **r} for r in rows]))
-    with atomic_path(a.examples) as tmp:
-        torch.save({k: v[: ad["examples"]].cpu() for k, v in examples.items()}, tmp)
+    write_table(a.out, pd.DataFrame([{"net": a.net, "attack": ad["attack"], **r} for r in rows]))
+    if a.examples:
+        with atomic_path(a.examples) as tmp:
+            torch.save({k: v[: ad["examples"]].cpu() for k, v in examples.items()}, tmp)
+
+
+def cmd_adaptive_quality(a) -> None:
+    """Plain JPEG at every quality of the sweep on clean and adversarial images (adaptive JPEG, Fig. 2a)."""
+    import pandas as pd
+
+    from advcompress.classify.adaptive_jpeg import jpeg_quality_sweep
+    from advcompress.io import write_table
+
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    sw = s["sweep"]
+    adv = _attacked(a, s, device, clf, x, y, sw["attack"], sw["eps_255"])
+    rows = jpeg_quality_sweep(clf, x, adv, y, sw["qualities"])
+    write_table(a.out, pd.DataFrame([{"net": a.net, "attack": sw["attack"], "eps_255": sw["eps_255"], **r}
+                                     for r in rows]))
+
+
+def cmd_cycles(a) -> None:
+    """The same images after N real compression cycles of each defense (human-aligned defense, Fig. 1)."""
+    import torch
+
+    from advcompress.classify.defenses import compression_cycles
+    from advcompress.io import atomic_path
+    from advcompress.metrics import quantize_8bit
+
+    s = _setup(a)
+    device = _device(s)
+    x, _ = _eval_set(a, s, device)
+    x = quantize_8bit(x)
+    images = compression_cycles(s["defenses"], _codec_factory(a, s), x, int(s["rounds"]))
+    with atomic_path(a.out) as tmp:
+        torch.save({"original": x.cpu(), "rounds": int(s["rounds"]), "defenses": list(images),
+                    "images": {k: v.cpu() for k, v in images.items()}}, tmp)
 
 
 # The CLI's choices: the study's registries (classify.tables, classify.figures; torch-free).
 TABLES = registry_names("classify table", "advcompress.classify.tables", "TABLES", "KIND")
 FIGURES = registry_names("classify figure", "advcompress.classify.figures", "FIGURES", "KIND")
 ATTACKS = registry_names("classifier attack", "advcompress.classify.attacks", "ATTACKS", "ATTACK")
-ARCHS = registry_names("torchvision architecture", "advcompress.classify.classifiers", "TORCHVISION_WEIGHTS", "ARCH")
+ARCHS = registry_names("torchvision architecture", "advcompress.classifiers", "TORCHVISION_WEIGHTS", "ARCH")
 
 
 def defense_spec(text: str) -> str:
@@ -270,8 +319,17 @@ def register(add) -> None:
 
     sp = add("classify-adaptive", cmd_adaptive)
     common(sp)
-    sp.add_argument("--examples", required=True, help="output: example images of each method (.pt)")
+    sp.add_argument("--examples", help="output: example images of each method (.pt); the main attack's job writes them")
     sp.add_argument("--adv", help="classify-adv's images of the adaptive attack, when they match")
+
+    sp = add("classify-adaptive-quality", cmd_adaptive_quality)
+    common(sp)
+    sp.add_argument("--adv", help="classify-adv's images of the adaptive attack, when they match")
+
+    sp = add("classify-cycles", cmd_cycles)
+    sp.add_argument("--data-dir", required=True, help="evaluation images (the settings' data.kind says which)")
+    add_codec_ckpt(sp, "checkpoint of a learned codec a defense uses (repeatable)")
+    sp.add_argument("--out", required=True, help="output: original and cycled images (.pt)")
 
     for name, fn, kinds in [("classify-table", cmd_tables, TABLES), ("classify-figure", cmd_figure, FIGURES)]:
         sp = add(name, fn)
