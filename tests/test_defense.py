@@ -14,8 +14,8 @@ from advcompress.codecs import make_codec
 from advcompress.codecs.learned import LearnedCodec, save_checkpoint
 from advcompress.codecs.wrappers import OnlineCodec, OnlineSettings, online_update, rd_objective
 from advcompress.config import load_tier
-from advcompress.defense_figures import FIGURES as DEFENSE_FIGURES
-from advcompress.defenses import adversarial_train, sample_gammas
+from advcompress.defense.adversarial_training import adversarial_train, sample_gammas
+from advcompress.defense.figures import FIGURES as DEFENSE_FIGURES
 from advcompress.train import PatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +212,7 @@ def _rows(model, d_r, d_d, n=2):
 
 
 def test_table3_means_valid_rows_and_counts_invalid():
-    from advcompress.defense_study import robustness, table3
+    from advcompress.defense.tables import robustness, table3
 
     rows = pd.concat([_rows("m", [0.4, 0.2], [100.0, 50.0]), _rows("m@at-srda", [0.1, 0.3], [20.0, 40.0]),
                       _rows("m@at-sra", [0.1, 0.1], [80.0, 90.0])], ignore_index=True)

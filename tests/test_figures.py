@@ -1,4 +1,4 @@
-"""Every study's figures and tables are registries (advcompress.attack.figures, .defense_figures,
+"""Every study's figures and tables are registries (advcompress.attack.figures, .defense.figures,
 classify.figures, classify.tables, backdoor.figures, backdoor.tables): each registered figure or
 table draws through its study's CLI command from the inputs and settings it declares, has its
 caption, and is drawn by the study's one rule, which takes no unregistered name."""
@@ -26,7 +26,7 @@ from advcompress.backdoor.tables import TABLES as BACKDOOR_TABLES
 from advcompress.classify.figures import FIGURES as CLASSIFY
 from advcompress.classify.tables import TABLES as CLASSIFY_TABLES
 from advcompress.cli import main
-from advcompress.defense_figures import FIGURES as DEFENSE
+from advcompress.defense.figures import FIGURES as DEFENSE
 from advcompress.figure_registry import as_arguments
 from advcompress.io import write_table
 from tests.conftest import ROOT, copy_workflow, snakemake
@@ -279,7 +279,7 @@ def test_planning_reads_the_registries_cheaply_and_a_figure_job_imports_no_torch
     fig = ATTACK["rd"]
     argv = ["attack-figure", "--kind", "rd", *as_arguments(_inputs("attack", fig, outputs)), "--out",
             str(tmp_path / "rd.pdf"), "--settings", json.dumps({k: VALUES[k] for k in fig.settings})]
-    code = ("import sys\nimport advcompress.plan, advcompress.attack.figures, advcompress.defense_figures\n"
+    code = ("import sys\nimport advcompress.plan, advcompress.attack.figures, advcompress.defense.figures\n"
             "import advcompress.classify.figures, advcompress.classify.tables\n"
             "import advcompress.backdoor.figures, advcompress.backdoor.tables\n"
             "planning = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'pandas'})\n"

@@ -35,8 +35,9 @@ def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
     A table command run through the CLI's entry point (its error path included: a missing input),
     plus the modules the other table and figure commands use.
     """
-    modules = ["attack.plots", "attack.tables", "attack.figures", "plots", "tables", "backdoor.report",
-               "classify.report", "classify.figures", "classify.tables", "backdoor.figures", "backdoor.tables"]
+    modules = ["attack.plots", "attack.tables", "attack.figures", "defense.plots", "defense.tables",
+               "defense.figures", "plots", "tables", "backdoor.report", "classify.report", "classify.figures",
+               "classify.tables", "backdoor.figures", "backdoor.tables"]
     argv = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
             "--out-md", str(tmp_path / "t.md")]
     code = ("import sys\nfrom advcompress.cli import main\n"
@@ -52,7 +53,7 @@ def test_the_codec_registry_imports_no_study():
     """Core modules point one way: every study builds codecs by name (`mbt2018+online` included),
     so a registry that imported a study (it once imported `defenses` for `+online`) would tie every
     job to that study's code and invite import cycles."""
-    studies = ("attack", "defenses", "defense_study", "classify", "backdoor", "claims")
+    studies = ("attack", "defense", "classify", "backdoor", "claims")
     code = ("import sys\nfrom advcompress.codecs import codec_entry, registered_codecs\n"
             "registered_codecs(); codec_entry('jpeg+online')\n"
             f"bad = sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in {studies!r})\n"

@@ -188,7 +188,7 @@ def test_per_direction_and_per_submodel_intervals():
 
 
 def test_robustness_and_table3_carry_intervals_over_images():
-    from advcompress.defense_study import robustness, table3
+    from advcompress.defense.tables import robustness, table3
 
     rows = pd.concat([_attack_rows(model="m"), _attack_rows(model="m@at-srda", seed=3)], ignore_index=True)
     labels = {"m": {"model": "m", "defense": "none"}, "m@at-srda": {"model": "m", "defense": "AT"}}

@@ -119,7 +119,7 @@ def check_arda(device):
 
 
 def check_at(device):
-    from advcompress.defenses import adversarial_train
+    from advcompress.defense.adversarial_training import adversarial_train
 
     codec = _codec(device)
     info = adversarial_train(codec, _sampler(), [1], {"steps": 2, "batch_size": 2, "attack": ATTACK},

@@ -78,7 +78,7 @@ rule defense_table3:
         "--out-md {output.md:q} --settings {params.settings:q} > {log:q} 2>&1"
 
 
-# Every figure of the study (Figs. 13-15, 17), as advcompress.defense_figures registers them:
+# Every figure of the study (Figs. 13-15, 17), as advcompress.defense.figures registers them:
 # defense_figure draws figures/defense/<stem>.pdf (improvement_<attack>, combined_srda, clean_rd_at).
 figure_rule("defense", plan.defense.figure_plan(config), plan.defense.figure_inputs, plan.defense.figure_settings)
 

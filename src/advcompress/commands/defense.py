@@ -11,7 +11,7 @@ from pathlib import Path
 
 from advcompress.cli import ARCHITECTURES, settings_of
 from advcompress.codecs import make_codec_from_settings
-from advcompress.defense_figures import FIGURES
+from advcompress.defense.figures import FIGURES
 
 log = logging.getLogger("advcompress")
 
@@ -20,7 +20,7 @@ def cmd_defense_train(a) -> None:
     """Fine-tune (model, quality) adversarially from its checkpoint; save as `<model>@at-<samples>`."""
     from advcompress.codecs.learned import save_checkpoint
     from advcompress.data import load_image_folder
-    from advcompress.defenses import ATSettings, adversarial_train
+    from advcompress.defense.adversarial_training import ATSettings, adversarial_train
     from advcompress.device import seed_everything, set_threads
     from advcompress.io import write_json
     from advcompress.train import PatchSampler
@@ -43,7 +43,7 @@ def cmd_defense_train(a) -> None:
 
 
 def cmd_defense_table(a) -> None:
-    from advcompress.defense_study import robustness, table3
+    from advcompress.defense.tables import robustness, table3
     from advcompress.io import write_table, write_text
     from advcompress.stats import ci_columns_to_text
     from advcompress.tables import concat_tables, to_markdown
@@ -58,7 +58,7 @@ def cmd_defense_table(a) -> None:
 
 
 def cmd_defense_figure(a) -> None:
-    """One figure of the defense study, by its name in advcompress.defense_figures."""
+    """One figure of the defense study, by its name in advcompress.defense.figures."""
     FIGURES.draw(a.kind, a.inputs, settings_of(a), a.out)
 
 

@@ -7,7 +7,7 @@ attack_run job attacks it like any other codec.
 
 from __future__ import annotations
 
-from advcompress.defense_figures import FIGURES  # torch-free: names and inputs only
+from advcompress.defense.figures import FIGURES  # torch-free: names and inputs only
 from advcompress.plan.core import (
     attack_out,
     checkpoint,

@@ -2,7 +2,7 @@
 
 `reads` maps each input role to the defense labels whose files it reads, for every defense model:
 `rows`, the attack study's rows under the figure's attack; `clean`, the clean coding rows of the
-whole evaluation set. `defense_study` draws; it is imported when a figure is drawn, since the
+whole evaluation set. `defense.plots` draws; it is imported when a figure is drawn, since the
 workflow imports this registry to plan.
 """
 
@@ -25,11 +25,11 @@ def _bars(defenses, title):
     """Mean dR and dD per algorithm, one bar per defense in `defenses`, under the figure's attack."""
 
     def draw(inputs, s, out):
-        from advcompress import defense_study
+        from advcompress.defense.plots import defense_bars
+        from advcompress.defense.tables import robustness
 
-        summary = defense_study.robustness(_rows(inputs["rows"]), s["labels"], seed=int(s["seed"]))
-        defense_study.defense_bars(summary, s["attack"], list(defenses), out,
-                                   title.format(attack=s["attack"].upper()))
+        summary = robustness(_rows(inputs["rows"]), s["labels"], seed=int(s["seed"]))
+        defense_bars(summary, s["attack"], list(defenses), out, title.format(attack=s["attack"].upper()))
 
     return draw
 
@@ -46,6 +46,6 @@ FIGURES.register("combined", file="combined_{attack}", attacks=("srda",), reads=
                   group="Clean RD after AT")
 def clean_rd(inputs, s, out):
     """Fig. 15: clean RD before and after AT (whole evaluation set, real bitstreams)."""
-    from advcompress import defense_study
+    from advcompress.defense.plots import clean_rd_before_after
 
-    defense_study.clean_rd_before_after(_rows(inputs["clean"]), s["labels"], out, "Clean RD before and after AT")
+    clean_rd_before_after(_rows(inputs["clean"]), s["labels"], out, "Clean RD before and after AT")
