@@ -146,3 +146,19 @@ def test_each_level_pulls_in_proportion_to_its_own_loss_not_its_lambda():
     low, top = (theta**2).sum(), 100 * (theta - 1).abs().sum()
     assert balance_levels([low, top]).item() == pytest.approx((low + top).item() / 2)
     assert balance_levels([low]) is low  # a fixed-rate codec: its plain loss
+
+
+def test_training_images_held_as_8bit_codes_give_the_same_patches(tmp_path, photos):
+    """Training sets are loaded as uint8 (a quarter of the memory: DIV2K at paper scale) and the
+    sampler's batches are the float patches the float images give, bit for bit."""
+    from advcompress.data import load_image_folder, read_image, save_png, write_manifest
+
+    for i, x in enumerate(photos[:2]):
+        save_png(x, tmp_path / f"im{i}.png")
+    write_manifest(tmp_path)
+    _, as_float = load_image_folder(tmp_path)
+    _, as_codes = load_image_folder(tmp_path, as_uint8=True)
+    assert all(c.dtype == torch.uint8 and torch.equal(c.float() / 255, f) for c, f in zip(as_codes, as_float))
+    assert torch.equal(read_image(tmp_path / "im0.png"), as_float[0])
+    a, b = _sampler(as_float, seed=3).batch(5), _sampler(as_codes, seed=3).batch(5)
+    assert b.dtype == torch.float32 and torch.equal(a, b)

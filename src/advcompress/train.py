@@ -16,6 +16,7 @@ from compressai.optimizers import net_aux_optimizer
 from tqdm import tqdm
 
 from advcompress.codecs.learned import LearnedCodec
+from advcompress.data import to_unit_float
 from advcompress.device import to_python
 from advcompress.metrics import PEAK
 
@@ -30,7 +31,8 @@ def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
 
 
 class PatchSampler:
-    """Random patches (with flips) from a list of images, reproducible from one generator."""
+    """Random patches (with flips) from a list of images (float, or 8-bit codes), reproducible from
+    one generator; batches are float in [0, 1] either way."""
 
     def __init__(self, images: list[torch.Tensor], patch: int, generator: torch.Generator):
         self.images = [im for im in images if min(im.shape[-2:]) >= patch]
@@ -50,7 +52,7 @@ class PatchSampler:
             if torch.rand(1, generator=self.g) < 0.5:
                 crop = crop.flip(-1)
             out.append(crop)
-        return torch.cat(out)
+        return to_unit_float(torch.cat(out))
 
 
 def rd_optimizers(net: torch.nn.Module, lr: float, aux_lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam]:

@@ -47,7 +47,7 @@ def cmd_train_lic(a) -> None:
         widths=s.get("widths"),
         device=pick_device(s.get("device", "auto")),
     )
-    _, images = load_image_folder(a.train_dir)
+    _, images = load_image_folder(a.train_dir, as_uint8=True)
     sampler = PatchSampler(images, int(s["patch"]), g)
     summary = train_codec(
         codec,

@@ -30,7 +30,7 @@ def cmd_defense_train(a) -> None:
     g = seed_everything(int(s.get("seed", 0)))
     qualities = [int(q) for q in s["qualities"]]
     codec = make_codec_from_settings(a.model, qualities[0], s["codec"], a.init)
-    _, images = load_image_folder(a.train_dir)
+    _, images = load_image_folder(a.train_dir, as_uint8=True)
     sampler = PatchSampler(images, int(s["patch"]), g)
     at = ATSettings.from_dict(s["at"])
     summary = adversarial_train(codec, sampler, qualities, at, g)
