@@ -91,7 +91,7 @@ def test_resolved_tiers_keep_their_anchor_facts():
                                                     "cheng2020-attn"]
     assert paper["codecs"]["learned"]["stf"] == {"weights": "pretrained", "qualities": [1, 2, 3, 4, 5, 6]}
     assert paper["codecs"]["classic"]["jpeg2000"] == [200, 100, 50, 30, 20, 10] and "heif" in paper["codecs"]["classic"]
-    assert list(paper["classify"]["nets"]) == ["resnet50", "vit_b_16", "resnet50-imagenet"]
+    assert list(paper["classify"]["nets"]) == ["resnet50", "vit_b_16", "resnet50-imagenet", "vit_b_16-imagenet"]
     assert paper["classify"]["attacks"]["pgd"] == default["classify"]["attacks"]["pgd"]
     assert list(paper["defense"]["at"]["samples"]) == ["srda", "sra", "sda"]
     assert paper["data"]["eval"]["kind"] == "fetch" and "images" not in paper["data"]["eval"]

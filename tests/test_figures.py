@@ -138,6 +138,10 @@ def _classify_outputs(root, rng) -> dict[str, list[str]]:
         rows(f"ablation/jpeg@{q}.csv", "ablation", [{"attack": "ifgsm", "defense": f"jpeg@{q}", "through": th,
                                                     "eps_255": e, "correct": correct()}
                                                    for th in (False, True) for e in (2.0, 8.0)])
+    for q in (1, 4):  # a learned codec's quality ablation (Tables 7-8)
+        rows(f"ablation/m@{q}.csv", "codec_ablation", [{"attack": "ifgsm", "defense": f"m@{q}", "through": th,
+                                                        "eps_255": e, "correct": correct()}
+                                                       for th in (False, True) for e in (0.0, 8.0)])
     for n in (1, 2):
         rows(f"sequential/jpeg@25x{n}.csv", "sequential", [{"attack": "ifgsm", "defense": f"jpeg@25x{n}",
                                                            "through": True, "eps_255": e, "correct": correct()}
@@ -148,6 +152,16 @@ def _classify_outputs(root, rng) -> dict[str, list[str]]:
     rows("adaptive.csv", "adaptive", [{"method": m, "correct": correct(), "agree_clean": 1.0, "mse255": 9.0,
                                        "ssim": 0.9, "psnr_db": 30.0, "bytes": 900, "size_ratio": 1.0,
                                        "size_matched": True} for m in ("jpeg", "saliency", "aug_saliency")])
+    rows("adaptive_quality.csv", "adaptive_quality", [{"attack": "ifgsm", "eps_255": 8, "input": inp, "quality": q,
+                                                      "correct": correct(), "agree_clean": correct(), "bpp_actual": q / 40}
+                                                     for inp in ("clean", "adversarial") for q in (10, 50)])
+    for attack in ("ifgsm", "fgsm"):
+        rows(f"adaptive/{attack}.csv", "adaptive_attacks", [{"attack": attack, "method": m, "correct": correct(),
+                                                             "agree_clean": correct()}
+                                                            for m in ("jpeg", "saliency", "aug_saliency")])
+    torch.save({"original": torch.rand(2, 3, 8, 8), "rounds": 3, "defenses": ["m@1", "jpeg@25"],
+                "images": {"m@1": torch.rand(2, 3, 8, 8), "jpeg@25": torch.rand(2, 3, 8, 8)}}, d / "cycles.pt")
+    groups["cycles"] = [str(d / "cycles.pt")]
     img = torch.rand(2, 3, 8, 8)
     examples = {k: img for k in ("original", "adversarial", "jpeg", "saliency", "aug_saliency")}
     torch.save({**examples, "aug_saliency_map": torch.rand(2, 8, 8)}, d / "adaptive_examples.pt")
@@ -313,16 +327,28 @@ DRAWN = re.compile(r"advcompress (attack|defense)-(figure) --kind (\S+) .*?--out
                    r"|advcompress (backdoor)-(figure|table) .*?--kind (\S+) --out(?:-csv)? (\S+)")
 
 
+def _each(tier, study, e) -> list[str]:
+    """The values of an entry with one file per attack, net or codec (classify: adaptive nets; the
+    ablated learned codecs, or the codecs of the sequential bases)."""
+    cls = tier["classify"]
+    if study != "classify":
+        return e.attacks or tier[study]["attacks"]
+    if e.each == "net":
+        return cls["adaptive"]["nets"]
+    if "codec_ablation" in e.reads.values():
+        return list(cls["codec_ablation"])
+    return list(dict.fromkeys(d.split("@")[0] for d in cls["sequential"]["defenses"]))
+
+
 def _expected(tier) -> set[tuple[str, str, str, str]]:
     """(study, figure or table, name, file) of every registered entry, in the tier's results."""
-    out, each = set(), {"attack": tier["attack"]["attacks"], "defense": tier["defense"]["attacks"],
-                        "classify": tier["classify"]["adaptive"]["nets"]}
+    out = set()
     path = {"attack": "figures/attack/{}.pdf", "defense": "figures/defense/{}.pdf", "classify": "figures/classify_{}.pdf",
             "backdoor": "figures/backdoor_{}"}
     for what, registries in [("figure", STUDIES), ("table", TABLE_STUDIES)]:
         for study, reg in registries.items():
             for e in reg.values():
-                files = [e.file.format(**{e.each: v}) for v in (e.attacks or each[study])] if e.each else [e.file]
+                files = [e.file.format(**{e.each: v}) for v in _each(tier, study, e)] if e.each else [e.file]
                 pattern = path[study] if what == "figure" else f"tables/{study}_{{}}.csv"
                 out |= {(study, what, e.name, f"{tier['results']}/{pattern.format(f)}") for f in files}
     return out

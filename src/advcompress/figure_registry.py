@@ -68,12 +68,14 @@ class Figures(dict[str, Figure]):
 
     def plan(self, each, keep: Callable[[Figure], bool] = lambda figure: True) -> dict[str, tuple[Figure, str | None]]:
         """File stem -> (figure, its value of `each` or None) of every figure drawn when the config
-        has the values `each` (its attacks; the classify study's adaptive nets)."""
+        has the values `each` (its attacks), or `each(figure)` when the values differ by entry (the
+        classify study: adaptive nets for `{net}`, ablated or sequential codecs for `{codec}`)."""
         out = {}
         for fig in self.values():
             if not keep(fig):
                 continue
-            for value in (fig.attacks or each) if fig.each else [None]:
+            values = fig.attacks or (each(fig) if callable(each) else each)
+            for value in values if fig.each else [None]:
                 stem = fig.file.format(**{fig.each: value}) if fig.each else fig.file
                 if stem in out:
                     raise ValueError(f"{self.study} {self.what}s {out[stem][0].name!r} and {fig.name!r} both write {stem}")

@@ -99,7 +99,7 @@ rule classify_ablation:
     conda:
         CONDA_ENV
     input:
-        unpack(lambda w: plan.classify.ablation_inputs(config, w.net)),
+        unpack(lambda w: plan.classify.ablation_inputs(config, w.net, w.defense)),
     output:
         f"{CLS_DIR}/{{net}}/ablation/{{defense}}.csv",
     params:
@@ -107,6 +107,7 @@ rule classify_ablation:
         settings=lambda w: as_json(plan.classify.ablation_settings(config, w.net, w.defense)),
         data=classify_data,
         adv=adv_arg,
+        codecs=lambda w: plan.classify.codec_ckpt_args(config, [w.defense]),
     threads: 1
     resources:
         gpu=1,
@@ -118,7 +119,7 @@ rule classify_ablation:
         benchfile("classify_ablation", "{net}_{defense}")
     shell:
         "advcompress classify-attack --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
-        "--attack {params.attack:q} --defense {wildcards.defense:q} {params.adv} "
+        "--attack {params.attack:q} --defense {wildcards.defense:q} {params.adv} {params.codecs} "
         "--out {output:q} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
@@ -224,6 +225,82 @@ rule classify_adaptive:
         "advcompress classify-adaptive --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
         "--out {output.table:q} --examples {output.examples:q} {params.adv} --settings {params.settings:q} "
         "--threads {threads} > {log:q} 2>&1"
+
+
+rule classify_adaptive_attack:  # adaptive JPEG paper, Fig. 6: the comparison under another attack
+    conda:
+        CONDA_ENV
+    input:
+        unpack(lambda w: plan.classify.adaptive_inputs(config, w.net, w.cls_attack)),
+    output:
+        f"{CLS_DIR}/{{net}}/adaptive/{{cls_attack}}.csv",
+    params:
+        settings=lambda w: as_json(plan.classify.adaptive_settings(config, w.net, w.cls_attack)),
+        data=classify_data,
+        adv=adv_arg,
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
+    log:
+        logfile("classify_adaptive_attack", "{net}_{cls_attack}"),
+    benchmark:
+        benchfile("classify_adaptive_attack", "{net}_{cls_attack}")
+    shell:
+        "advcompress classify-adaptive --net {wildcards.net:q} --net-ckpt {input.net:q} --data-dir {params.data:q} "
+        "--out {output:q} {params.adv} --settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+
+
+rule classify_adaptive_quality:  # adaptive JPEG paper, Fig. 2a: accuracy against the JPEG quality
+    conda:
+        CONDA_ENV
+    input:
+        unpack(lambda w: plan.classify.adaptive_inputs(config, w.net)),
+    output:
+        f"{CLS_DIR}/{{net}}/adaptive_quality.csv",
+    params:
+        settings=lambda w: as_json(plan.classify.adaptive_quality_settings(config, w.net)),
+        data=classify_data,
+        adv=adv_arg,
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
+    log:
+        logfile("classify_adaptive_quality", "{net}"),
+    benchmark:
+        benchfile("classify_adaptive_quality", "{net}")
+    shell:
+        "advcompress classify-adaptive-quality --net {wildcards.net:q} --net-ckpt {input.net:q} "
+        "--data-dir {params.data:q} --out {output:q} {params.adv} --settings {params.settings:q} "
+        "--threads {threads} > {log:q} 2>&1"
+
+
+rule classify_cycles:  # human-aligned defense paper, Fig. 1: the same images after N compression cycles
+    conda:
+        CONDA_ENV
+    input:
+        unpack(lambda w: plan.classify.cycles_inputs(config)),
+    output:
+        f"{CLS_DIR}/cycles.pt",
+    params:
+        settings=lambda w: as_json(plan.classify.cycles_settings(config)),
+        data=lambda w: plan.classify.net_data(config, plan.classify.cycles_net(config)),
+        codecs=lambda w: plan.classify.codec_ckpt_args(config, config["classify"]["cycles"]["defenses"]),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
+    log:
+        logfile("classify_cycles", "all"),
+    benchmark:
+        benchfile("classify_cycles", "all")
+    shell:
+        "advcompress classify-cycles --data-dir {params.data:q} {params.codecs} --out {output:q} "
+        "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
 # -- tables and figures: one rule each, over the study's registries (classify.tables, classify.figures) --

@@ -170,6 +170,27 @@ def match_size(x: torch.Tensor, sal: torch.Tensor, target_bytes: int, floor: flo
 # -- the comparison of the adaptive JPEG paper (its Table 1) --------------------------------------
 
 
+def jpeg_quality_sweep(classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, qualities) -> list[dict]:
+    """The adaptive JPEG paper's Fig. 2a: plain JPEG at each quality of the clean and the adversarial
+    images, classified; rows per image, quality and input with accuracy and agreement with the clean
+    prediction (the paper's criterion), so the quality the paper picks ("highest accuracy") is visible."""
+    from advcompress.classifiers import predict
+
+    clean_np = to_numpy(predict(classifier, x))
+    y_np = to_numpy(y)
+    rows = []
+    for q in qualities:
+        for name, imgs in [("clean", x), ("adversarial", adv)]:
+            files = [jpeg_bytes(to_pil(imgs[i : i + 1]), int(q)) for i in range(len(imgs))]
+            decoded = torch.cat([decode_jpeg(f) for f in files]).to(x.device)
+            pred_np = to_numpy(predict(classifier, decoded))
+            rows += [{"image": i, "input": name, "quality": int(q), "bytes": len(files[i]),
+                      "bpp_actual": 8 * len(files[i]) / (x.shape[-1] * x.shape[-2]), "pred": int(pred_np[i]),
+                      "correct": float(pred_np[i] == y_np[i]), "agree_clean": float(pred_np[i] == clean_np[i])}
+                     for i in range(len(imgs))]
+    return rows
+
+
 def compare_adaptive(classifier, x: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, s: dict, seed: int = 0):
     """Plain JPEG at quality `s["jpeg_quality"]`, then saliency and augmented-saliency JPEG matched
     to its file size; each decoded file is classified and compared with the clean image x.

@@ -165,6 +165,17 @@ def code_batch(codec: Codec, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[
     return torch.cat(outs), coded
 
 
+def compression_cycles(specs: list[str], make_codec: Callable[[str, str], Codec], x: torch.Tensor, rounds: int,
+                       batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """Each single-step spec's images after `rounds` real compress -> bytes -> decompress cycles
+    (the spec `<codec>@<q>x<rounds>`), for the human-aligned defense paper's Fig. 1."""
+    out = {}
+    for spec in specs:
+        (step,) = parse_defense(spec)
+        out[spec] = Defense(f"{step.key}x{int(rounds)}", make_codec).apply(x, batch_size)[0]
+    return out
+
+
 def through_model(defense: Defense, classifier: nn.Module) -> nn.Module:
     """What a gradient-through attack differentiates: defense proxy then classifier."""
     return nn.Sequential(defense.proxy(), classifier).eval()

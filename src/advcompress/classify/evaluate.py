@@ -20,11 +20,13 @@ from advcompress.metrics import quantize_8bit
 
 def attack_rows(classifier, defense: Defense, attack: str, x, y, eps_255: list[float], throughs: list[bool],
                 settings: dict | None = None, batch_size: int = 64, meta: dict | None = None,
-                precomputed: dict | None = None) -> list[dict]:
+                precomputed: dict | None = None, attack_batch_size: int | None = None) -> list[dict]:
     """Every (through, eps) of one attack against one defense; reported through the real codec.
 
     `precomputed` maps str(eps) to through = false adversarial images (they do not depend on the
-    defense, so the workflow computes them once per attack).
+    defense, so the workflow computes them once per attack). `attack_batch_size` images go through
+    the attack at a time (default `batch_size`): the memory of a gradient through N codec rounds
+    grows with it, and the attacks treat images independently, so the images do not change.
     """
     classifier.eval()
     x8 = quantize_8bit(x)
@@ -46,7 +48,8 @@ def attack_rows(classifier, defense: Defense, attack: str, x, y, eps_255: list[f
                 if not through and precomputed is not None and str(eps) in precomputed:
                     adv = precomputed[str(eps)].to(x.device)
                 else:
-                    adv = run_attack(attack, model, x, y, 0.0 if norm == "l2" else eps / 255, settings, batch_size)
+                    adv = run_attack(attack, model, x, y, 0.0 if norm == "l2" else eps / 255, settings,
+                                     attack_batch_size or batch_size)
                 adv = quantize_8bit(adv)  # an image file holds 8 bits: what a defense receives
             attack_s = time.perf_counter() - t0
             if not (norm == "linf" and eps == 0):

@@ -15,12 +15,14 @@ DEFENSES = "Compression defenses"
 
 
 def _accuracy_figure(kind):
-    """Accuracy with its intervals over images against eps, the L2 threshold or the rounds."""
+    """Accuracy with its intervals over images against eps, the L2 threshold, the rounds or the JPEG
+    quality (Fig. 1: the images after N cycles)."""
 
     def draw(inputs, s, out):
         from advcompress.classify import report
 
-        report.draw_figure(kind, inputs["rows"], out, s)
+        (files,) = inputs.values()  # the one role it reads
+        report.draw_figure(kind, files, out, s)
 
     return draw
 
@@ -29,6 +31,19 @@ for _kind, _settings in [("linf", ("seed",)), ("l2", ("seed", "l2_thresholds")),
                          ("sequential", ("seed",))]:  # Figs. 2-4, Fig. 3 / Table 4, Fig. 5, Figs. 8-13
     FIGURES.register(_kind, file=_kind, reads={"rows": _kind}, settings=_settings, group=DEFENSES)(
         _accuracy_figure(_kind))
+
+
+# One figure per codec: Figs. 6-7 (learned quality ablations), Figs. 8-9 (accuracy against N) and
+# 17-19 (against eps, a line per N); Fig. 1 (images after N cycles); adaptive JPEG Figs. 2a and 6.
+for _kind, _file, _group in [("ablation-codec", "ablation_{codec}", "codec_ablation"),
+                             ("sequential-codec", "sequential_{codec}", "sequential"),
+                             ("sequential-eps", "sequential_eps_{codec}", "sequential"),
+                             ("cycles", "cycles", "cycles"),
+                             ("adaptive-quality", "adaptive_quality", "adaptive_quality"),
+                             ("adaptive-attacks", "adaptive_attacks", "adaptive_attacks")]:
+    FIGURES.register(_kind, file=_file, reads={"images" if _kind == "cycles" else "rows": _group},
+                     settings=() if _kind == "cycles" else ("seed",),
+                     group="Adaptive JPEG" if _kind.startswith("adaptive") else DEFENSES)(_accuracy_figure(_kind))
 
 
 @FIGURES.register("adaptive-example", file="adaptive_{net}", reads={"examples": "adaptive_examples"},

@@ -72,14 +72,24 @@ def build_table(kind: str, df: pd.DataFrame, s: dict) -> tuple[pd.DataFrame, str
     if kind == "l2":
         t = l2_accuracy(df[df["eps_255"].isna()], s["l2_thresholds"], seed)
         return t, _pivot_md(t, ["net", "attack", "defense", "through"], "l2_threshold")
-    if kind == "ablation":
+    if kind in ("ablation", "ablation-codec"):  # Table 6 (JPEG); Tables 7-8 (one learned codec)
         t = _accuracy(df, ["net", "attack", "defense", "through", "eps_255"], seed=seed)
         return t, _pivot_md(t, ["net", "defense", "through"], "eps_255")
     if kind == "sequential":
-        steps = df["defense"].str.extract(r"^(?P<base>.+?)(?:x(?P<rounds>\d+))?$")
-        df = df.assign(base=steps["base"], rounds=steps["rounds"].fillna(1).astype(int))
-        t = _accuracy(df, ["net", "attack", "base", "rounds", "through", "eps_255"], seed=seed)
+        t = _sequential(df, seed)
         return t, _pivot_md(t, ["net", "base", "through", "eps_255"], "rounds")
+    if kind == "sequential-codec":  # Tables 9-11: one codec, a row per N, a column per eps
+        t = _sequential(df, seed)
+        return t, _pivot_md(t, ["net", "base", "through", "rounds"], "eps_255")
+    if kind == "adaptive-quality":  # adaptive JPEG, Fig. 2a
+        cols = ["correct", "agree_clean", "bpp_actual"]
+        t = _rename(_summary(df, ["net", "attack", "eps_255", "input", "quality"], cols, ["correct"], seed),
+                    "correct", "accuracy")
+        return t, _pivot_md(t, ["net", "attack", "eps_255", "input"], "quality")
+    if kind == "adaptive-attacks":  # adaptive JPEG, Fig. 6
+        t = _rename(_summary(df, ["net", "attack", "method"], ["correct", "agree_clean"], ["correct"], seed),
+                    "correct", "accuracy")
+        return t, _pivot_md(t, ["net", "method"], "attack")
     if kind == "bpp":
         cols = ["bpp_actual", "mse255", "psnr_db", "correct"]
         t = _rename(_summary(df, ["net", "codec", "quality", "defense"], cols, ["bpp_actual", "correct"], seed),
@@ -94,6 +104,13 @@ def build_table(kind: str, df: pd.DataFrame, s: dict) -> tuple[pd.DataFrame, str
     raise ValueError(f"unknown classify table {kind!r}")
 
 
+def _sequential(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Accuracy per base defense, rounds N (from the spec's `x<N>`), through flag and eps."""
+    steps = df["defense"].str.extract(r"^(?P<base>.+?)(?:x(?P<rounds>\d+))?$")
+    df = df.assign(base=steps["base"], rounds=steps["rounds"].fillna(1).astype(int))
+    return _accuracy(df, ["net", "attack", "base", "rounds", "through", "eps_255"], seed=seed)
+
+
 def write_table(kind: str, inputs, out_csv, out_md, s: dict) -> None:
     t, md = build_table(kind, concat_tables(inputs), s)
     _write_csv(out_csv, t)
@@ -104,21 +121,35 @@ def draw_figure(kind: str, inputs, out, s: dict) -> None:
     if kind == "adaptive-example":
         _adaptive_example(inputs[0], out)
         return
+    if kind == "cycles":
+        _cycles(inputs[0], out)
+        return
     df = concat_tables(inputs)
     if kind == "linf":
         t, x, col, hue, facet = build_table("linf", df, s)[0], "eps_255", "attack", "defense", "net"
     elif kind == "l2":
         t, x, col, hue, facet = build_table("l2", df, s)[0], "l2_threshold", "attack", "defense", "net"
-    elif kind == "ablation":
-        t, x, col, hue, facet = build_table("ablation", df, s)[0], "eps_255", "attack", "defense", "net"
-    elif kind == "sequential":
-        t = build_table("sequential", df, s)[0]
+    elif kind in ("ablation", "ablation-codec"):
+        t, x, col, hue, facet = build_table(kind, df, s)[0], "eps_255", "attack", "defense", "net"
+    elif kind in ("sequential", "sequential-codec"):  # Figs. 8-13: accuracy against N, a line per eps
+        t = _sequential(df, int(s.get("seed", 0)))
         t = t.assign(eps=t["eps_255"].map(lambda e: f"eps={e:g}/255"))
         x, col, hue, facet = "rounds", "base", "eps", "net"
+    elif kind == "sequential-eps":  # Figs. 17-19: accuracy against eps, a line per N
+        t = _sequential(df, int(s.get("seed", 0)))
+        t, x, col, hue, facet = t.assign(N=t["rounds"].map(lambda n: f"N={n}")), "eps_255", "base", "N", "net"
+    elif kind == "adaptive-quality":  # Fig. 2a
+        t = build_table(kind, df, s)[0].assign(through=False)
+        x, col, hue, facet = "quality", "attack", "input", "net"
+    elif kind == "adaptive-attacks":  # Fig. 6
+        t = build_table(kind, df, s)[0]
+        with figure(out, **_ci_grid(t.assign(col=""), "col", "net")) as (fig, axes):
+            _ci_bars(fig, axes, t, "attack", "method", "net")
+        return
     else:
         raise ValueError(f"unknown classify figure {kind!r}")
     xlabel = {"eps_255": "eps [1/255]", "l2_threshold": "L2 threshold (pixels in [0, 1])",
-              "rounds": "compression rounds N"}[x]
+              "rounds": "compression rounds N", "quality": "JPEG quality"}[x]
     with figure(out, **_ci_grid(t, col, facet)) as (fig, axes):
         _ci_lines(fig, axes, t, x, col, hue, facet, xlabel)
 
@@ -163,6 +194,52 @@ def _ci_lines(fig, axes, t: pd.DataFrame, x: str, col: str, hue: str, facet: str
                 labels.append(lab)
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
     fig.tight_layout()
+
+
+def _ci_bars(fig, axes, t: pd.DataFrame, x: str, hue: str, facet: str) -> None:
+    """Accuracy per category `x`, a bar per `hue` side by side, one panel per `facet` (axes[i, 0]);
+    error bars are the table's intervals over images."""
+    import seaborn as sns
+
+    cats, hues = list(dict.fromkeys(t[x])), list(dict.fromkeys(t[hue]))
+    colors = sns.color_palette("tab10", max(len(hues), 1))
+    width = 0.8 / max(len(hues), 1)
+    for i, r in enumerate(dict.fromkeys(t[facet])):
+        ax = axes[i, 0]
+        for k, h in enumerate(hues):
+            g = t[(t[facet] == r) & (t[hue] == h)].set_index(x).reindex(cats)
+            m = g["accuracy"].to_numpy(dtype=float)
+            err = np.nan_to_num(np.vstack([m - g["accuracy_lo"].to_numpy(dtype=float),
+                                           g["accuracy_hi"].to_numpy(dtype=float) - m])).clip(min=0.0)
+            ax.bar(np.arange(len(cats)) + (k - (len(hues) - 1) / 2) * width, np.nan_to_num(m), width, yerr=err,
+                   capsize=2, color=colors[k], label=h if i == 0 else None)
+        ax.set_xticks(np.arange(len(cats)), cats)
+        ax.set_ylim(0, 1.02)
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{facet} = {r}", fontsize=7)
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=6)
+    fig.tight_layout()
+
+
+def _cycles(path, out) -> None:
+    """Fig. 1: one row per image, the original and each defense's image after N cycles."""
+    import torch
+
+    from advcompress.device import to_numpy
+
+    ex = torch.load(path, map_location="cpu", weights_only=True)
+    cols = [*ex["defenses"], "original"]
+    imgs = {**ex["images"], "original": ex["original"]}
+    n = len(ex["original"])
+    with figure(out, n, len(cols), figsize=(1.6 * len(cols), 1.6 * n), squeeze=False) as (_, axes):
+        for i in range(n):
+            for j, c in enumerate(cols):
+                ax = axes[i, j]
+                ax.imshow(to_numpy(imgs[c][i].permute(1, 2, 0).clamp(0, 1)), interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_title(c if c == "original" else f"{c} x{ex['rounds']}", fontsize=7)
 
 
 def _adaptive_example(path, out) -> None:

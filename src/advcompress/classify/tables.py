@@ -27,3 +27,11 @@ def _write(kind):
 for _kind in ("linf", "ifgsm", "l2", "ablation", "sequential", "bpp", "overhead", "adaptive"):
     TABLES.register(_kind, file=_kind, reads={"rows": _kind}, group="Compression defenses",
                     settings=("seed", "l2_thresholds") if _kind == "l2" else ("seed",))(_write(_kind))
+# One file per codec: the learned codecs' quality ablations (Tables 7-8: HiFiC, ELIC) and each
+# sequential codec's rounds (Tables 9-11: ELIC, HiFiC, JPEG); the adaptive JPEG paper's Figs. 2a and 6.
+for _kind, _file, _group in [("ablation-codec", "ablation_{codec}", "codec_ablation"),
+                             ("sequential-codec", "sequential_{codec}", "sequential"),
+                             ("adaptive-quality", "adaptive_quality", "adaptive_quality"),
+                             ("adaptive-attacks", "adaptive_attacks", "adaptive_attacks")]:
+    TABLES.register(_kind, file=_file, reads={"rows": _group}, settings=("seed",),
+                    group="Adaptive JPEG" if _kind.startswith("adaptive") else "Compression defenses")(_write(_kind))

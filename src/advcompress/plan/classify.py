@@ -49,9 +49,32 @@ def ablation_defenses(cfg: dict) -> list[str]:
     return [f"jpeg@{q}" for q in cfg["classify"]["jpeg_ablation"]["qualities"]]
 
 
-def sequential_defenses(cfg: dict) -> list[str]:
+def codec_ablation_defenses(cfg: dict, codec: str | None = None) -> list[str]:
+    """The learned codecs' quality ablations (Tables 7-8): `<codec>@<q>` per configured quality."""
+    abl = cfg["classify"]["codec_ablation"]
+    return [f"{m}@{q}" for m in abl if codec in (None, m) for q in abl[m]]
+
+
+def sequential_rounds(cfg: dict, base: str) -> list[int]:
+    """Rounds of one sequential base: `learned_rounds` for a learned codec (the paper stops ELIC and
+    HiFiC at 7, section 4.5.1: the gradient through more rounds did not fit), `rounds` otherwise."""
     seq = cfg["classify"]["sequential"]
-    return [f"{d}x{n}" for d in seq["defenses"] for n in seq["rounds"]]
+    return seq["learned_rounds"] if parse_defense(base)[0].codec in codec_names("learned") else seq["rounds"]
+
+
+def sequential_defenses(cfg: dict, codec: str | None = None, net: str | None = None) -> list[str]:
+    """`<base>x<N>` of every sequential base (of `codec`), every N; for `net`, only the bases it runs:
+    a learned base only on `learned_nets` (null: every net; the paper's Figs. 8-9 are ResNet-50's)."""
+    seq = cfg["classify"]["sequential"]
+    bases = [d for d in seq["defenses"] if codec in (None, parse_defense(d)[0].codec)]
+    if net is not None and seq["learned_nets"] is not None and net not in seq["learned_nets"]:
+        bases = [d for d in bases if parse_defense(d)[0].codec not in codec_names("learned")]
+    return [f"{d}x{n}" for d in bases for n in sequential_rounds(cfg, d)]
+
+
+def sequential_codecs(cfg: dict) -> list[str]:
+    """The codecs of the sequential bases, in order: one table and figures each (Tables 9-11)."""
+    return list(dict.fromkeys(parse_defense(d)[0].codec for d in cfg["classify"]["sequential"]["defenses"]))
 
 
 def bpp_defenses(cfg: dict) -> list[str]:
@@ -63,12 +86,21 @@ def bpp_defenses(cfg: dict) -> list[str]:
 def attacks(cfg: dict) -> list[str]:
     """Every classifier attack a job runs (the `cls_attack` wildcard)."""
     c = cfg["classify"]
-    return [*c["attacks"], c["jpeg_ablation"]["attack"], c["sequential"]["attack"]]
+    return list(dict.fromkeys([*c["attacks"], c["jpeg_ablation"]["attack"], c["sequential"]["attack"],
+                               *adaptive_attacks(cfg)]))
+
+
+def adaptive_attacks(cfg: dict) -> list[str]:
+    """The adaptive-JPEG comparison's attacks (Fig. 6): the main one (Table 1), then `attacks`."""
+    a = cfg["classify"]["adaptive"]
+    return list(dict.fromkeys([a["attack"], *a["attacks"]]))
 
 
 def defenses(cfg: dict) -> list[str]:
     """Every defense spec a job applies (the `defense` wildcard)."""
-    return [*cfg["classify"]["defenses"], *sequential_defenses(cfg), *ablation_defenses(cfg)]
+    c = cfg["classify"]
+    return list(dict.fromkeys([*c["defenses"], *sequential_defenses(cfg), *ablation_defenses(cfg),
+                               *codec_ablation_defenses(cfg), *c["cycles"]["defenses"]]))
 
 
 def check(cfg: dict) -> None:
@@ -81,9 +113,17 @@ def check(cfg: dict) -> None:
                 raise ValueError(f"classify: defense {spec!r}: {step.codec} has no configured quality {step.quality}")
             if step.codec in all_learned and step.codec not in lic:
                 raise ValueError(f"classify: defense {spec!r}: learned codec {step.codec} is not in codecs.learned")
-    for net in cfg["classify"]["adaptive"]["nets"]:
-        if net not in nets(cfg):
-            raise ValueError(f"classify.adaptive.nets: {net!r} is not in classify.nets")
+    for key, names in [("adaptive.nets", cfg["classify"]["adaptive"]["nets"]),
+                       ("sequential.learned_nets", cfg["classify"]["sequential"]["learned_nets"] or [])]:
+        for net in names:
+            if net not in nets(cfg):
+                raise ValueError(f"classify.{key}: {net!r} is not in classify.nets")
+    for codec in cfg["classify"]["codec_ablation"]:
+        if codec not in codec_names("learned"):
+            raise ValueError(f"classify.codec_ablation: {codec!r} is not a learned codec (JPEG's is jpeg_ablation)")
+    for spec in cfg["classify"]["cycles"]["defenses"]:
+        if len(parse_defense(spec)) != 1 or parse_defense(spec)[0].rounds != 1:
+            raise ValueError(f"classify.cycles.defenses: {spec!r} is not one <codec>@<quality> (the rounds are cycles.rounds)")
 
 
 def net_ckpt(cfg: dict, net: str) -> str:
@@ -185,9 +225,10 @@ def attack_settings(cfg: dict, net: str, attack: str, defense: str) -> dict:
     return job_settings(cfg, net, attack, defenses=[defense])
 
 
-def ablation_inputs(cfg: dict, net: str) -> dict:
+def ablation_inputs(cfg: dict, net: str, defense: str) -> dict:
+    """JPEG's (Table 6) and the learned codecs' (Tables 7-8) ablations share the attack settings."""
     abl = cfg["classify"]["jpeg_ablation"]
-    return net_inputs(cfg, net) | shared_adv(cfg, net, abl["attack"], abl["eps_255"])
+    return with_codecs(cfg, net, [defense]) | shared_adv(cfg, net, abl["attack"], abl["eps_255"])
 
 
 def ablation_settings(cfg: dict, net: str, defense: str) -> dict:
@@ -196,9 +237,11 @@ def ablation_settings(cfg: dict, net: str, defense: str) -> dict:
 
 
 def sequential_settings(cfg: dict, net: str, defense: str) -> dict:
-    """The paper always propagates gradients through sequential defenses (section 3.5)."""
+    """The paper always propagates gradients through sequential defenses (section 3.5); the attack
+    runs `micro_batch` images at a time (GPU memory: N codec forwards are differentiated)."""
     seq = cfg["classify"]["sequential"]
-    return job_settings(cfg, net, seq["attack"], seq["eps_255"], [True], defenses=[defense])
+    return (job_settings(cfg, net, seq["attack"], seq["eps_255"], [True], defenses=[defense])
+            | {"attack_batch_size": seq["micro_batch"] or cfg["classify"]["batch_size"]})
 
 
 def bpp_parts(cfg: dict) -> dict[str, list[str]]:
@@ -221,15 +264,55 @@ def overhead_settings(cfg: dict, net: str) -> dict:
             | {"defenses": c["defenses"]})
 
 
-def adaptive_inputs(cfg: dict, net: str) -> dict:
+def adaptive_inputs(cfg: dict, net: str, attack: str | None = None) -> dict:
     a = cfg["classify"]["adaptive"]
-    return net_inputs(cfg, net) | shared_adv(cfg, net, a["attack"], [a["eps_255"]], a["images"])
+    return net_inputs(cfg, net) | shared_adv(cfg, net, attack or a["attack"], [a["eps_255"]], a["images"])
 
 
-def adaptive_settings(cfg: dict, net: str) -> dict:
+# What the adaptive comparison reads of classify.adaptive (not the nets, images, the other attacks
+# of Fig. 6 or Fig. 2a's qualities, so changing those reruns only their jobs).
+ADAPTIVE_KEYS = ["attack", "eps_255", "jpeg_quality", "k", "input_sigma", "activation_sigma", "threshold", "floor",
+                 "tolerance", "examples"]
+
+
+def adaptive_settings(cfg: dict, net: str, attack: str | None = None) -> dict:
+    """The adaptive comparison under `attack` (default: the main one, Table 1 and Fig. 5; the others
+    of `adaptive.attacks` give Fig. 6's rows)."""
+    a = cfg["classify"]["adaptive"]
+    attack = attack or a["attack"]
+    return (job_settings(cfg, net, attack, images=a["images"], unread=["eps_255", "through"])
+            | {"adaptive": {k: v for k, v in a.items() if k in ADAPTIVE_KEYS} | {"attack": attack}})
+
+
+def adaptive_attack_out(cfg: dict, net: str, attack: str) -> str:
+    """Fig. 6's rows of one attack; the main attack's are adaptive.csv (Table 1)."""
+    a = cfg["classify"]["adaptive"]
+    return f"{out_dir(cfg)}/{net}/adaptive.csv" if attack == a["attack"] else f"{out_dir(cfg)}/{net}/adaptive/{attack}.csv"
+
+
+def adaptive_quality_settings(cfg: dict, net: str) -> dict:
+    """Fig. 2a: plain JPEG at each of `adaptive.qualities` on the main attack's images."""
     a = cfg["classify"]["adaptive"]
     return (job_settings(cfg, net, a["attack"], images=a["images"], unread=["eps_255", "through"])
-            | {"adaptive": {k: v for k, v in a.items() if k not in ("nets", "images")}})
+            | {"sweep": {"attack": a["attack"], "eps_255": a["eps_255"], "qualities": a["qualities"]}})
+
+
+def cycles_net(cfg: dict) -> str:
+    """Fig. 1's images: the evaluation images of the first net (the paper tier: Imagenette)."""
+    return next(iter(nets(cfg)))
+
+
+def cycles_inputs(cfg: dict) -> dict:
+    net = cycles_net(cfg)
+    return {"data": net_inputs(cfg, net)["data"], "codecs": list(codec_ckpts(cfg, cfg["classify"]["cycles"]["defenses"]).values())}
+
+
+def cycles_settings(cfg: dict) -> dict:
+    """Fig. 1: `cycles.images` images after `cycles.rounds` real compression cycles of each defense."""
+    cyc = cfg["classify"]["cycles"]
+    return (job_settings(cfg, cycles_net(cfg), images=cyc["images"], defenses=cyc["defenses"],
+                         unread=["net", "batch_size"])
+            | {"defenses": cyc["defenses"], "rounds": cyc["rounds"]})
 
 
 # -- tables and figures ----------------------------------------------------------------------------
@@ -249,24 +332,43 @@ def table_inputs(cfg: dict) -> dict[str, list[str]]:
         "ifgsm": [p for a, p in by_attack if a == "ifgsm"],
         "l2": [p for a, p in by_attack if a in L2],
         "ablation": [f"{d}/{n}/ablation/{s}.csv" for n in ns for s in ablation_defenses(cfg)],
-        "sequential": [f"{d}/{n}/sequential/{s}.csv" for n in ns for s in sequential_defenses(cfg)],
+        "codec_ablation": [f"{d}/{n}/ablation/{s}.csv" for n in ns for s in codec_ablation_defenses(cfg)],
+        "sequential": [f"{d}/{n}/sequential/{s}.csv" for n in ns for s in sequential_defenses(cfg, net=n)],
         "bpp": [f"{d}/{n}/bpp/{codec}.csv" for n in ns for codec in bpp_parts(cfg)],
         "overhead": [f"{d}/{n}/overhead.csv" for n in ns],
         "adaptive": [f"{d}/{n}/adaptive.csv" for n in c["adaptive"]["nets"]],
+        "adaptive_attacks": [adaptive_attack_out(cfg, n, a) for n in c["adaptive"]["nets"] for a in adaptive_attacks(cfg)],
+        "adaptive_quality": [f"{d}/{n}/adaptive_quality.csv" for n in c["adaptive"]["nets"] if c["adaptive"]["qualities"]],
+        "cycles": [f"{d}/cycles.pt"] if c["cycles"]["defenses"] else [],
     }
 
 
-def _read(cfg: dict, group: str, net: str | None) -> list[str]:
-    """The files of a group a registered table or figure reads: a table_inputs group, or one net's
-    adaptive examples."""
+def _read(cfg: dict, group: str, value: str | None) -> list[str]:
+    """The files of a group a registered table or figure reads: a table_inputs group; one net's
+    adaptive examples; one codec's ablation or sequential rows."""
+    d, ns = out_dir(cfg), nets(cfg)
     if group == "adaptive_examples":
-        return [f"{out_dir(cfg)}/{net}/adaptive_examples.pt"]
+        return [f"{d}/{value}/adaptive_examples.pt"]
+    if group == "codec_ablation" and value is not None:
+        return [f"{d}/{n}/ablation/{s}.csv" for n in ns for s in codec_ablation_defenses(cfg, value)]
+    if group == "sequential" and value is not None:
+        return [f"{d}/{n}/sequential/{s}.csv" for n in ns for s in sequential_defenses(cfg, value, n)]
     return table_inputs(cfg)[group]
 
 
-def entry_inputs(cfg: dict, entry, net=None) -> dict[str, list[str]]:
-    """Role -> files of a registered table or figure (entry.reads), for `net` when it has one file per net."""
-    return {role: _read(cfg, group, net) for role, group in entry.reads.items()}
+def entry_inputs(cfg: dict, entry, value=None) -> dict[str, list[str]]:
+    """Role -> files of a registered table or figure (entry.reads), for `value` (its net or codec)
+    when it has one file per net or codec."""
+    return {role: _read(cfg, group, value) for role, group in entry.reads.items()}
+
+
+def each_values(cfg: dict, entry) -> list[str]:
+    """The values of an entry with one file per net or codec: the adaptive nets, the ablated learned
+    codecs (Tables 7-8) or the sequential codecs (Tables 9-11)."""
+    if entry.each == "net":
+        return cfg["classify"]["adaptive"]["nets"]
+    (group,) = entry.reads.values()
+    return list(cfg["classify"]["codec_ablation"]) if group == "codec_ablation" else sequential_codecs(cfg)
 
 
 def entry_settings(cfg: dict, entry, net=None) -> dict | None:
@@ -277,8 +379,7 @@ def entry_settings(cfg: dict, entry, net=None) -> dict | None:
 
 def _registry_plan(cfg: dict, registry) -> dict:
     """File stem -> (entry, net or None): each entry with rows to read; a per-net one for each adaptive net."""
-    return registry.plan(cfg["classify"]["adaptive"]["nets"],
-                         keep=lambda e: bool(e.each) or all(entry_inputs(cfg, e).values()))
+    return registry.plan(lambda e: each_values(cfg, e), keep=lambda e: bool(e.each) or all(entry_inputs(cfg, e).values()))
 
 
 def table_plan(cfg: dict) -> dict:
@@ -306,7 +407,9 @@ def jobs(cfg: dict) -> dict:
                                          *filter(None, (net_dataset(cfg, n) for n in ns))]))
     out |= {job_key("classify_train", net=n): train_settings(cfg, n) for n in smallcnn}
     out |= {job_key("classify_fetch_classifier", arch=ns[n]["arch"]): None for n in ns if n not in smallcnn}
-    shared = [ablation_inputs(cfg, n) for n in ns] + [adaptive_inputs(cfg, n) for n in c["adaptive"]["nets"]]
+    abl = c["jpeg_ablation"]
+    shared = ([shared_adv(cfg, n, abl["attack"], abl["eps_255"]) for n in ns]
+              + [adaptive_inputs(cfg, n, a) for n in c["adaptive"]["nets"] for a in adaptive_attacks(cfg)])
     shared = {i["adv"] for i in shared if "adv" in i}
     adv = [(n, a) for n in ns for a in c["attacks"] if c["defenses"] or adv_out(cfg, n, a) in shared]
     for n in ns:
@@ -314,14 +417,20 @@ def jobs(cfg: dict) -> dict:
             out |= {job_key("classify_attack", net=n, cls_attack=a, defense=d): attack_settings(cfg, n, a, d)
                     for d in c["defenses"]}
         out |= {job_key("classify_ablation", net=n, defense=d): ablation_settings(cfg, n, d)
-                for d in ablation_defenses(cfg)}
+                for d in [*ablation_defenses(cfg), *codec_ablation_defenses(cfg)]}
         out |= {job_key("classify_sequential", net=n, defense=d): sequential_settings(cfg, n, d)
-                for d in sequential_defenses(cfg)}
+                for d in sequential_defenses(cfg, net=n)}
         out |= {job_key("classify_bpp", net=n, codec=k): bpp_settings(cfg, n, k) for k in bpp_parts(cfg)}
         out[job_key("classify_overhead", net=n)] = overhead_settings(cfg, n)
     out |= {job_key("classify_adv", net=n, cls_attack=a): adv_settings(cfg, n, a) for n, a in adv}
     for n in c["adaptive"]["nets"]:
         out[job_key("classify_adaptive", net=n)] = adaptive_settings(cfg, n)
+        out |= {job_key("classify_adaptive_attack", net=n, cls_attack=a): adaptive_settings(cfg, n, a)
+                for a in adaptive_attacks(cfg)[1:]}
+        if c["adaptive"]["qualities"]:
+            out[job_key("classify_adaptive_quality", net=n)] = adaptive_quality_settings(cfg, n)
+    if c["cycles"]["defenses"]:
+        out[job_key("classify_cycles")] = cycles_settings(cfg)
     out |= {job_key("classify_table", classify_table=k): entry_settings(cfg, *e) for k, e in table_plan(cfg).items()}
     out |= {job_key("classify_figure", classify_figure=k): entry_settings(cfg, *e) for k, e in figure_plan(cfg).items()}
     return out
