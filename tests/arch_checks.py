@@ -14,7 +14,7 @@ import torch
 from advcompress.codecs import make_codec
 from advcompress.codecs.arch.stf import official_key_map
 from advcompress.codecs.learned import ARCHITECTURES, quantization_proxy, save_checkpoint
-from advcompress.train import rd_loss as rd_terms
+from advcompress.foundation.train import rd_loss as rd_terms
 
 
 def smooth_image(size=64, seed=0):

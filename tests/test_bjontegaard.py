@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from advcompress.bjontegaard import bd_psnr, bd_rate, overlap_bpp
-from advcompress.tables import rd_bd
+from advcompress.foundation.tables import rd_bd
 
 RATES = np.array([0.25, 0.5, 1.0])
 

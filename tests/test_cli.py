@@ -199,12 +199,12 @@ def test_unknown_codec_in_settings_is_a_user_error():
 
 def test_a_bug_keeps_its_traceback(monkeypatch):
     """Only user errors become one line; anything else propagates (and Python prints its traceback)."""
-    import advcompress.commands.clean as clean
+    import advcompress.commands.foundation as foundation
 
     def broken(a):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(clean, "cmd_rd_table", broken)
+    monkeypatch.setattr(foundation, "cmd_rd_table", broken)
     with pytest.raises(ZeroDivisionError):
         main(["rd-table", "x.csv", *OUT])
 

@@ -16,7 +16,7 @@ from advcompress.codecs.wrappers import OnlineCodec, OnlineSettings, online_upda
 from advcompress.config import load_tier
 from advcompress.defense.adversarial_training import adversarial_train, sample_gammas
 from advcompress.defense.figures import FIGURES as DEFENSE_FIGURES
-from advcompress.train import PatchSampler
+from advcompress.foundation.train import PatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = load_tier(ROOT / "config/smoke.yaml", root=ROOT)

@@ -36,8 +36,8 @@ def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
     plus the modules the other table and figure commands use.
     """
     modules = ["attack.plots", "attack.tables", "attack.figures", "defense.plots", "defense.tables",
-               "defense.figures", "plots", "tables", "backdoor.report", "classify.report", "classify.figures",
-               "classify.tables", "backdoor.figures", "backdoor.tables"]
+               "defense.figures", "foundation.plots", "foundation.tables", "tables", "backdoor.report",
+               "classify.report", "classify.figures", "classify.tables", "backdoor.figures", "backdoor.tables"]
     argv = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
             "--out-md", str(tmp_path / "t.md")]
     code = ("import sys\nfrom advcompress.cli import main\n"

@@ -7,7 +7,7 @@ import torch
 
 from advcompress import metrics
 from advcompress.codecs.learned import estimated_bpp
-from advcompress.train import rd_loss
+from advcompress.foundation.train import rd_loss
 
 
 def test_mse255_by_hand():

@@ -12,8 +12,14 @@ import yaml
 from advcompress.codecs import make_codec
 from advcompress.codecs.learned import estimated_bpp
 from advcompress.config import load_tier
+from advcompress.foundation.train import (
+    PatchSampler,
+    rd_loss,
+    rd_optimizers,
+    rd_step_loss,
+    train_codec,
+)
 from advcompress.metrics import mse255
-from advcompress.train import PatchSampler, rd_loss, rd_optimizers, rd_step_loss, train_codec
 from tests.conftest import copy_workflow, snakemake
 
 SMALL = {"N": 16, "M": 16}
@@ -133,7 +139,7 @@ def test_codec_overrides_steps_and_lr_of_train_lic(tmp_path):
 def test_each_level_pulls_in_proportion_to_its_own_loss_not_its_lambda():
     """A level whose loss is 100x larger (a larger lambda) must not get a 100x larger gradient; the
     value stays the plain mean. A plain mean of the levels fails the first assertion."""
-    from advcompress.train import balance_levels
+    from advcompress.foundation.train import balance_levels
 
     theta = torch.tensor([1.0, -2.0], requires_grad=True)
 

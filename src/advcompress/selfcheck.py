@@ -76,7 +76,7 @@ def _codec(device, quality: int = 1):
 
 
 def _sampler(seed: int = SEED):
-    from advcompress.train import PatchSampler
+    from advcompress.foundation.train import PatchSampler
 
     return PatchSampler([_images(1, 80, seed + 1)], 64, torch.Generator().manual_seed(seed))
 
@@ -94,7 +94,7 @@ def _eval_out(codec, x) -> torch.Tensor:
 
 
 def check_train(device):
-    from advcompress.train import train_codec
+    from advcompress.foundation.train import train_codec
 
     codec = _codec(device)
     info = train_codec(codec, _sampler(), [1], steps=3, batch_size=2, lr=1e-3, log_every=1, progress=False)

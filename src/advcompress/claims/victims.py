@@ -19,7 +19,7 @@ ANCHOR = "jpeg"
        >= 0 dB over the overlapping rate range (every learned codec; no overlap is inconclusive).""",
        ["clean_rows"])
 def victims_at_least_jpeg(t, s) -> Result:
-    from advcompress.tables import rd_bd
+    from advcompress.foundation.tables import rd_bd
 
     rows = t["clean_rows"]
     if ANCHOR not in set(rows["codec"]):

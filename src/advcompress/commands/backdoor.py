@@ -184,8 +184,8 @@ def cmd_lic_train(a) -> None:
     from advcompress.backdoor.lic_trigger import finetune_encoder, save_backdoor
     from advcompress.classifiers import load_classifier
     from advcompress.data import load_image_folder
+    from advcompress.foundation.train import PatchSampler
     from advcompress.io import write_json
-    from advcompress.train import PatchSampler
 
     s, g = _setup(a)
     lic = s["lic"]

@@ -22,8 +22,8 @@ def cmd_defense_train(a) -> None:
     from advcompress.data import load_image_folder
     from advcompress.defense.adversarial_training import ATSettings, adversarial_train
     from advcompress.device import seed_everything, set_threads
+    from advcompress.foundation.train import PatchSampler
     from advcompress.io import write_json
-    from advcompress.train import PatchSampler
 
     s = settings_of(a)
     set_threads(a.threads)

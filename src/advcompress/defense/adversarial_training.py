@@ -88,7 +88,7 @@ def adversarial_train(
     R + lambda * D (the architecture's own lambda of the quality) over the whole batch in training
     mode (noise proxy, as CompressAI trains), with D measured against each crop as given, perturbed or not.
     """
-    from advcompress.train import rd_optimizer_step, rd_optimizers
+    from advcompress.foundation.train import rd_optimizer_step, rd_optimizers
 
     s = settings if isinstance(settings, ATSettings) else ATSettings.from_dict(settings)
     attack = AttackSettings.from_dict(s.attack)

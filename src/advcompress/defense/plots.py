@@ -7,7 +7,7 @@ import pandas as pd
 
 from advcompress.attack.plots import ci_bars
 from advcompress.figure_style import figure
-from advcompress.tables import rd_table
+from advcompress.foundation.tables import rd_table
 
 
 def defense_bars(summary: pd.DataFrame, attack: str, defenses: list[str], path, title: str) -> None:

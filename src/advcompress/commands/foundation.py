@@ -31,8 +31,8 @@ def cmd_train_lic(a) -> None:
     from advcompress.codecs.learned import load_learned_codec, save_checkpoint
     from advcompress.data import load_image_folder
     from advcompress.device import pick_device, seed_everything, set_threads
+    from advcompress.foundation.train import PatchSampler, train_codec
     from advcompress.io import write_json
-    from advcompress.train import PatchSampler, train_codec
 
     s = settings_of(a)
     set_threads(a.threads)
@@ -111,8 +111,9 @@ def cmd_compress(a) -> None:
 
 
 def cmd_rd_table(a) -> None:
+    from advcompress.foundation.tables import rd_table
     from advcompress.io import write_table, write_text
-    from advcompress.tables import concat_tables, rd_table
+    from advcompress.tables import concat_tables
 
     summary = rd_table(concat_tables(a.inputs))
     write_table(a.out_csv, summary)
@@ -120,9 +121,10 @@ def cmd_rd_table(a) -> None:
 
 
 def cmd_rd_bd(a) -> None:
+    from advcompress.foundation.tables import rd_bd
     from advcompress.io import write_table, write_text
     from advcompress.stats import ci_columns_to_text
-    from advcompress.tables import concat_tables, rd_bd
+    from advcompress.tables import concat_tables
 
     table = rd_bd(concat_tables(a.inputs), anchor=a.anchor, seed=int(settings_of(a).get("seed", 0)))
     write_table(a.out_csv, table)
@@ -131,8 +133,9 @@ def cmd_rd_bd(a) -> None:
 
 
 def cmd_rd_figure(a) -> None:
-    from advcompress.plots import rd_curves
-    from advcompress.tables import concat_tables, rd_table
+    from advcompress.foundation.plots import rd_curves
+    from advcompress.foundation.tables import rd_table
+    from advcompress.tables import concat_tables
 
     rd_curves(rd_table(concat_tables(a.inputs)), a.out)
 
