@@ -154,3 +154,27 @@ def test_the_plan_runs_the_new_entries_with_the_keys_each_reads():
     abl = {w for r, w in jobs if r == "classify_ablation" and "hific" in w and "net=resnet50," in w}
     assert abl == {f"net=resnet50, defense=hific@{q}" for q in (1, 2, 3)}
     assert plan.classify.cycles_settings(paper)["defenses"] == ["elic@1", "elic@3", "hific@1", "hific@2", "jpeg@25"]
+
+
+@pytest.mark.parametrize("path, value, reruns", [
+    ("classify.adaptive.qualities", [10, 50], {"classify_adaptive_quality": {"net=digits-cnn"}}),
+    ("classify.cycles.rounds", 2, {"classify_cycles": {""}}),
+    ("classify.sequential.micro_batch", 8, {"classify_sequential": {f"net=digits-cnn, defense=jpeg@25x{n}"
+                                                                    for n in (1, 2, 4)}}),
+])
+def test_each_new_key_reruns_only_the_jobs_that_read_it(path, value, reruns):
+    """Every rule gets exactly the settings it reads: a new key changes its own jobs' settings and
+    nothing else (not the main adaptive comparison for Fig. 2a's qualities); Snakemake then redraws
+    their tables and figures from the newer rows."""
+    from tests.test_plan import changed, rerun
+
+    default = load_tier(ROOT / "config" / "config.yaml", root=ROOT)
+    assert rerun(default, changed(default, path, value)) == reruns
+
+
+def test_a_new_adaptive_attack_adds_its_job_and_leaves_the_others():
+    from tests.test_plan import changed, rerun
+
+    default = load_tier(ROOT / "config" / "config.yaml", root=ROOT)
+    jobs = rerun(default, changed(default, "classify.adaptive.attacks", ["fgsm", "pgd", "deepfool", "cw"]))
+    assert jobs == {"classify_adaptive_attack": {"net=digits-cnn, cls_attack=cw"}}

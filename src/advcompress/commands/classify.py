@@ -195,6 +195,16 @@ def _attacked(a, s, device, clf, x, y, attack: str, eps_255: float):
                                     s["batch_size"]))
 
 
+def _under_attack(a, section: str):
+    """(settings, images, labels, classifier, 8-bit adversarial images) of the attack and eps that
+    the settings' `section` names."""
+    s = _setup(a)
+    device = _device(s)
+    x, y = _eval_set(a, s, device)
+    clf = _classifier(a, s, device)
+    return s, x, y, clf, _attacked(a, s, device, clf, x, y, s[section]["attack"], s[section]["eps_255"])
+
+
 def cmd_adaptive(a) -> None:
     """JPEG vs saliency vs augmented-saliency JPEG under the settings' attack (Table 1; Fig. 6 per attack)."""
     import pandas as pd
@@ -203,12 +213,8 @@ def cmd_adaptive(a) -> None:
     from advcompress.classify.adaptive_jpeg import compare_adaptive
     from advcompress.io import atomic_path, write_table
 
-    s = _setup(a)
-    device = _device(s)
-    x, y = _eval_set(a, s, device)
-    clf = _classifier(a, s, device)
+    s, x, y, clf, adv = _under_attack(a, "adaptive")
     ad = s["adaptive"]
-    adv = _attacked(a, s, device, clf, x, y, ad["attack"], ad["eps_255"])
     rows, examples = compare_adaptive(clf, x, adv, y, ad, seed=int(s.get("seed", 0)))
     write_table(a.out, pd.DataFrame([{"net": a.net, "attack": ad["attack"], **r} for r in rows]))
     if a.examples:
@@ -223,12 +229,8 @@ def cmd_adaptive_quality(a) -> None:
     from advcompress.classify.adaptive_jpeg import jpeg_quality_sweep
     from advcompress.io import write_table
 
-    s = _setup(a)
-    device = _device(s)
-    x, y = _eval_set(a, s, device)
-    clf = _classifier(a, s, device)
+    s, x, y, clf, adv = _under_attack(a, "sweep")
     sw = s["sweep"]
-    adv = _attacked(a, s, device, clf, x, y, sw["attack"], sw["eps_255"])
     rows = jpeg_quality_sweep(clf, x, adv, y, sw["qualities"])
     write_table(a.out, pd.DataFrame([{"net": a.net, "attack": sw["attack"], "eps_255": sw["eps_255"], **r}
                                      for r in rows]))
