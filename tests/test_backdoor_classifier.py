@@ -159,17 +159,40 @@ def test_fc_with_one_codec_counts_extra_bases_only_as_feature_anchors():
     assert sum(seen.values()) == 40 + 16 + 8
 
 
+def _runs_cfg(**studies):
+    return {"archs": ["resnet18"], "alpha": 0.1, "normal_fraction": 0.05, "compressed_fraction": 0.15,
+            "train_codecs": {"jpeg": 50, "webp": 50}, "classifier": {"backdoor": {"epochs": 4, "lr": 0.02}},
+            "studies": {"triggers": ["gauss", "logo"], "ir_sweep": [0.03, 0.15], "alpha_sweep": [0.1, 1.0],
+                        "transfer": True, **studies}}
+
+
 def test_plan_runs_reuses_the_main_run_in_sweeps():
-    cfg = {"alpha": 0.1, "normal_fraction": 0.05, "compressed_fraction": 0.15,
-           "train_codecs": {"jpeg": 50, "webp": 50},
-           "studies": {"triggers": ["gauss", "logo"], "ir_sweep": [0.03, 0.15], "alpha_sweep": [0.1, 1.0],
-                       "transfer": True}}
+    cfg = _runs_cfg(epochs_sweep=[2, 4], lr_sweep=[0.02, 0.2])
     runs = plan_runs(cfg)
     assert set(runs_of(cfg, "ir")) == {"fc-gauss-ir0.03", "fc-gauss"}
     assert set(runs_of(cfg, "alpha")) == {"fc-gauss", "fc-gauss-a1"}
     assert runs["fc-gauss-only-webp"]["train_codecs"] == {"webp": 50}
     assert runs["adversarial-gauss"]["method"] == "adversarial"
     assert "common-logo" in runs and "adversarial-logo" not in runs
+    # Tables 9 and 10: the main run is the sweep's 4 epochs and lr 0.02; the others change only that
+    assert set(runs_of(cfg, "epochs")) == {"fc-gauss-e2", "fc-gauss"}
+    assert set(runs_of(cfg, "lr")) == {"fc-gauss", "fc-gauss-lr0.2"}
+    main = {k: v for k, v in runs["fc-gauss"].items() if k != "study"}
+    assert {k: v for k, v in runs["fc-gauss-e2"].items() if k != "study"} == {**main, "epochs": 2}
+    assert {k: v for k, v in runs["fc-gauss-lr0.2"].items() if k != "study"} == {**main, "lr": 0.2}
+
+
+def test_plan_runs_gives_table4_a_pair_per_arch_and_table7_every_trigger_on_trigger_archs():
+    cfg = {**_runs_cfg(trigger_archs=["vgg16"]), "archs": ["resnet18", "alexnet", "vgg16"]}
+    runs = plan_runs(cfg)
+    assert runs_of(cfg, "archs") == ["common-gauss-alexnet", "fc-gauss-alexnet", "common-gauss-vgg16",
+                                     "fc-gauss-vgg16"]
+    assert runs_of(cfg, "arch_triggers") == ["common-gauss-vgg16", "fc-gauss-vgg16", "common-logo-vgg16",
+                                             "fc-logo-vgg16"]
+    assert runs_of(cfg, "arch_transfer") == ["fc-gauss-vgg16", "fc-gauss-only-jpeg-vgg16", "fc-gauss-only-webp-vgg16"]
+    assert {runs[r]["arch"] for r in runs_of(cfg, "main") + runs_of(cfg, "transfer")} == {"resnet18"}
+    assert runs["fc-logo-vgg16"] | {"study": None} == runs["fc-logo"] | {"arch": "vgg16", "study": None}
+    assert not any(r.endswith("-alexnet") and runs[r]["trigger"] != "gauss" for r in runs)  # Table 4 only
 
 
 def test_lr_schedule_drops_tenfold_at_milestones():

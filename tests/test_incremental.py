@@ -233,6 +233,17 @@ def test_one_classifier_backdoor_key_reruns_no_lic_job(default_copy, path, value
         assert "backdoor_trigger" not in jobs, jobs
 
 
+def test_a_sweep_point_reruns_its_run_and_its_table_alone(default_copy):
+    """Table 10's lr_sweep: a new point is one backdoor_train job and the table that reads it; the
+    other points, the clean network, the triggers and every other table stay."""
+    out = dry_run_after(default_copy, "backdoor", ["studies", "lr_sweep"], [0.002, 0.5])
+    jobs = scheduled(out)
+    jobs.pop("all", None)
+    assert jobs == {"backdoor_train": 1, "backdoor_table": 1}, jobs
+    assert wildcards_of(out, "backdoor_train", r"run=(\S+)") == {("fc-gauss-lr0.5",)}
+    assert lic_report_jobs(out) == {("backdoor_table", "table10")}
+
+
 def test_one_classify_key_reruns_only_the_jobs_that_read_it(default_copy):
     """classify.attacks.fgsm.through: the through-defense FGSM evaluations rerun, not the FGSM
     images made without the defense (classify_adv does not read `through`), nor any other study."""

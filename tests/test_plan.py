@@ -55,6 +55,34 @@ def test_changing_backdoor_lic_steps_changes_only_the_lic_training_jobs(default)
         "backdoor_lic_train": {"model=bmshj2018-hyperprior, quality=1", "model=bmshj2018-hyperprior, quality=4"}}
 
 
+def test_the_backdoor_sweeps_and_archs_each_change_only_the_jobs_that_read_them(default):
+    """Tables 9 and 10 (epochs_sweep, lr_sweep) are default-tier runs of the main architecture; the
+    other architectures are paper and smoke only (docs/backdoor.md). A sweep point's settings are one
+    backdoor_train job's (its table reruns on its inputs); an architecture's width scale reaches only
+    its clean classifier, and its lambdas only its backdoor runs."""
+    jobs = rerun(default, changed(default, "backdoor.studies.lr_sweep", [0.002, 0.5]))
+    assert jobs == {"backdoor_train": {"run=fc-gauss-lr0.2", "run=fc-gauss-lr0.5"}}  # table10 follows its inputs
+    jobs = rerun(default, changed(default, "backdoor.studies.epochs_sweep", [1, 2]))
+    assert jobs == {"backdoor_train": {"run=fc-gauss-e3"}}
+    tables = {w for r, w in plan.jobs(default) if r == "backdoor_table"}
+    assert {"backdoor_table=table9", "backdoor_table=table10"} <= tables
+    assert "backdoor_table=table7" not in tables
+    assert {w for r, w in plan.jobs(default) if r == "backdoor_clean_classifier"} == {"bd_clean=clean"}
+
+    paper = load_tier(ROOT / "config" / "paper.yaml", root=ROOT)
+    planned = {w for r, w in plan.jobs(paper) if r in ("backdoor_table", "backdoor_figure")}
+    assert {"backdoor_table=table7", "backdoor_figure=fig6b_asr_vs_jpeg.pdf",
+            "backdoor_figure=fig7b_codec_transfer.pdf"} <= planned
+    assert rerun(paper, changed(paper, "backdoor.classifier.scale", {"alexnet": 1.0, "vgg16": 0.5})) == {
+        "backdoor_clean_classifier": {"bd_clean=clean-vgg16"}}
+    vgg = {f"run={r}" for r, s in plan.backdoor.runs(paper).items() if s["arch"] == "vgg16"}
+    lam = changed(paper, "backdoor.arch_lambdas", {"alexnet": [1.0, 0.0], "vgg16": [1.0, 0.0]})
+    assert rerun(paper, lam) == {"backdoor_train": vgg}
+    # the TrojanNN trigger is optimised on each architecture's clean network; the others are built once
+    assert plan.backdoor.trigger_classifier(paper, "trojan-vgg16").endswith("classifier/clean-vgg16.pt")
+    assert plan.backdoor.trigger_file(paper, "fc-logo-vgg16").endswith("triggers/logo.pt")
+
+
 def test_changing_attack_epsilon_changes_every_attack_job_and_nothing_else(default):
     """docs/architecture.md, the path of one parameter: attack.epsilon reaches attack_run and attack_tau."""
     jobs = rerun(default, changed(default, "attack.epsilon", 2e-3))

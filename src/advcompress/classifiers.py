@@ -192,19 +192,19 @@ class _ThreeFCNet(_HeadFeatures):
 class SmallAlexNet(_ThreeFCNet):
     """AlexNet for 32x32 inputs as the paper's Table 1 lays it out: conv 11x11/4 (96) -> 8x8, pool,
     conv 5x5 (256), pool, conv 3x3 (384, 384, 256), pool -> 1x1, FC 4096, FC 4096, FC. `scale`
-    multiplies every width (1 = the paper's). No batch norm and no dropout, as Table 1 lists none."""
+    multiplies every width (1 = the paper's). Batch norm after each conv, which Table 1 does not
+    list: without it the clean net stayed at chance (TA 0.10 on digits, lr 0.05, docs/backdoor.md).
+    No dropout, so E_{m-1} is the same in both passes of Eq. 4."""
 
     def __init__(self, num_classes: int = 10, scale: float = 1.0):
         super().__init__()
         self.config = {"kind": "alexnet", "num_classes": num_classes, "scale": scale}
         c1, c2, c3, c4, c5 = (_scaled(c, scale) for c in (96, 256, 384, 384, 256))
         pool = lambda: nn.MaxPool2d(3, 2, padding=1)  # noqa: E731
+        conv = lambda cin, cout, k, stride: [nn.Conv2d(cin, cout, k, stride, k // 2), nn.BatchNorm2d(cout), nn.ReLU()]  # noqa: E731
         self.body = nn.Sequential(
-            nn.Conv2d(3, c1, 11, 4, 5), nn.ReLU(), pool(),
-            nn.Conv2d(c1, c2, 5, 1, 2), nn.ReLU(), pool(),
-            nn.Conv2d(c2, c3, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(c3, c4, 3, 1, 1), nn.ReLU(),
-            nn.Conv2d(c4, c5, 3, 1, 1), nn.ReLU(), pool(),
+            *conv(3, c1, 11, 4), pool(), *conv(c1, c2, 5, 1), pool(),
+            *conv(c2, c3, 3, 1), *conv(c3, c4, 3, 1), *conv(c4, c5, 3, 1), pool(),
             nn.AdaptiveAvgPool2d(1),  # 1x1 already at 32x32 inputs; other sizes pool to it
         )
         self._head(c5, _scaled(4096, scale), num_classes)

@@ -11,41 +11,44 @@ BD_RUNS = plan.backdoor.runs(config)
 # -- compression-resistant classifier backdoor ------------------------------------------------------
 
 
+# {bd_clean}: clean (the main architecture, backdoor.archs[0]) or clean-<arch> (Table 4's others)
 rule backdoor_clean_classifier:
     conda:
         CONDA_ENV
     input:
         digits=BD_IMAGES,
     output:
-        model=f"{BD_CKPT}/classifier/clean.pt",
-        ta=plan.backdoor.clean_ta(config),
+        model=f"{BD_CKPT}/classifier/{{bd_clean}}.pt",
+        ta=f"{BD_CKPT}/classifier/{{bd_clean}}_ta.csv",
     params:
-        settings=as_json(plan.backdoor.clean_settings(config)),
+        settings=lambda w: as_json(plan.backdoor.clean_settings(config, w.bd_clean)),
     threads: 1
     resources:
         gpu=1,
         mem_mb=lambda w, attempt: 1500 * attempt,
     retries: 1
     log:
-        logfile("backdoor_clean_classifier"),
+        logfile("backdoor_clean_classifier", "{bd_clean}"),
     benchmark:
-        benchfile("backdoor_clean_classifier")
+        benchfile("backdoor_clean_classifier", "{bd_clean}")
     shell:
         "advcompress backdoor-clean-classifier --digits {input.digits:q} --out {output.model:q} "
         "--table {output.ta:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
 
+# {trigger}: a trigger of backdoor.triggers, or <trojannn trigger>-<arch> (optimised on that clean net)
 rule backdoor_trigger:
     conda:
         CONDA_ENV
     input:
         digits=BD_IMAGES,
-        classifier=f"{BD_CKPT}/classifier/clean.pt",
+        classifier=lambda w: plan.backdoor.trigger_classifier(config, w.trigger),
     output:
         blob=f"{BD_CKPT}/triggers/{{trigger}}.pt",
         preview=f"{BD_CKPT}/triggers/{{trigger}}.png",
     params:
+        name=lambda w: plan.backdoor.trigger_stems(config)[w.trigger][0],
         settings=lambda w: as_json(plan.backdoor.trigger_settings(config, w.trigger)),
     threads: 1
     resources:
@@ -57,7 +60,7 @@ rule backdoor_trigger:
     benchmark:
         benchfile("backdoor_trigger", "{trigger}")
     shell:
-        "advcompress backdoor-trigger --trigger {wildcards.trigger:q} --digits {input.digits:q} "
+        "advcompress backdoor-trigger --trigger {params.name:q} --digits {input.digits:q} "
         "--classifier {input.classifier:q} --out {output.blob:q} --preview {output.preview:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
 
@@ -67,8 +70,8 @@ rule backdoor_train:
         CONDA_ENV
     input:
         digits=BD_IMAGES,
-        classifier=f"{BD_CKPT}/classifier/clean.pt",
-        trigger=lambda w: f"{BD_CKPT}/triggers/{BD_RUNS[w.run]['trigger']}.pt",
+        classifier=lambda w: plan.backdoor.clean_model(config, BD_RUNS[w.run]["arch"]),
+        trigger=lambda w: plan.backdoor.trigger_file(config, w.run),
     output:
         model=f"{BD_CKPT}/runs/{{run}}.pt",
         table=f"{BD_CKPT}/runs/{{run}}.csv",

@@ -111,7 +111,8 @@ wildcard_constraints:
     codec=alternation(plan.classify.bpp_parts(config)),  # a codec of the classifier bpp table
     classify_table=alternation(_tables["classify"]),  # a table stem of the classify study
     classify_figure=alternation(_figures["classify"]),  # a figure stem of the classify study
-    trigger=alternation(config["backdoor"]["triggers"]),  # a classifier-backdoor trigger
+    trigger=alternation(plan.backdoor.trigger_stems(config)),  # a classifier-backdoor trigger file
+    bd_clean=alternation(plan.backdoor.clean_stems(config)),  # a clean classifier of the backdoor study
     run=alternation(plan.backdoor.runs(config)),  # a classifier-backdoor run
     backdoor_table=alternation(_tables["backdoor"]),  # a table stem of the backdoor studies
     backdoor_figure=alternation(_figures["backdoor"]),  # a figure file name of the backdoor studies

@@ -42,9 +42,14 @@ def _lic_rd_figure(kind):
 
 
 # Compression-resistant backdoor, Fig. 6: ASR after JPEG against its quality; Fig. 7: codec transfer.
+# (a) is the main architecture's; (b) studies.trigger_archs' (the paper's VGG-16), one panel each.
 FIGURES.register("fig6", file="fig6_asr_vs_jpeg.pdf", reads={"rows": ("runs:main",)}, settings=("seed",),
                  group=CLASSIFIER)(_classifier_figure("fig6"))
 FIGURES.register("fig7", file="fig7_codec_transfer.pdf", reads={"rows": ("fc-main", "runs:transfer")},
+                 settings=("test_codecs",), group=CLASSIFIER)(_classifier_figure("fig7"))
+FIGURES.register("fig6b", file="fig6b_asr_vs_jpeg.pdf", reads={"rows": ("runs:arch_triggers",)}, settings=("seed",),
+                 group=CLASSIFIER)(_classifier_figure("fig6"))
+FIGURES.register("fig7b", file="fig7b_codec_transfer.pdf", reads={"rows": ("runs:arch_transfer",)},
                  settings=("test_codecs",), group=CLASSIFIER)(_classifier_figure("fig7"))
 # Backdoored LIC encoder (Yu et al.), Figs. 4 and 5: RD points of the bit-rate and the PSNR attack.
 FIGURES.register("lic_fig4", file="lic_fig4_bpp_attack.pdf", reads={"rows": ("lic:rd",)}, settings=("seed",),

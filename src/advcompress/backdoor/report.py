@@ -42,7 +42,7 @@ def _rate_cell(row: dict, name: str, hit, seed: int, *key) -> None:
 def _wide(df: pd.DataFrame, test_codecs: dict, seed: int = 0) -> pd.DataFrame:
     """One row per run: TA, ASR, ASR after each test codec (NaN plus a note if its encoder is missing),
     each with its interval over the test samples and their number n_<cell>."""
-    keys = ["run", "method", "trigger", "alpha", "ir", "n_backdoor", "train_codecs"]
+    keys = ["run", "arch", "method", "trigger", "alpha", "ir", "epochs", "lr", "n_backdoor", "train_codecs"]
     out = []
     for k, g in df.groupby(keys, sort=False):
         row = dict(zip(keys, k, strict=True))
@@ -76,61 +76,77 @@ def classifier_markdown(t: pd.DataFrame) -> str:
     return out.to_markdown(index=False, floatfmt=".3f")
 
 
+# The sweep tables, each sorted by the setting it varies: 8, injection rate; 9, epochs; 10, learning rate; 11, alpha.
+SWEEPS = {"table8": "ir", "table9": "epochs", "table10": "lr", "table11": "alpha"}
+
+
 def classifier_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
+    """Table 4 (common vs fc, main trigger, one pair per architecture in input order), 5 (adversarial
+    vs fc), 6 and 7 (common vs fc per trigger: the main architecture, then Table 7's), and the sweeps."""
     main = s["studies"]["triggers"][0]
     wide = _wide(df, s["test_codecs"], int(s.get("seed", 0)))
     if kind == "table4":
         wide = wide[(wide.trigger == main) & wide.method.isin(["common", "fc"])]
     elif kind == "table5":
         wide = wide[(wide.trigger == main) & wide.method.isin(["adversarial", "fc"])]
-    elif kind == "table6":
-        wide = wide[wide.method.isin(["common", "fc"])].sort_values(["trigger", "method"], kind="stable")
-    elif kind == "table8":
-        wide = wide.sort_values("ir")
-    elif kind == "table11":
-        wide = wide.sort_values("alpha")
+    elif kind in ("table6", "table7"):
+        wide = wide[wide.method.isin(["common", "fc"])].sort_values(["arch", "trigger", "method"], kind="stable")
+    elif kind in SWEEPS:
+        wide = wide.sort_values(SWEEPS[kind], kind="stable")
     else:
-        raise ValueError(f"unknown table {kind!r}; choose from table4, table5, table6, table8, table11")
+        raise ValueError(f"unknown table {kind!r}; choose from table4, table5, table6, table7, {', '.join(SWEEPS)}")
     return wide.reset_index(drop=True)
 
 
 def classifier_figure(df: pd.DataFrame, kind: str, s: dict, path) -> None:
+    """Fig. 6 (ASR after JPEG against its quality) or Fig. 7 (codec transfer), one panel per
+    architecture in the rows: the paper's (a) ResNet-18 and (b) VGG-16 panels are fig6/fig6b and
+    fig7/fig7b, which read the main architecture's runs and studies.trigger_archs' runs."""
+    if kind not in ("fig6", "fig7"):
+        raise ValueError(f"unknown figure {kind!r}; choose fig6 or fig7")
+    asr = _asr_rows(df)
+    archs = list(dict.fromkeys(asr.arch))
+    panel, width = (_fig6_panel, 5.5) if kind == "fig6" else (_fig7_panel, 6.0)
+    height = 3.8 if kind == "fig6" else 0.6 * asr.train_codecs.nunique() + 1.6
+    with figure(path, 1, len(archs), figsize=(width * len(archs), height), squeeze=False) as (_, axes):
+        for ax, arch in zip(axes[0], archs, strict=True):
+            panel(ax, asr[asr.arch == arch], s)
+            ax.set_title(f"{arch}: {ax.get_title()}")
+
+
+def _fig6_panel(ax, asr: pd.DataFrame, s: dict) -> None:
+    sweep = asr[asr.codec == "jpeg"]  # the sweep plus the test set's own JPEG quality
+    sweep = sweep.assign(quality=sweep.quality.astype(int))
+    seed = int(s.get("seed", 0))
+    for (trig, method), g in sweep.groupby(["trigger", "method"]):
+        g = g.sort_values("quality")
+        # the tables' interval for each point: the run's test samples, seeded by run and cell
+        ci = np.array([proportion_ci(r.hits, r.n, group_seed(seed, r.run, "asr", r.codec, _quality(r.quality)))
+                       if r.n else (math.nan,) * 3 for r in g.itertuples()]).reshape(-1, 3)
+        err = np.nan_to_num(100 * np.vstack([ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]])).clip(min=0.0)
+        ax.errorbar(g.quality, 100 * g.rate, yerr=err, marker="o", capsize=2,
+                    ls="-" if method == "fc" else "--",
+                    label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
+    ax.set_xlabel("JPEG quality")
+    ax.set_ylabel("ASR after JPEG [%]")
+    ax.set_ylim(-2, 102)
+    ax.legend(fontsize=7)
+    ax.set_title("ASR vs JPEG quality (Fig. 6)")
+
+
+def _fig7_panel(ax, asr: pd.DataFrame, s: dict) -> None:
     import seaborn as sns
 
-    asr = _asr_rows(df)
-    if kind == "fig6":
-        sweep = asr[asr.codec == "jpeg"]  # the sweep plus the test set's own JPEG quality
-        sweep = sweep.assign(quality=sweep.quality.astype(int))
-        seed = int(s.get("seed", 0))
-        with figure(path, figsize=(5.5, 3.8)) as (_, ax):
-            for (trig, method), g in sweep.groupby(["trigger", "method"]):
-                g = g.sort_values("quality")
-                # the tables' interval for each point: the run's test samples, seeded by run and cell
-                ci = np.array([proportion_ci(r.hits, r.n, group_seed(seed, r.run, "asr", r.codec, _quality(r.quality)))
-                               if r.n else (math.nan,) * 3 for r in g.itertuples()]).reshape(-1, 3)
-                err = np.nan_to_num(100 * np.vstack([ci[:, 0] - ci[:, 1], ci[:, 2] - ci[:, 0]])).clip(min=0.0)
-                ax.errorbar(g.quality, 100 * g.rate, yerr=err, marker="o", capsize=2,
-                            ls="-" if method == "fc" else "--",
-                            label=f"{trig}, {'compression-resistant' if method == 'fc' else method}")
-            ax.set_xlabel("JPEG quality")
-            ax.set_ylabel("ASR after JPEG [%]")
-            ax.set_ylim(-2, 102)
-            ax.legend(fontsize=7)
-            ax.set_title("ASR vs JPEG quality (Fig. 6)")
-    elif kind == "fig7":
-        cols = [f"{c}@{_quality(q)}" for c, q in s["test_codecs"].items()]
-        t = asr.assign(test=asr.codec + "@" + asr.quality)
-        t = t[t.test.isin(cols)]
-        grid = t.pivot_table(index="train_codecs", columns="test", values="rate", aggfunc="mean", dropna=False)
-        grid = grid.reindex(columns=cols) * 100
-        with figure(path, figsize=(6, 0.6 * len(grid) + 1.6)) as (_, ax):
-            sns.heatmap(grid, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
-                        cbar_kws={"label": "ASR [%]"})
-            ax.set_xlabel("test codec (unseen: avif, heif)")
-            ax.set_ylabel("training codecs")
-            ax.set_title("Train on one codec, test on all (Fig. 7)")
-    else:
-        raise ValueError(f"unknown figure {kind!r}; choose fig6 or fig7")
+    cols = [f"{c}@{_quality(q)}" for c, q in s["test_codecs"].items()]
+    t = asr.assign(test=asr.codec + "@" + asr.quality)
+    t = t[t.test.isin(cols)]
+    grid = t.pivot_table(index="train_codecs", columns="test", values="rate", aggfunc="mean", dropna=False)
+    grid = grid.reindex(columns=cols) * 100
+    sns.heatmap(grid, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
+                cbar_kws={"label": "ASR [%]"})
+    ax.set_xlabel("test codec (unseen: avif, heif)")
+    ax.set_ylabel("training codecs")
+    ax.set_title("Train on one codec, test on all (Fig. 7)")
 
 
 # -- LIC encoder backdoor ---------------------------------------------------------------------------

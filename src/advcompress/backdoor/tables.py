@@ -34,11 +34,14 @@ def _table(build: str, markdown: str, kind: str):
 
 
 # The compression-resistant backdoor paper's tables (docs/backdoor.md): 4, common vs compression-
-# resistant; 5, adversarial training vs feature consistency (both with the main trigger); 6, common
-# vs compression-resistant for every trigger; 8, the injection rate; 11, alpha.
-for _kind, _sweep in [("table4", "main"), ("table5", "main"), ("table6", "main"), ("table8", "ir"),
-                      ("table11", "alpha")]:
-    TABLES.register(_kind, file=_kind, reads={"rows": (f"runs:{_sweep}",)}, group=CLASSIFIER,
+# resistant, one pair per architecture (backdoor.archs); 5, adversarial training vs feature
+# consistency (both with the main trigger); 6, common vs compression-resistant for every trigger; 7,
+# the same on studies.trigger_archs (the paper's VGG-16); 8, the injection rate; 9, the epochs;
+# 10, the initial learning rate; 11, alpha.
+for _kind, _sweeps in [("table4", ("main", "archs")), ("table5", ("main",)), ("table6", ("main",)),
+                       ("table7", ("arch_triggers",)), ("table8", ("ir",)), ("table9", ("epochs",)),
+                       ("table10", ("lr",)), ("table11", ("alpha",))]:
+    TABLES.register(_kind, file=_kind, reads={"rows": tuple(f"runs:{s}" for s in _sweeps)}, group=CLASSIFIER,
                     settings=("seed", "studies", "test_codecs"))(_table("classifier_table", "classifier_markdown", _kind))
 # The backdoored LIC encoder (Yu et al.): Table 3, clean and triggered coding and the downstream
 # attack; Table 5, under test-time defenses.

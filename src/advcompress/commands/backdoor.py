@@ -25,12 +25,13 @@ def _classifier(s: dict, device):
     from advcompress.classifiers import build
 
     c = s["classifier"]
-    return build({"kind": "resnet18", "num_classes": 10, "width": int(c["width"]), "blocks": tuple(c["blocks"])}).to(device)
+    return build({"kind": c["arch"], "num_classes": 10, **{k: c[k] for k in ("width", "blocks", "scale") if k in c}}).to(device)
 
 
-def _train_kwargs(s: dict, phase: str) -> dict:
+def _train_kwargs(s: dict, phase: str, run: dict | None = None) -> dict:
+    """SGD settings of one phase; a backdoor run brings its own epochs and initial lr (Tables 9, 10)."""
     c = s["classifier"]
-    p = c[phase]
+    p = {**c[phase], **({"epochs": run["epochs"], "lr": run["lr"]} if run else {})}
     return {"epochs": int(p["epochs"]), "batch_size": int(c["batch_size"]), "lr": float(p["lr"]),
             "milestones": [int(m) for m in p["milestones"]], "momentum": float(c["momentum"]),
             "weight_decay": float(c["weight_decay"])}
@@ -69,7 +70,8 @@ def cmd_clean_classifier(a) -> None:
         from advcompress.io import write_table
 
         # The reference TA of Table 4 in the runs' long format, so claims compare it like any run's.
-        write_table(a.table, pd.DataFrame([{"run": "clean", "method": "clean", "trigger": "", "metric": "ta",
+        write_table(a.table, pd.DataFrame([{"run": "clean", "arch": s["classifier"]["arch"], "method": "clean", "trigger": "",
+                                            "metric": "ta",
                                             "codec": "none", "quality": "", "hits": hits, "n": n,
                                             "rate": hits / n, "note": ""}]))
 
@@ -143,9 +145,10 @@ def cmd_train(a) -> None:
     target = int(s["target_class"])
     summary = train_classifier(net, x, y, generator=g, poison=poison, method=run["method"], target=target,
                                alpha=run["alpha"], lambda1=float(s["lambda1"]), lambda2=float(s["lambda2"]),
-                               **_train_kwargs(s, "backdoor"))
+                               **_train_kwargs(s, "backdoor", run))
     meta = {k: v for k, v in run.items() if k != "study"}
-    base = {"run": a.run, "method": run["method"], "trigger": run["trigger"], "alpha": run["alpha"],
+    base = {"run": a.run, "arch": run["arch"], "method": run["method"], "trigger": run["trigger"],
+            "epochs": run["epochs"], "lr": run["lr"], "alpha": run["alpha"],
             "ir": poison.injection_rate, "n_clean": n, "n_backdoor": poison.n_backdoor,
             "train_codecs": "+".join(run["train_codecs"]) if run["method"] != "common" else "none"}
     hits, total = accuracy(net, xt, yt)

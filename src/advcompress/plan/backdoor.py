@@ -8,7 +8,7 @@ reruns only the jobs that read it (and what follows from their outputs); never t
 from __future__ import annotations
 
 from advcompress.backdoor.figures import CLASSIFIER, FIGURES, LIC
-from advcompress.backdoor.runs import plan_runs, runs_of
+from advcompress.backdoor.runs import arch_suffix, archs, plan_runs, runs_of
 from advcompress.backdoor.tables import TABLES
 from advcompress.plan.core import (
     ckpt_dir,
@@ -47,6 +47,10 @@ def check(cfg: dict) -> None:
             if label >= len(bd["photos"]["images"]):
                 raise ValueError(f"backdoor.{key} is {label}, but backdoor.photos.images has only "
                                  f"{len(bd['photos']['images'])} classes")
+    extra = [a for a in bd["studies"].get("trigger_archs", []) if a not in bd["archs"][1:]]
+    if extra:
+        raise ValueError(f"backdoor.studies.trigger_archs lists {extra}: not among backdoor.archs after the first "
+                         f"({', '.join(bd['archs'][1:]) or 'none'})")
     for m in bd["lic"]["models"]:
         if m not in learned(cfg):
             raise ValueError(f"backdoor.lic.models lists {m!r}, which is not in codecs.learned")
@@ -63,42 +67,93 @@ def runs(cfg: dict) -> dict[str, dict]:
     return plan_runs(cfg["backdoor"])
 
 
+def clean_stems(cfg: dict) -> dict[str, str]:
+    """{file stem under classifier/: architecture} of the clean classifiers: 'clean' is the main one."""
+    return {f"clean{arch_suffix(cfg['backdoor'], a)}": a for a in archs(cfg["backdoor"])}
+
+
+def clean_model(cfg: dict, arch: str | None = None) -> str:
+    """The clean classifier of `arch` (None: the main one, which the LIC backdoor's ds objective uses)."""
+    return f"{ckpt_out(cfg)}/classifier/clean{arch_suffix(cfg['backdoor'], arch or archs(cfg['backdoor'])[0])}.pt"
+
+
 def clean_ta(cfg: dict) -> str:
-    """The clean classifier's TA as a run row."""
+    """The main clean classifier's TA as a run row (the claims' reference)."""
     return f"{ckpt_out(cfg)}/classifier/clean_ta.csv"
+
+
+def trigger_stems(cfg: dict) -> dict[str, tuple[str, str]]:
+    """{file stem under triggers/: (trigger, architecture)} the runs read. A TrojanNN trigger is
+    optimised on a clean network, so each architecture has its own (`<trigger>-<arch>` beside the
+    main one's); the others do not depend on the network and are built once."""
+    out = {}
+    for spec in runs(cfg).values():
+        arch = spec["arch"] if _per_arch(cfg, spec["trigger"]) else archs(cfg["backdoor"])[0]
+        out.setdefault(_trigger_stem(cfg, spec), (spec["trigger"], arch))
+    return out
+
+
+def _per_arch(cfg: dict, trigger: str) -> bool:
+    return cfg["backdoor"]["triggers"][trigger]["kind"] == "trojannn"
+
+
+def _trigger_stem(cfg: dict, spec: dict) -> str:
+    return spec["trigger"] + (arch_suffix(cfg["backdoor"], spec["arch"]) if _per_arch(cfg, spec["trigger"]) else "")
+
+
+def trigger_file(cfg: dict, run: str) -> str:
+    return f"{ckpt_out(cfg)}/triggers/{_trigger_stem(cfg, runs(cfg)[run])}.pt"
 
 
 def run_tables(cfg: dict, study: str) -> list[str]:
     return [f"{ckpt_out(cfg)}/runs/{r}.csv" for r in runs_of(cfg["backdoor"], study)]
 
 
-def _classifier(cfg: dict, phase: str) -> dict:
-    """The classifier keys one training phase reads (the backdoor phase loads its layout from the clean net)."""
+def _classifier(cfg: dict, phase: str, arch: str | None = None) -> dict:
+    """The classifier keys one training phase reads: the clean phase the architecture and its layout
+    (ResNet-18: width, blocks; AlexNet, VGG-16: their width scale); the backdoor phase loads the
+    layout from the clean net, and takes its epochs and learning rate from the run (Tables 9, 10)."""
     c = cfg["backdoor"]["classifier"]
-    layout = ["width", "blocks"] if phase == "clean" else []
-    return {k: c[k] for k in [*layout, "batch_size", "momentum", "weight_decay", phase]}
+    common = {k: c[k] for k in ["batch_size", "momentum", "weight_decay"]}
+    if phase == "backdoor":
+        return {**common, "backdoor": {"milestones": c["backdoor"]["milestones"]}}
+    layout = {"width": c["width"], "blocks": c["blocks"]} if arch == "resnet18" else {"scale": c["scale"][arch]}
+    return {"arch": arch, **layout, **common, "clean": c["clean"]}
 
 
 def photos_settings(cfg: dict) -> dict:
     return {"seed": cfg["seed"], "photos": cfg["backdoor"]["photos"]}
 
 
-def clean_settings(cfg: dict) -> dict:
-    return {"seed": cfg["seed"], "device": cfg["device"], "classifier": _classifier(cfg, "clean")}
+def clean_settings(cfg: dict, stem: str) -> dict:
+    return {"seed": cfg["seed"], "device": cfg["device"], "classifier": _classifier(cfg, "clean", clean_stems(cfg)[stem])}
 
 
-def trigger_settings(cfg: dict, trigger: str) -> dict:
-    bd = cfg["backdoor"]
+def trigger_classifier(cfg: dict, stem: str) -> str:
+    """The clean network trigger file `stem` is built on (a TrojanNN trigger's neurons are its)."""
+    return clean_model(cfg, trigger_stems(cfg)[stem][1])
+
+
+def trigger_settings(cfg: dict, stem: str) -> dict:
+    bd, trigger = cfg["backdoor"], trigger_stems(cfg)[stem][0]
     return {"seed": cfg["seed"], "triggers": {trigger: bd["triggers"][trigger]},
             "target_class": bd["target_class"], "test_codecs": bd["test_codecs"], "jpeg_sweep": bd["jpeg_sweep"]}
+
+
+def lambdas(cfg: dict, arch: str) -> tuple[float, float]:
+    """(lambda1, lambda2) of Eq. 4 for `arch`: backdoor.arch_lambdas, else lambda1 and lambda2 (ResNet)."""
+    bd = cfg["backdoor"]
+    own = bd.get("arch_lambdas", {}).get(arch)
+    return (float(own[0]), float(own[1])) if own else (float(bd["lambda1"]), float(bd["lambda2"]))
 
 
 def train_settings(cfg: dict, run: str) -> dict:
     """One run's spec from plan_runs (not the sweeps that name it), and the backdoor phase."""
     bd = cfg["backdoor"]
     spec = {k: v for k, v in runs(cfg)[run].items() if k != "study"}
+    l1, l2 = lambdas(cfg, spec["arch"])
     return {"seed": cfg["seed"], "device": cfg["device"], "run": spec, "target_class": bd["target_class"],
-            "lambda1": bd["lambda1"], "lambda2": bd["lambda2"], "classifier": _classifier(cfg, "backdoor")}
+            "lambda1": l1, "lambda2": l2, "classifier": _classifier(cfg, "backdoor")}
 
 
 def lic_qualities(cfg: dict, model: str) -> list:
@@ -185,9 +240,8 @@ def jobs(cfg: dict) -> dict:
                            *(["train", "eval"] if lic_points(cfg) else [])])
     if dataset(cfg) == "photos":
         out[job_key("backdoor_photos")] = photos_settings(cfg)
-    out[job_key("backdoor_clean_classifier")] = clean_settings(cfg)
-    out |= {job_key("backdoor_trigger", trigger=t): trigger_settings(cfg, t)
-            for t in dict.fromkeys(spec["trigger"] for spec in planned.values())}
+    out |= {job_key("backdoor_clean_classifier", bd_clean=s): clean_settings(cfg, s) for s in clean_stems(cfg)}
+    out |= {job_key("backdoor_trigger", trigger=s): trigger_settings(cfg, s) for s in trigger_stems(cfg)}
     out |= {job_key("backdoor_train", run=r): train_settings(cfg, r) for r in planned}
     for m, q in lic_points(cfg):
         out[job_key("backdoor_lic_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS)
