@@ -89,9 +89,10 @@ SCALE: dict[tuple, object] = {
 
 # Rules whose outputs the stand-ins are: placed, so Snakemake does not run them.
 PLACED_RULES = {"fetch_dataset", "fetch_weights", "classify_fetch_classifier"}
-# The stand-ins' sizes (scale, not format): Kodak 64x96 instead of 512x768, 8 DIV2K images, 100
-# CIFAR-10 images per batch, 2 Imagenette images per class and split, 1 ImageNet image per class.
-KODAK_SIZE, DIV2K_N, CIFAR_PER_BATCH, IMAGENETTE_PER_CLASS = (64, 96), 8, 100, 2
+# The stand-ins' sizes (scale, not format): 4 Kodak-named images of 64x96 instead of 24 of 512x768
+# (every clean-coding and LIC-evaluation job codes the whole folder), 8 DIV2K images, 100 CIFAR-10
+# images per batch, 2 Imagenette images per class and split, 1 ImageNet image per class.
+KODAK_N, KODAK_SIZE, DIV2K_N, CIFAR_PER_BATCH, IMAGENETTE_PER_CLASS = 4, (64, 96), 8, 100, 2
 
 
 class RehearsalError(Exception):
@@ -219,7 +220,7 @@ def place_standins(workdir: Path, cfg: dict, outputs: dict[str, list[str]]) -> l
         path = workdir / out
         name = path.name
         if name == "eval":
-            standins.kodak(path, KODAK_SIZE)
+            standins.kodak(path, KODAK_SIZE, n=KODAK_N)
         elif name == "train":
             standins.div2k(path, DIV2K_N)
         elif name == "cifar10":

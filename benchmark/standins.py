@@ -82,11 +82,12 @@ def _finish(folder: Path, source: str) -> None:
     write_manifest(folder, {"source": source})
 
 
-def kodak(out: Path, size: tuple[int, int] = (64, 96), seed: int = 0) -> Path:
-    """data/<tier>/eval: the 24 Kodak file names (kodim01.png ...), RGB PNGs of `size` (h, w)."""
+def kodak(out: Path, size: tuple[int, int] = (64, 96), seed: int = 0, n: int = 24) -> Path:
+    """data/<tier>/eval: the first `n` of the 24 Kodak file names (kodim01.png ...), RGB PNGs of
+    `size` (h, w). The eval folder is read whole, so `n` scales every job that codes it."""
     rng, photos = np.random.default_rng(seed), _photos()
     out.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(KODAK_NAMES):
+    for i, name in enumerate(KODAK_NAMES[:n]):
         _view(photos[i % len(photos)], *size, rng).save(out / name, format="PNG")
     _finish(out, "stand-in for the Kodak Lossless True Color Image Suite (benchmark/standins.py)")
     return out

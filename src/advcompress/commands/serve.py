@@ -170,7 +170,7 @@ def _cost_line(number: int, code: int, wall: float, argv: list[str]) -> str:
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     rss = max(me.ru_maxrss, kids.ru_maxrss) / 1024
-    command = " ".join(argv[:1] + [a for a in argv[1:] if not a.startswith("{")])[:300]
+    command = " ".join(argv[:1] + [a for a in argv[1:] if not a.startswith("{")])
     return (f"advcompress job server: job {number} done: exit {code}, {wall:.2f} s wall, {cpu:.2f} s CPU, "
             f"{rss:.0f} MiB peak RSS: {command}\n")
 

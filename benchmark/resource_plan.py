@@ -1,0 +1,353 @@
+"""The paper tier's resource plan (issue 15, item 4): per rule, what the CPU rehearsal measured, how
+much more work `config/paper.yaml` gives each job, the GPU hours that makes, and the Slurm
+resources that follow.
+
+    .venv/bin/python benchmark/resource_plan.py measure --workdir /tmp/$USER-rehearse-paper
+    .venv/bin/python benchmark/resource_plan.py plan [--write-profile] [--write-docs]
+
+`measure` reads a rehearsal's job-server log (benchmark/rehearse_paper.py: one line per forked job
+with its CPU seconds and peak RSS), names each job's rule from the rehearsal's dry run (an output
+path in the job's argv), and writes `benchmark/rehearsal_costs.json`: per rule, jobs measured, mean
+and largest CPU seconds per job, largest peak RSS. A partial rehearsal gives a partial file; rules
+it did not reach are listed as unmeasured by `plan`.
+
+`plan` reads that file and both configs and prints, per rule:
+- the work of one job in the rehearsal and in the paper tier (`UNITS`: the product of the keys the
+  job's cost grows with: images x pixels x steps, epochs x training images x width^2, ...), and
+  their ratio; the estimate is linear in it and charges the rehearsal's fixed per-job cost (model
+  loading) at that ratio too, so it errs high;
+- paper-tier jobs (`advcompress.plan.jobs`), CPU hours on one core, and for GPU-tagged rules the
+  GPU hours at a stated GPU/CPU speed ratio (`GPU_RATIO`, below);
+- the Slurm runtime per job (3x the estimate, at least 15 min) and mem_mb (2x the rehearsal's
+  peak RSS plus the training set held in memory, at least 2000).
+`--write-profile` writes those runtimes and mem_mb into `profiles/slurm/config.yaml` between its
+`# resource plan` markers; `--write-docs` writes the table into docs/cluster.md between the same
+markers. tests/test_resource_plan.py checks that both match what `plan` computes from the committed
+costs file.
+
+GPU/CPU ratio: NVIDIA's DeepLearningExamples (PyTorch/Classification/ConvNets/resnet50v1.5/README.md,
+"Training performance results") report ResNet-50 training at 938 img/s on one A100 80GB (TF32); on
+this machine the same model trains at 2.25 images per CPU-second on one thread (`measure-cpu`
+below; 2026-12-03, load average ~9). The rehearsal's jobs run on one thread, so one A100 is taken
+as 938 / 2.25 = 417 cores of this machine for GPU-tagged rules. That ratio is for dense convolution;
+jobs that spend their time in the entropy coder (which runs on the CPU even on a GPU node) get less,
+so GPU hours are a lower bound for coding-heavy rules and the Slurm runtimes keep a 3x margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+
+COSTS = ROOT / "benchmark" / "rehearsal_costs.json"
+PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
+DOCS = ROOT / "docs" / "cluster.md"
+BEGIN, END = "# resource plan: begin (benchmark/resource_plan.py plan --write-profile)", "# resource plan: end"
+DOC_BEGIN, DOC_END = "<!-- resource plan: begin (benchmark/resource_plan.py plan --write-docs) -->", "<!-- resource plan: end -->"
+
+A100_IMG_S = 938.0  # ResNet-50 training, 1x A100 80GB, TF32 (NVIDIA DeepLearningExamples)
+CPU_IMG_PER_CPU_S = 2.25  # ResNet-50 training here, one thread (measure-cpu)
+GPU_RATIO = A100_IMG_S / CPU_IMG_PER_CPU_S
+MARGIN, MIN_RUNTIME, MIN_MEM = 3.0, 15, 2000
+
+# What the paper tier's downloads hold; the rehearsal's stand-ins are counted on disk by `measure`.
+PAPER_DATA = {"kodak_n": 24, "kodak_px": 512 * 768, "div2k_n": 800, "div2k_px": 2040 * 1356,
+              "cifar_train": 50000, "val": {"imagenette": 3925, "imagenet": 50000}}
+TRAIN_SET_RULES = {"defense_train_at", "backdoor_lic_train", "train_lic"}  # hold DIV2K in memory
+
+
+def _attack_work(cfg, d, a=None):
+    a = a or cfg["attack"]
+    images = a["images"] or d["kodak_n"]
+    px = a["crop"] ** 2 if a["crop"] else d["kodak_px"]
+    return images * px * (a["steps"] + a["max_warmup_steps"] + 1)
+
+
+def _classify_work(cfg, d, rounds=False):
+    """Images per net (a null count is the net's whole validation split), mean over the nets, x the
+    longest configured attack (x the most sequential rounds)."""
+    c = cfg["classify"]
+    images = [n["images"] or d["val"][n["dataset"]] for n in c["nets"].values()]
+    steps = max(int(v.get("steps", 1)) for v in c["attacks"].values())
+    return sum(images) / len(images) * steps * (max(c["sequential"]["rounds"]) if rounds else 1)
+
+
+def _classifier_work(cfg, d, phase):
+    c = cfg["backdoor"]["classifier"]
+    return c[phase]["epochs"] * d["cifar_train"] * c["width"] ** 2
+
+
+# rule -> (unit, work of one job as a function of (resolved config, dataset sizes))
+UNITS = {
+    "compress_clean": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
+    "defense_clean": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
+    "attack_run": ("images x pixels x steps", _attack_work),
+    "attack_tau": ("images x pixels x steps", _attack_work),
+    "defense_train_at": ("steps x batch x patch^2 x inner steps", lambda c, d: (
+        c["defense"]["at"]["steps"] * c["defense"]["at"]["batch_size"] * c["defense"]["at"]["patch"] ** 2
+        * (1 + c["defense"]["at"]["attack"]["steps"]))),
+    "train_lic": ("steps x batch x patch^2", lambda c, d: c["train"]["steps"] * c["train"]["batch_size"] * c["train"]["patch"] ** 2),
+    "backdoor_lic_train": ("steps x batch x patch^2", lambda c, d: (
+        c["backdoor"]["lic"]["steps"] * c["backdoor"]["lic"]["batch_size"] * c["backdoor"]["lic"]["patch"] ** 2)),
+    "backdoor_lic_eval": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
+    "backdoor_clean_classifier": ("epochs x images x width^2", lambda c, d: _classifier_work(c, d, "clean")),
+    "backdoor_train": ("epochs x images x width^2", lambda c, d: _classifier_work(c, d, "backdoor")),
+    "backdoor_trigger": ("steps x width^2", lambda c, d: (
+        c["backdoor"]["triggers"]["trojan"]["steps"] * c["backdoor"]["classifier"]["width"] ** 2)),
+    **{r: ("images x attack steps", lambda c, d: _classify_work(c, d))
+       for r in ("classify_attack", "classify_adv", "classify_bpp", "classify_ablation", "classify_overhead",
+                 "classify_adaptive")},
+    "classify_sequential": ("images x attack steps x rounds", lambda c, d: _classify_work(c, d, rounds=True)),
+}
+
+
+# -- measure ---------------------------------------------------------------------------------------
+
+
+def dag_jobs(workdir: Path) -> list[tuple[str, set[str], set[str], str]]:
+    """(rule, inputs, outputs, advcompress command) of every job of the rehearsal's whole DAG
+    (`snakemake -n -p --forceall`)."""
+    proc = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-n", "-p", "--forceall", "--cores", "1",
+                           "--configfile", "config/paper.yaml", "rehearsal.yaml"],
+                          cwd=workdir, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(workdir / "src")})  # the snapshot's library, if any
+    if proc.returncode:
+        sys.exit(f"resource_plan: dry run in {workdir} failed: {proc.stderr[-500:]}")
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", proc.stdout, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+        field = {k: set(v.split(", ")) for k, v in re.findall(r"^    (input|output): (.*)$", block, re.M)}
+        command = re.search(r"\badvcompress ([\w-]+)", block)
+        jobs.append((rule, field.get("input", set()), field.get("output", set()), command[1] if command else ""))
+    return jobs
+
+
+def rule_of(argv: list[str], jobs) -> str | None:
+    """The rule of the job this argv ran: a job of its command with an output in the argv; outputs
+    of upstream jobs (its inputs) may be there too, so the match that feeds none of the others is
+    the one. With no output in the argv (a log line cut short), the one rule that runs the command."""
+    tokens = set(argv)
+    matches = [(r, i, o) for r, i, o, c in jobs if c == argv[0] and o & tokens]
+    last = {r for k, (r, _, o) in enumerate(matches) if not any(o & i for j, (_, i, _) in enumerate(matches) if j != k)}
+    if len(last) == 1:
+        return last.pop()
+    by_command = {r for r, _, _, c in jobs if c == argv[0]}
+    return by_command.pop() if len(by_command) == 1 else None
+
+
+def served_jobs(log_text: str) -> list[tuple[float, float, list[str]]]:
+    """(CPU s, peak RSS MiB, argv) of every job the server finished with exit 0."""
+    pattern = r"job \d+ done: exit 0, [\d.]+ s wall, ([\d.]+) s CPU, (\d+) MiB peak RSS: (.*)$"
+    return [(float(c), float(r), argv.split()) for c, r, argv in re.findall(pattern, log_text, re.M)]
+
+
+def costs(served, dag) -> dict[str, dict]:
+    """Per rule: jobs, mean and largest CPU s, largest peak RSS, from the served jobs."""
+    per: dict[str, list] = {}
+    for cpu, rss, argv in served:
+        rule = rule_of(argv, dag)
+        if rule is None:
+            continue
+        per.setdefault(rule, []).append((cpu, rss))
+    return {rule: {"jobs": len(v), "cpu_mean_s": sum(c for c, _ in v) / len(v), "cpu_max_s": max(c for c, _ in v),
+                   "rss_max_mib": max(r for _, r in v)} for rule, v in sorted(per.items())}
+
+
+def stand_in_sizes(workdir: Path) -> dict:
+    """What the rehearsal's datasets held, counted on disk: the work units' data terms."""
+    import pickle
+
+    from PIL import Image
+
+    data = workdir / "data" / "paper"
+
+    def images(folder: Path, pattern: str) -> tuple[int, float]:
+        files = sorted(folder.rglob(pattern))
+        if not files:
+            sys.exit(f"resource_plan: no {pattern} under {folder}: not a rehearsal workdir")
+        return len(files), sum(math.prod(Image.open(f).size) for f in files) / len(files)
+
+    kodak_n, kodak_px = images(data / "eval", "*.png")
+    div2k_n, div2k_px = images(data / "train", "*.png")
+    cifar = 0
+    for batch in sorted((data / "cifar10").rglob("data_batch_*")):
+        with open(batch, "rb") as f:
+            cifar += len(pickle.load(f, encoding="latin1")["labels"])
+    val = {"imagenette": len([f for f in (data / "imagenette").rglob("*") if f.is_file() and "/val/" in str(f)]),
+           "imagenet": len([f for f in (data / "imagenet" / "val").rglob("*") if f.is_file()])}
+    return {"kodak_n": kodak_n, "kodak_px": kodak_px, "div2k_n": div2k_n, "div2k_px": div2k_px,
+            "cifar_train": cifar, "val": val}
+
+
+def write_costs(rules: dict[str, dict], data: dict, overlay: dict, path: Path = COSTS) -> None:
+    """The measurement: per-rule costs, the stand-ins' sizes and the scale overlay they ran with."""
+    from advcompress.io import write_json
+
+    write_json(path, {"rules": rules, "data": data, "overlay": overlay})
+
+
+def read_costs(path: Path = COSTS) -> dict:
+    return json.loads(path.read_text())
+
+
+# -- plan ------------------------------------------------------------------------------------------
+
+
+def configs(overlay: dict) -> tuple[dict, dict]:
+    """(paper, rehearsal): the resolved paper tier, and it under the rehearsal's scale overlay."""
+    import tempfile
+
+    import yaml
+
+    from advcompress.config import load_tier
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rehearsal.yaml"
+        path.write_text(yaml.safe_dump(overlay))
+        return load_tier("config/paper.yaml", root=ROOT), load_tier("config/paper.yaml", path, root=ROOT)
+
+
+def gpu_rules() -> set[str]:
+    """Rules whose resources declare `gpu=1`, read off the rule files."""
+    rules = set()
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for name, body in re.findall(r"^\s*rule (\w+):\n((?:(?!\s*rule ).*\n)*)", smk.read_text(), re.M):
+            if re.search(r"\bgpu\s*=\s*1", body):
+                rules.add(name)
+    return rules
+
+
+def plan_rows(costs: dict) -> list[dict]:
+    """One row per rule of the paper tier: measured cost, scale, hours, Slurm resources."""
+    from advcompress import plan
+
+    paper, rehearsal = configs(costs["overlay"])
+    measured = costs["rules"]
+
+    counts: dict[str, int] = {}
+    for rule, _ in plan.jobs(paper):
+        counts[rule] = counts.get(rule, 0) + 1
+    gpu = gpu_rules()
+    rows = []
+    for rule, n in sorted(counts.items()):
+        m = measured.get(rule)
+        unit, work = UNITS.get(rule, ("(not scaled)", lambda c, d: 1.0))
+        ratio = work(paper, PAPER_DATA) / work(rehearsal, costs["data"])
+        row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m}
+        if m:
+            per_job_s = m["cpu_mean_s"] * ratio / (GPU_RATIO if rule in gpu else 1.0)
+            data_mib = (PAPER_DATA["div2k_n"] * PAPER_DATA["div2k_px"] * 3 / 2**20) if rule in TRAIN_SET_RULES else 0
+            row.update(cpu_h=n * m["cpu_mean_s"] * ratio / 3600, hours=n * per_job_s / 3600, per_job_min=per_job_s / 60,
+                       runtime=max(MIN_RUNTIME, math.ceil(MARGIN * per_job_s / 60)),
+                       mem_mb=max(MIN_MEM, int(math.ceil((2 * m["rss_max_mib"] + data_mib) / 500) * 500)))
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    head = ("| rule | device | rehearsal CPU s / job (n) | peak RSS MiB | work unit | paper / rehearsal | paper jobs "
+            "| CPU h (1 core) | GPU h or CPU h | Slurm runtime (min) | mem_mb |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    gpu_h = cpu_h = 0.0
+    for r in rows:
+        m = r["measured"]
+        if not m:
+            lines.append(f"| {r['rule']} | {'GPU' if r['gpu'] else 'CPU'} | not measured | | {r['unit']} | {r['scale']:.3g} "
+                         f"| {r['paper_jobs']} | | | profile default | profile default |")
+            continue
+        if r["gpu"]:
+            gpu_h += r["hours"]
+        else:
+            cpu_h += r["hours"]
+        lines.append(f"| {r['rule']} | {'GPU' if r['gpu'] else 'CPU'} | {m['cpu_mean_s']:.1f} ({m['jobs']}) | {m['rss_max_mib']:.0f} "
+                     f"| {r['unit']} | {r['scale']:.3g} | {r['paper_jobs']} | {r['cpu_h']:.3g} "
+                     f"| {r['hours']:.3g} {'GPU' if r['gpu'] else 'CPU'} | {r['runtime']} | {r['mem_mb']} |")
+    lines.append(f"\n**Total: {gpu_h:.0f} GPU hours** (one A100 = {GPU_RATIO:.0f} cores of this machine) "
+                 f"**and {cpu_h:.1f} CPU hours** for the measured rules; unmeasured rules are not in the total.")
+    return "\n".join(lines) + "\n"
+
+
+def profile_block(rows: list[dict]) -> str:
+    out = [BEGIN]
+    for r in rows:
+        if r["measured"]:
+            out += [f"  {r['rule']}:", f"    runtime: {r['runtime']}", f"    mem_mb: {r['mem_mb']}"]
+    return "\n".join(out + [END]) + "\n"
+
+
+def replace_between(text: str, begin: str, end: str, block: str, where: Path) -> str:
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        sys.exit(f"resource_plan: {where} has no '{begin}' ... '{end}' markers")
+    line_start = text.rfind("\n", 0, i) + 1
+    return text[:line_start] + block + text[text.index("\n", j) + 1:]
+
+
+def measure_cpu(steps: int = 3, batch: int = 8) -> float:
+    """ResNet-50 training images per CPU-second on one thread (the GPU_RATIO's denominator)."""
+    import torch
+    import torchvision
+
+    torch.set_num_threads(1)
+    net = torchvision.models.resnet50(weights=None).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(batch, 3, 224, 224), torch.randint(1000, (batch,))
+    times = []
+    for _ in range(steps + 1):
+        t = time.process_time()
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        times.append(time.process_time() - t)
+    return batch / sorted(times[1:])[len(times[1:]) // 2]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure", help="per-rule costs of a rehearsal -> benchmark/rehearsal_costs.json")
+    m.add_argument("--workdir", type=Path, required=True, help="a rehearse_paper.py workdir")
+    p = sub.add_parser("plan", help="the resource table from the costs file and the configs")
+    p.add_argument("--write-profile", action="store_true", help=f"write runtimes and mem_mb into {PROFILE.relative_to(ROOT)}")
+    p.add_argument("--write-docs", action="store_true", help=f"write the table into {DOCS.relative_to(ROOT)}")
+    sub.add_parser("measure-cpu", help="ResNet-50 training images per CPU-second here (one thread)")
+    a = ap.parse_args(argv)
+    if a.cmd == "measure":
+        log = a.workdir / "jobs.log"
+        if not log.is_file():
+            print(f"resource_plan: error: {log} not found (run benchmark/rehearse_paper.py first)", file=sys.stderr)
+            return 2
+        rows = costs(served_jobs(log.read_text()), dag_jobs(a.workdir))
+        overlay = yaml.safe_load((a.workdir / "rehearsal.yaml").read_text())
+        write_costs(rows, stand_in_sizes(a.workdir), overlay)
+        print(f"{sum(r['jobs'] for r in rows.values())} jobs of {len(rows)} rules -> {COSTS.relative_to(ROOT)}")
+        return 0
+    if a.cmd == "measure-cpu":
+        print(f"ResNet-50 training: {measure_cpu():.2f} images per CPU-second (one thread)")
+        return 0
+    rows = plan_rows(read_costs())
+    table = markdown(rows)
+    print(table)
+    if a.write_profile:
+        PROFILE.write_text(replace_between(PROFILE.read_text(), BEGIN, END, profile_block(rows), PROFILE))
+    if a.write_docs:
+        DOCS.write_text(replace_between(DOCS.read_text(), DOC_BEGIN, DOC_END, f"{DOC_BEGIN}\n{table}{DOC_END}\n", DOCS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

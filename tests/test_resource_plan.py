@@ -1,0 +1,101 @@
+"""The paper tier's resource plan (benchmark/resource_plan.py): costs from the job server's log,
+their scaling to the paper tier, and the Slurm profile and docs table that come from them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import yaml
+
+from benchmark import resource_plan as rp
+
+LOG = """advcompress job server: job 1 in pid 10
+advcompress job server: job 1 done: exit 0, 9.0 s wall, 4.0 s CPU, 500 MiB peak RSS: compress --codec jpeg --quality 5 --out results/paper/clean/jpeg/q5.csv --settings
+advcompress job server: job 2 done: exit 0, 9.0 s wall, 8.0 s CPU, 700 MiB peak RSS: compress --codec jpeg --quality 9 --out results/paper/clean/jpeg/q9.csv --settings
+advcompress job server: job 3 done: exit 2, 1.0 s wall, 1.0 s CPU, 100 MiB peak RSS: compress --codec jpeg --quality 7 --out results/paper/clean/jpeg/q7.csv
+advcompress job server: job 4 done: exit 0, 30.0 s wall, 20.0 s CPU, 900 MiB peak RSS: attack-run --attack srda --model tcm --eval-dir data/paper/eval --codec-ckpt tcm@1=data/paper/weights/tcm/q1.pth.tar --codec-ckpt
+"""
+EVAL = {"data/paper/eval"}
+DAG = [("fetch_dataset", set(), EVAL, ""),
+       *(("compress_clean", EVAL, {f"results/paper/clean/jpeg/q{q}.csv", f"results/paper/clean/jpeg/q{q}_recon"}, "compress")
+         for q in (5, 7, 9)),
+       ("defense_clean", EVAL, {"results/paper/defense/clean/tcm/q5.csv"}, "compress"),
+       ("attack_run", EVAL, {"results/paper/attack/srda/tcm/rows.csv", "results/paper/attack/srda/tcm/adv"}, "attack-run")]
+
+
+def test_costs_per_rule_come_from_the_successful_served_jobs():
+    """A job is named by its own output, not by the eval folder (an upstream output) in its argv; a
+    line cut short names the one rule that runs its command; a failed job is not a cost."""
+    rows = rp.costs(rp.served_jobs(LOG), DAG)
+    assert rows["compress_clean"] == {"jobs": 2, "cpu_mean_s": 6.0, "cpu_max_s": 8.0, "rss_max_mib": 700.0}
+    assert rows["attack_run"]["jobs"] == 1 and rows["attack_run"]["cpu_mean_s"] == 20.0
+
+
+REHEARSAL_DATA = {"kodak_n": 4, "kodak_px": 6144.0, "div2k_n": 8, "div2k_px": 24576.0, "cifar_train": 500,
+                  "val": {"imagenette": 20, "imagenet": 1000}}
+
+
+def _overlay():
+    from benchmark import rehearse_paper
+
+    return rehearse_paper.overlay()
+
+
+def test_costs_file_round_trips(tmp_path):
+    rows = rp.costs(rp.served_jobs(LOG), DAG)
+    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), tmp_path / "c.json")
+    assert rp.read_costs(tmp_path / "c.json") == {"rules": rows, "data": REHEARSAL_DATA, "overlay": _overlay()}
+
+
+def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
+    paper, rehearsal = rp.configs(_overlay())
+    # clean coding: 24 Kodak images of 512x768 against the stand-ins
+    work = rp.UNITS["compress_clean"][1]
+    assert work(paper, rp.PAPER_DATA) / work(rehearsal, REHEARSAL_DATA) == pytest.approx(24 * 512 * 768 / (4 * 6144))
+    # AT: steps, batch, patch^2 and inner attack steps all count
+    at_p, at_r = paper["defense"]["at"], rehearsal["defense"]["at"]
+    assert at_r["steps"] < at_p["steps"] and at_r["patch"] < at_p["patch"]
+    expected = (at_p["steps"] * at_p["batch_size"] * at_p["patch"] ** 2 * (1 + at_p["attack"]["steps"])) / (
+        at_r["steps"] * at_r["batch_size"] * at_r["patch"] ** 2 * (1 + at_r["attack"]["steps"]))
+    work = rp.UNITS["defense_train_at"][1]
+    assert work(paper, rp.PAPER_DATA) / work(rehearsal, REHEARSAL_DATA) == pytest.approx(expected)
+
+
+def test_plan_rows_hours_runtime_and_memory():
+    measured = {"compress_clean": {"jobs": 2, "cpu_mean_s": 6.0, "cpu_max_s": 8.0, "rss_max_mib": 700.0},
+                "defense_train_at": {"jobs": 3, "cpu_mean_s": 2.0, "cpu_max_s": 3.0, "rss_max_mib": 800.0}}
+    rows = {r["rule"]: r for r in rp.plan_rows({"rules": measured, "data": REHEARSAL_DATA, "overlay": _overlay()})}
+    clean, at = rows["compress_clean"], rows["defense_train_at"]
+    assert not clean["gpu"] and at["gpu"]  # read off the rules' resources
+    assert clean["hours"] == pytest.approx(clean["paper_jobs"] * 6.0 * clean["scale"] / 3600)  # CPU: no ratio
+    assert at["hours"] == pytest.approx(at["paper_jobs"] * 2.0 * at["scale"] / rp.GPU_RATIO / 3600)
+    assert at["runtime"] == max(rp.MIN_RUNTIME, math.ceil(rp.MARGIN * 2.0 * at["scale"] / rp.GPU_RATIO / 60))
+    assert at["mem_mb"] > 2 * 800 + 6000  # AT holds DIV2K as 8-bit codes: ~6.6 GB
+    assert rows["attack_run"]["measured"] is None and "runtime" not in rows["attack_run"]
+
+
+def test_the_committed_profile_and_docs_are_the_plan_of_the_committed_costs():
+    rows = rp.plan_rows(rp.read_costs())
+    profile = rp.PROFILE.read_text()
+    assert rp.profile_block(rows) in profile
+    set_resources = yaml.safe_load(profile)["set-resources"]
+    for r in rows:
+        if r["measured"]:
+            assert set_resources[r["rule"]] == {"runtime": r["runtime"], "mem_mb": r["mem_mb"]}
+    assert rp.markdown(rows) in rp.DOCS.read_text()
+
+
+def test_stand_in_sizes_are_counted_on_disk(tmp_path):
+    from benchmark import standins
+
+    data = tmp_path / "data" / "paper"
+    standins.kodak(data / "eval", (16, 24), n=3)
+    standins.div2k(data / "train", 2, (32, 48))
+    standins.cifar10(data / "cifar10", 10)
+    standins.imagenette(data / "imagenette", 1)
+    (data / "imagenet" / "val" / "n01").mkdir(parents=True)
+    (data / "imagenet" / "val" / "n01" / "a.JPEG").write_bytes(b"x")
+    sizes = rp.stand_in_sizes(tmp_path)
+    assert sizes == {"kodak_n": 3, "kodak_px": 16 * 24, "div2k_n": 2, "div2k_px": 32 * 48, "cifar_train": 50,
+                     "val": {"imagenette": 10, "imagenet": 1}}
