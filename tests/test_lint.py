@@ -53,7 +53,7 @@ def test_the_codec_registry_imports_no_study():
     """Core modules point one way: every study builds codecs by name (`mbt2018+online` included),
     so a registry that imported a study (it once imported `defenses` for `+online`) would tie every
     job to that study's code and invite import cycles."""
-    studies = ("attack", "defense", "classify", "backdoor", "claims")
+    studies = STUDIES
     code = ("import sys\nfrom advcompress.codecs import codec_entry, registered_codecs\n"
             "registered_codecs(); codec_entry('jpeg+online')\n"
             f"bad = sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in {studies!r})\n"
@@ -92,3 +92,42 @@ def test_only_the_cli_and_its_commands_import_the_cli():
         if any(n == "advcompress.cli" or n.startswith("advcompress.cli.") for n in names):
             bad.append(str(path.relative_to(ROOT)))
     assert not bad, f"library modules importing advcompress.cli: {bad}"
+
+
+# The study packages, and the modules of one study another may import: the pieces it builds on by
+# design (docs/architecture.md, "One package per study"). Anything else of a study is its own.
+STUDIES = ("foundation", "attack", "defense", "classify", "backdoor", "claims")
+SHARED_STUDY_MODULES = {
+    "foundation.train": "the defense's adversarial fine-tuning trains with the foundation's optimizers",
+    "foundation.tables": "Fig. 15 (defense) and the victims claim read the clean RD table and BD-PSNR",
+    "attack.algorithms": "the defense's AT samples are SRDA's",
+    "attack.tables": "Table III averages over directions and submodels as Table II does",
+    "attack.plots": "the defense's bars are drawn as the attack's, with their intervals (ci_bars)",
+    "classify.defenses": "the backdoor's defense evaluation applies the classifier study's compression defenses",
+}
+
+
+def cross_study_imports(src) -> list[tuple[str, str]]:
+    """(file, study module) of every import of another study's module by a study package's file."""
+    found = []
+    for path in sorted((src / "advcompress").rglob("*.py")):
+        own = path.relative_to(src / "advcompress").parts[0]
+        if own not in STUDIES:
+            continue
+        package = ".".join(path.relative_to(src).with_suffix("").parts[:-1])
+        for name in set(_imported_modules(path, package)):
+            parts = name.split(".")
+            if parts[0] == "advcompress" and len(parts) > 2 and parts[1] in STUDIES and parts[1] != own:
+                found.append((str(path.relative_to(src)), ".".join(parts[1:3])))
+    return sorted(set(found))
+
+
+def test_no_study_imports_another_studys_own_modules():
+    """A study reads another study's module only if it is one of the pieces listed above; the rest
+    (attack.run, defense.adversarial_training, the registries, ...) can change with its own study."""
+    found = cross_study_imports(ROOT / "src")
+    assert {m for _, m in found} & set(SHARED_STUDY_MODULES), "the check finds no cross-study import at all"
+    bad = [(f, m) for f, m in found if m not in SHARED_STUDY_MODULES]
+    assert not bad, f"study modules importing another study's own module: {bad}"
+    for module in SHARED_STUDY_MODULES:
+        assert (ROOT / "src" / "advcompress" / (module.replace(".", "/") + ".py")).is_file(), module
