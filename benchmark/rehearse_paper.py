@@ -67,6 +67,8 @@ SCALE: dict[tuple, object] = {
     ("backdoor", "classifier", "batch_size"): 64,
     ("backdoor", "classifier", "clean", "epochs"): 1,
     ("backdoor", "classifier", "backdoor", "epochs"): 1,
+    ("backdoor", "classifier", "scale"): {"alexnet": 0.125, "vgg16": 0.125},  # AlexNet, VGG-16 (Table 4, 7)
+    ("backdoor", "studies", "epochs_sweep"): [1, 2],  # Table 9: the paper's 20-100 epochs would dwarf the rest
     ("backdoor", "triggers", "trojan", "steps"): 2,
     # LIC backdoor: 2 steps on batches of 2 64 px patches, 20 downstream images
     ("backdoor", "lic", "steps"): 2,

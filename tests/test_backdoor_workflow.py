@@ -33,7 +33,9 @@ def test_every_backdoor_target_exists(bd):
                  "figures/backdoor_fig6_asr_vs_jpeg.pdf", "figures/backdoor_fig7_codec_transfer.pdf",
                  "tables/backdoor_lic_table3.csv", "tables/backdoor_lic_table5.csv",
                  "figures/backdoor_lic_fig4_bpp_attack.pdf", "figures/backdoor_lic_fig5_psnr_attack.pdf",
-                 "figures/backdoor_lic_fig6_example.png"]:
+                 "figures/backdoor_lic_fig6_example.png", "tables/backdoor_table7.csv", "tables/backdoor_table9.md",
+                 "tables/backdoor_table10.md", "figures/backdoor_fig6b_asr_vs_jpeg.pdf",
+                 "figures/backdoor_fig7b_codec_transfer.pdf"]:
         assert (out / name).stat().st_size > 0, name
 
 
@@ -51,6 +53,9 @@ def test_table4_rows_and_their_claims_are_reported(bd):
     table = pd.read_csv(root / "results/smoke/tables/backdoor_table4.csv")
     assert set(table.method) == {"common", "fc"} and table.ta.between(0.5, 1).all()
     assert {"asr_avif_q50", "asr_heif_q50", "asr_jpeg2000_q30"} <= set(table.columns)  # unseen codecs are columns
+    # one common/fc pair per architecture of backdoor.archs (the smoke tier has all three)
+    assert table.groupby("arch", sort=False).method.apply(sorted).to_dict() == {
+        a: ["common", "fc"] for a in cfg["backdoor"]["archs"]}
 
 
 def test_clean_classifier_ta_is_a_run_row_the_ta_claim_reads(bd):

@@ -67,6 +67,8 @@ def test_the_backdoor_sweeps_and_archs_each_change_only_the_jobs_that_read_them(
     tables = {w for r, w in plan.jobs(default) if r == "backdoor_table"}
     assert {"backdoor_table=table9", "backdoor_table=table10"} <= tables
     assert "backdoor_table=table7" not in tables
+    for sweep in ("epochs", "lr"):  # each table has the main run's row among the sweep's, as the paper's
+        assert "results/checkpoints/backdoor/runs/fc-gauss.csv" in plan.backdoor.run_tables(default, sweep)
     assert {w for r, w in plan.jobs(default) if r == "backdoor_clean_classifier"} == {"bd_clean=clean"}
 
     paper = load_tier(ROOT / "config" / "paper.yaml", root=ROOT)
