@@ -162,7 +162,7 @@ def test_a_missing_codec_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys
     (["classify-bpp", "--codec-ckpt", "mbt2018=x.pt"], "argument --codec-ckpt: expects NAME@QUALITY=PATH"),
     (["classify-fetch-classifier", "--arch", "vgg"], "argument --arch: unknown torchvision architecture 'vgg'"),
     (["backdoor-table", "--kind", "table12"], "argument --kind: unknown backdoor table 'table12'; choose from lic_table3,"),
-    (["classify-figure", "nope"], "argument KIND: unknown classify figure 'nope'; choose from ablation, adaptive-example"),
+    (["classify-figure", "nope"], "argument KIND: unknown classify figure 'nope'; choose from ablation, ablation-codec, adaptive-attacks"),
     (["claims", "--table", "rows.csv"], "argument --table: expects KIND=PATH"),
     (["claims", "--table", "nope=rows.csv"], "argument --table: unknown table kind 'nope'; choose from attack_rows"),
     (["selfcheck", "--device", "tpu"], "argument --device: unknown device 'tpu'"),
