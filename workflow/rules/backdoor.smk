@@ -162,14 +162,14 @@ rule backdoor_lic_eval:
 
 # -- tables and figures of both studies: one rule each, over the registries (backdoor.tables, backdoor.figures)
 
-# backdoor_table writes tables/backdoor_<table>.{csv,md}: the classifier backdoor's tables 4, 5, 6, 8
-# and 11 that have runs in this config, and the LIC backdoor's lic_table3 and lic_table5.
+# backdoor_table writes tables/backdoor_<table>.{csv,md}: the classifier backdoor's tables 4 to 11
+# that have runs in this config, and the LIC backdoor's lic_table3 and lic_table5.
 table_rule(
     "backdoor", plan.backdoor.table_plan(config), plan.backdoor.entry_inputs, plan.backdoor.entry_settings,
     "advcompress backdoor-table {input:q} --kind {params.kind:q} --out-csv {output.csv:q} "
     "--out-md {output.md:q}{params.settings_arg} > {log:q} 2>&1",
 )
-# backdoor_figure draws figures/backdoor_<name>: fig6_asr_vs_jpeg.pdf, fig7_codec_transfer.pdf,
+# backdoor_figure draws figures/backdoor_<name>: fig6(b)_asr_vs_jpeg.pdf, fig7(b)_codec_transfer.pdf,
 # lic_fig4_bpp_attack.pdf, lic_fig5_psnr_attack.pdf and lic_fig6_example.png.
 figure_rule(
     "backdoor", plan.backdoor.figure_plan(config), plan.backdoor.entry_inputs, plan.backdoor.entry_settings,
