@@ -43,3 +43,15 @@ def test_a_folder_without_tables_is_a_user_error(tmp_path, capsys):
     assert main([str(a), str(tmp_path / "empty")]) == 2
     assert main([str(tmp_path / "missing"), str(a)]) == 2
     assert "is not a folder holding CSV files" in capsys.readouterr().err
+
+
+def test_ignored_columns_are_left_out_and_the_others_still_compared(tmp_path, capsys):
+    """Measured times differ between any two runs; --ignore drops them, not the values beside them."""
+    timed = {"rd_clean.csv": pd.DataFrame({"codec": ["jpeg"], "psnr_db": [31.25], "encode_s": [0.01]})}
+    a = _run(tmp_path / "a", timed)
+    slower = _run(tmp_path / "b", {"rd_clean.csv": timed["rd_clean.csv"].assign(encode_s=0.03)})
+    assert main([str(a), str(slower), "--ignore", "encode_s"]) == 0
+    assert "1 tables, all equal but for encode_s" in capsys.readouterr().out
+    both = _run(tmp_path / "c", {"rd_clean.csv": timed["rd_clean.csv"].assign(encode_s=0.03, psnr_db=30.0)})
+    assert compare(a, both, ("encode_s",)) == ["rd_clean.csv: column 'psnr_db', row 0: 31.25 against 30.0 (1 rows differ)"]
+    assert len(compare(a, both)[0].split("; ")) == 2  # without --ignore, both columns are named
