@@ -79,11 +79,13 @@ SCALE: dict[tuple, object] = {
     ("classify", "nets", "resnet50", "images"): 2,
     ("classify", "nets", "vit_b_16", "images"): 2,
     ("classify", "nets", "resnet50-imagenet", "images"): 2,
+    ("classify", "nets", "vit_b_16-imagenet", "images"): 2,
     ("classify", "attacks", "cw", "steps"): 2,
     ("classify", "attacks", "deepfool", "steps"): 2,
     ("classify", "attacks", "ifgsm", "steps"): 2,
     ("classify", "attacks", "pgd", "steps"): 2,
     ("classify", "sequential", "rounds"): [1, 2],
+    ("classify", "sequential", "learned_rounds"): [1, 2],   # ELIC/HiFiC sequential (paper: 1-7)
     ("classify", "bpp", "images"): 2,
     ("classify", "overhead", "images"): 2,
     ("classify", "adaptive", "images"): 2,
