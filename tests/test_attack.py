@@ -136,6 +136,17 @@ def test_arda_weights_sum_to_one_and_stay_finite(images):
     assert (perturbation_norm(res["x_adv"]["sda"] - images[:1]) <= 1e-3 + 1e-9).all()
 
 
+def test_an_attack_leaves_the_weights_as_it_found_them(images):
+    """The attack turns the weights' gradients off while it runs (input gradient only) and back on
+    after: adversarial training attacks the codec it then trains."""
+    codec = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 16, "M": 24})
+    codec.net.g_a[0].weight.requires_grad_(False)  # a part the caller froze stays frozen
+    before = {n: p.requires_grad for n, p in codec.named_parameters()}
+    attack_grid("srda", codec, images[:1], {"sra": (1, 0)}, {**FAST, "steps": 1, "max_warmup_steps": 1})
+    assert {n: p.requires_grad for n, p in codec.named_parameters()} == before
+    assert all(p.grad is None for p in codec.parameters())
+
+
 class _LinearRateCodec:
     """A submodel whose rate grows with the image's mean brightness at its own slope (bpp = 0.1 +
     slope * mean shift) and that reconstructs perfectly: slope 0 cannot be attacked at all."""

@@ -15,7 +15,8 @@ to 8 bits (what an image file holds).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 
 import torch
@@ -101,6 +102,23 @@ def project_to_ball(delta: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, 
     norm = perturbation_norm(delta)
     scale = torch.where(norm > epsilon, torch.sqrt(epsilon / norm.clamp_min(1e-30)), torch.ones_like(norm))
     return delta * scale.view(-1, *([1] * (delta.dim() - 1))), norm
+
+
+@contextlib.contextmanager
+def input_gradient_only(codecs: Sequence) -> Iterator[None]:
+    """Inside the block the codecs' parameters need no gradient (restored after, as adversarial
+    training attacks the codec it trains): the attack wants the input's gradient alone, and the
+    forward then records no graph through the weights (entropy models' parametrisations, GDN's
+    reparametrised beta and gamma) that the backward would have to walk past."""
+    modules = [c for c in codecs if isinstance(c, torch.nn.Module)]  # a test's stand-in may have no weights
+    params = [p for c in modules for p in c.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def optimise_perturbation(
@@ -200,7 +218,8 @@ def srda(codec, x: torch.Tensor, gammas, settings: AttackSettings | dict | None 
     def loss_fn(x_a, _step):
         return srda_loss(codec, x_a, g, s.proxy)
 
-    return optimise_perturbation(loss_fn, x, s)
+    with input_gradient_only([codec]):
+        return optimise_perturbation(loss_fn, x, s)
 
 
 def arda(codecs: Sequence, x: torch.Tensor, gammas, settings: AttackSettings | dict | None = None) -> AttackResult:
@@ -221,7 +240,8 @@ def arda(codecs: Sequence, x: torch.Tensor, gammas, settings: AttackSettings | d
         w = arda_weights(state["init"], losses.detach(), s.tau)
         return (w * losses).sum(1), {"weights": w, "losses": losses.detach()}
 
-    return optimise_perturbation(loss_fn, x, s)
+    with input_gradient_only(codecs):
+        return optimise_perturbation(loss_fn, x, s)
 
 
 # -- registry ------------------------------------------------------------------------------------
