@@ -125,6 +125,7 @@ def test_the_defense_adds_at_and_online_targets_without_changing_the_undefended_
     ("attack.models", ["bmshj2018-hyperprior", "nope"], "attack.models lists 'nope'"),
     ("defense.models", ["nope"], "defense.models lists 'nope'"),
     ("backdoor.lic.models", ["nope"], "backdoor.lic.models lists 'nope'"),
+    ("backdoor.studies.trigger_archs", ["vgg16"], "backdoor.studies.trigger_archs lists"),  # not in archs[1:]
     ("defense.at.main", "nope", "defense.at.main is 'nope'"),
 ])
 def test_a_config_naming_an_unknown_codec_or_entry_fails_naming_the_key(default, path, value, names):
