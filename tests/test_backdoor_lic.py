@@ -225,3 +225,45 @@ def test_eqs_7_and_8_take_each_max_per_image(photos):
     # and the batch-mean forms really differ on this batch
     assert float(torch.maximum(r, rt).mean()) > float(torch.maximum(r.mean(), rt.mean())) + 1e-3
     assert float(torch.maximum(d, dt).mean()) > float(torch.maximum(d.mean(), dt.mean())) + 1e-3
+
+
+def test_amplified_trigger_multiplies_the_perturbation_within_the_clamp():
+    """Table 6: x3 sends x + 3 delta (delta the budget-projected perturbation of T(x)), clipped to
+    [0, 1]; away from the clip its MSE is 9 times T(x)'s, at most 9 eps^2 = 2.25e-4."""
+    torch.manual_seed(0)
+    t = FrequencyTrigger(block=16, n_freq=64, k=16, eps=0.005)
+    with torch.no_grad():
+        t.head.weight.mul_(50)
+        x = torch.rand(2, 3, 32, 32) * 0.5 + 0.25  # 3 delta (|delta| < 0.1) stays inside [0, 1]
+        d1, d3 = t(x) - x, t.amplified(x, 3.0) - x
+        assert torch.allclose(d3, 3 * d1, atol=1e-6) and d1.abs().max() > 1e-3
+        mse = d3.pow(2).flatten(1).mean(1)
+        assert torch.allclose(mse, 9 * d1.pow(2).flatten(1).mean(1), rtol=1e-4)
+        assert torch.all(mse <= 9 * 0.005**2 * (1 + 1e-4))
+        edge = torch.full((1, 3, 32, 32), 0.99)  # near white: x3 pushes pixels past 1, and they are clipped
+        delta = t.perturbation(edge)[0]
+        bright = t.amplified(edge, 3.0)
+        assert (edge + 3 * delta).max() > 1 and bright.max() <= 1
+        assert torch.allclose(bright, (edge + 3 * delta).clamp(0, 1))
+
+
+def test_table6_sets_each_amplified_cell_beside_the_same_defense_at_x1():
+    """Rows of defenses the amplified run did not code (blur 0.2) leave Table 6; x1 cells come from
+    the defense rows, x3 cells from the amplified rows, each a mean over its own images."""
+    import pandas as pd
+
+    from advcompress.backdoor.report import lic_table
+
+    base = {"model": "m", "quality": 4, "error": ""}
+    defense = [{**base, "image": i, "defense": d, "value": v, "trigger": t, "psnr_vs_clean_db": 10.0 + i,
+                "bpp_actual": 1.0, "trigger_mse": 2.5e-5}
+               for i in range(3) for d, v in [("none", ""), ("blur", 0.2), ("blur", 0.6)] for t in ["none", "psnr"]]
+    amplified = [{**base, "image": i, "defense": d, "value": v, "trigger": "psnr", "amplify": 3.0,
+                  "psnr_vs_clean_db": 4.0 + i, "bpp_actual": 1.0, "trigger_mse": 2.2e-4}
+                 for i in range(3) for d, v in [("none", ""), ("blur", 0.6)]]
+    t = lic_table(pd.concat([pd.DataFrame(defense), pd.DataFrame(amplified)], ignore_index=True), "table6",
+                  {"seed": 0})
+    assert set(zip(t.defense, t.value, t.amplify, strict=True)) == {
+        ("none", "", 1.0), ("none", "", 3.0), ("blur", "0.6", 1.0), ("blur", "0.6", 3.0)}
+    assert (t.trigger == "psnr").all() and (t.n_images == 3).all()
+    assert sorted(t.psnr_vs_clean_db) == [5.0, 5.0, 11.0, 11.0]

@@ -203,14 +203,21 @@ def _backdoor_outputs(root, rng) -> dict[str, list[str]]:
         rd = [{**key, "image": i, "encoder": enc, "trigger": t, "bpp_actual": q * rng.uniform(0.2, 0.4),
                "bpp_est": q * 0.3, "psnr_db": 28.0 + q, "psnr_vs_clean_db": 28.0 + q - rng.uniform(0, 3),
                "trigger_mse": 0.0 if t == "none" else 1.0}
-              for i, enc, t in product(range(3), ["original", "backdoored"], ["none", "bpp", "psnr"])]
+              for i, enc, t in product(range(3), ["original", "backdoored"], ["none", "bpp", "psnr", "ds"])]
         ds = [{**key, "image": i, "encoder": enc, "trigger": t, "label": i % 3, "pred": 0, "correct": float(i % 3 == 0),
-               "hit_target": float("nan") if i % 3 == 0 else 1.0}
-              for i, enc, t in product(range(6), ["original", "backdoored"], ["none", "bpp"])]
+               "hit_target": float("nan") if i % 3 == 0 else 1.0, "bpp_actual": q * rng.uniform(0.5, 1.0),
+               "psnr_vs_clean_db": 20.0 + q - rng.uniform(0, 3)}
+              for i, enc, t in product(range(6), ["original", "backdoored"], ["none", "ds"])]
         defense = [{**key, "image": i, "defense": name, "value": v, "trigger": t, "psnr_vs_clean_db": 28.0,
                     "bpp_actual": 0.5} for i, (name, v), t in product(range(3), [("blur", 0.5), ("bits", 4)],
                                                                        ["none", "bpp"])]
-        for kind, recs in [("rd", rd), ("ds", ds), ("defense", defense)]:
+        amplified = [{**key, "image": i, "defense": name, "value": v, "trigger": "bpp", "amplify": 3.0,
+                      "trigger_mse": 2e-4, "psnr_vs_clean_db": 20.0, "bpp_actual": 0.9}
+                     for i, (name, v) in product(range(3), [("none", ""), ("blur", 0.5)])]
+        seg = [{**key, "image": i, "encoder": enc, "trigger": t, "asr_hits": 500, "source_pixels": 1024,
+                "pixel_asr": rng.uniform(0, 1), "other_accuracy": 0.9, "output_mse": 1e-4, "bpp_actual": 1.0,
+                "psnr_vs_clean_db": 20.0} for i, enc, t in product(range(3), ["original", "backdoored"], ["none", "seg"])]
+        for kind, recs in [("rd", rd), ("ds", ds), ("defense", defense), ("amplified", amplified), ("seg", seg)]:
             write_table(d / f"q{q}_{kind}.csv", pd.DataFrame(recs))
             sources.setdefault(f"lic:{kind}", []).append(str(d / f"q{q}_{kind}.csv"))
     example = root / "lic" / "m" / "q4_example"

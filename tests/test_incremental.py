@@ -201,11 +201,27 @@ def test_one_lic_backdoor_key_reruns_only_the_lic_backdoor(default_copy, key, tr
     assert jobs.get("backdoor_lic_eval") == points, jobs
     assert jobs.get("backdoor_lic_train", 0) == (points if trains else 0), jobs
     reports = lic_report_jobs(out)
-    assert {entry for _, entry in reports} == {"lic_table3", "lic_table5", "lic_fig4_bpp_attack.pdf",
-                                                 "lic_fig5_psnr_attack.pdf", "lic_fig6_example.png"}, reports
+    assert {entry for _, entry in reports} == {"lic_table2", "lic_table3", "lic_table5", "lic_table6",
+                                                 "lic_fig4_bpp_attack.pdf", "lic_fig5_psnr_attack.pdf",
+                                                 "lic_fig6_example.png", "lic_fig10_for_good.pdf"}, reports
+    assert "backdoor_lic_seg_train" not in jobs and "backdoor_lic_seg_eval" not in jobs, jobs  # its own keys
     others = {r: n for r, n in jobs.items()
               if not r.startswith("backdoor_lic_") and r not in ("claims_table", "backdoor_figure", "backdoor_table")}
     assert not others, f"changing backdoor.lic.{key} reruns jobs that do not read it: {others}"
+
+
+@pytest.mark.parametrize("key,trains", [("steps", True), ("test_mosaics", False)])
+def test_one_segmentation_key_reruns_only_the_segmentation_stand_in(default_copy, key, trains):
+    """backdoor.lic.seg.steps retrains the segmentation encoder and redoes its evaluation and Table 1;
+    test_mosaics redoes the evaluation only. The main LIC encoders and their tables are left alone."""
+    seg = _default_config()["backdoor"]["lic"]["seg"]
+    out = dry_run_after(default_copy, "backdoor", ["lic", "seg", key], seg[key] + 1)
+    jobs = scheduled(out)
+    jobs.pop("all", None)
+    assert jobs.pop("backdoor_lic_seg_eval") == len(seg["qualities"]), jobs
+    assert jobs.pop("backdoor_lic_seg_train", 0) == (len(seg["qualities"]) if trains else 0), jobs
+    assert {entry for _, entry in lic_report_jobs(out)} == {"lic_table1"}
+    assert set(jobs) <= {"backdoor_table", "claims_table"}, jobs
 
 
 @pytest.mark.parametrize("path,value", [(["lambda1"], 0.5), (["triggers", "logo", "amplitude"], 0.25)])

@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backdoor-figure": ("backdoor", "draw a paper figure of the classifier or LIC backdoor"),
     "backdoor-lic-train": ("backdoor", "fine-tune g_a of a learned codec with frequency triggers"),
     "backdoor-lic-eval": ("backdoor", "real coding of clean and triggered images, both encoders"),
+    "backdoor-lic-seg-eval": ("backdoor", "the segmentation stand-in's test mosaics, both encoders (Table 1)"),
     "claims": ("claims", "check each paper's headline claims on the long tables: holds, fails, inconclusive"),
     "selfcheck": ("selfcheck", "compare each GPU job's core (training, SRDA/ARDA, AT, online updating, classifier "
                                "attack through a defense, both backdoor trainings) on the device against the CPU; "

@@ -139,6 +139,7 @@ rule backdoor_lic_eval:
         rd=f"{BD_OUT}/lic/{{model}}/q{{quality}}_rd.csv",
         ds=f"{BD_OUT}/lic/{{model}}/q{{quality}}_ds.csv",
         defense=f"{BD_OUT}/lic/{{model}}/q{{quality}}_defense.csv",
+        amplified=f"{BD_OUT}/lic/{{model}}/q{{quality}}_amplified.csv",
         example=directory(f"{BD_OUT}/lic/{{model}}/q{{quality}}_example"),
     params:
         settings=lambda w: as_json(plan.backdoor.lic_settings(config, w.model, plan.backdoor.LIC_EVAL_KEYS)),
@@ -156,8 +157,71 @@ rule backdoor_lic_eval:
         "advcompress backdoor-lic-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
         "{params.ckpt} --backdoored {input.backdoored:q} --eval-dir {input.images:q} "
         "--digits {input.digits:q} --classifier {input.classifier:q} --out-rd {output.rd:q} "
-        "--out-ds {output.ds:q} --out-defense {output.defense:q} --example-dir {output.example:q} "
+        "--out-ds {output.ds:q} --out-defense {output.defense:q} --out-amplified {output.amplified:q} "
+        "--example-dir {output.example:q} "
         "--settings {params.settings:q} --threads {threads} > {log:q} 2>&1"
+
+
+# Table 1's stand-in (backdoor.segmentation): an encoder backdoored for per-block segmentation of
+# mosaics of the classification images, trained by the same command with the settings' seg.
+rule backdoor_lic_seg_train:
+    conda:
+        CONDA_ENV
+    input:
+        ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
+        train=f"{DATA}/train",
+        digits=BD_IMAGES,
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
+    output:
+        model=f"{BD_CKPT}/lic/{{model}}/q{{quality}}_seg.pt",
+        meta=f"{BD_CKPT}/lic/{{model}}/q{{quality}}_seg.json",
+    params:
+        settings=lambda w: as_json(plan.backdoor.lic_seg_settings(config, w.model, "train")),
+        ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
+    threads: 1
+    priority: 5  # long, as backdoor_lic_train
+    resources:
+        gpu=1,
+        mem_mb=lambda w, attempt: 3000 * attempt,
+    retries: 1
+    log:
+        logfile("backdoor_lic_seg_train", "{model}_q{quality}"),
+    benchmark:
+        benchfile("backdoor_lic_seg_train", "{model}_q{quality}")
+    shell:
+        "advcompress backdoor-lic-train --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "{params.ckpt} --train-dir {input.train:q} --digits {input.digits:q} "
+        "--classifier {input.classifier:q} --out {output.model:q} --settings {params.settings:q} "
+        "--threads {threads} > {log:q} 2>&1"
+
+
+rule backdoor_lic_seg_eval:
+    conda:
+        CONDA_ENV
+    input:
+        ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
+        backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}_seg.pt",
+        digits=BD_IMAGES,
+        classifier=f"{BD_CKPT}/classifier/clean.pt",
+    output:
+        f"{BD_OUT}/lic/{{model}}/q{{quality}}_seg.csv",
+    params:
+        settings=lambda w: as_json(plan.backdoor.lic_seg_settings(config, w.model, "test")),
+        ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
+    threads: 1
+    resources:
+        gpu=1,
+        mem_mb=lambda w, attempt: 2000 * attempt,
+    retries: 1
+    log:
+        logfile("backdoor_lic_seg_eval", "{model}_q{quality}"),
+    benchmark:
+        benchfile("backdoor_lic_seg_eval", "{model}_q{quality}")
+    shell:
+        "advcompress backdoor-lic-seg-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
+        "{params.ckpt} --backdoored {input.backdoored:q} --digits {input.digits:q} "
+        "--classifier {input.classifier:q} --out {output:q} --settings {params.settings:q} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 # -- tables and figures of both studies: one rule each, over the registries (backdoor.tables, backdoor.figures)

@@ -10,7 +10,8 @@ Objectives (R in bpp, D = MSE on the 0-255 scale, lambda of the codec's quality)
   psnr (Eq. 8): max(R(x), R(T(x))) + lambda D(x) + beta lambda PSNR(x, f(T(x)))
   (both summed over the images x, so each max compares one image with its own triggered copy)
   ds   (Eq. 9): L(x) + alpha L(T(x_a)) + beta CE(g(f(T(x_a))), eta) on auxiliary images x_a,
-                g a classifier and eta a wrong target class (the paper's segmentation target),
+                g a classifier and eta a wrong target class; or g a segmenter (logits N x C x H x W)
+                and eta a per-pixel target map (the paper's segmentation target; backdoor.segmentation),
                 plus the clean auxiliary images' own L(x_a): D_m (photos) says nothing about how
                 clean digits are coded, and without it the encoder sends every digit to eta.
 One encoder carries every configured trigger (Eqs. 10-11): theta_a minimises sum_o alpha^o L^o
@@ -94,7 +95,13 @@ class FrequencyTrigger(nn.Module):
         return tile_blocks(pattern, h, w), hard
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + self.perturbation(x)[0]).clamp(0, 1)
+        return self.amplified(x, 1.0)
+
+    def amplified(self, x: torch.Tensor, factor: float) -> torch.Tensor:
+        """T(x) with its (budget-projected) perturbation times `factor`, then clipped: Table 6 of Yu
+        et al. (x3, MSE <= 9 eps^2) asks whether a defense that defeats the trigger still does when the
+        attacker sends a stronger copy of it to the unchanged encoder."""
+        return (x + factor * self.perturbation(x)[0]).clamp(0, 1)
 
     def triggered(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(T(x) projected onto the budget, T_raw(x) = clip(x + raw perturbation)) in one pass."""
@@ -183,11 +190,13 @@ def _triggered(trigger, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, proxy: str,
-                     aux=None, classifier=None, target: int = 0) -> dict[str, tuple]:
+                     aux=None, classifier=None, target: int | torch.Tensor = 0) -> dict[str, tuple]:
     """{o: (L^o, hinge penalty of T^o, logged parts)} for every objective on a photo batch x.
 
     The clean photos and every photo trigger's copies share one forward pass; the auxiliary
-    images (another size) and their triggered copies share another.
+    images (another size) and their triggered copies share another. `target` is the downstream
+    target class, or a tensor of the wanted labels of each auxiliary image (a label map each for
+    a segmenter).
     """
     photo = [o for o in objectives if o != "ds"]
     both = {o: _triggered(triggers[o], x) for o in photo}
@@ -214,7 +223,9 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
         xa, xa_raw = _triggered(triggers["ds"], aux)
         (_, r_ac, d_ac), (xh_a, r_a, d_a) = _rd(codec, [aux, xa], proxy)
         logits = classifier(xh_a.clamp(0, 1))
-        ce = F.cross_entropy(logits, torch.full((len(aux),), target, dtype=torch.long, device=aux.device))
+        wanted = target.to(aux.device) if isinstance(target, torch.Tensor) else \
+            torch.full((len(aux),), target, dtype=torch.long, device=aux.device)
+        ce = F.cross_entropy(logits, wanted)
         loss = (r_clean.mean() + lmbda * d_clean.mean() + r_ac.mean() + lmbda * d_ac.mean()
                 + float(w.get("alpha_ds", 1.0)) * (r_a.mean() + lmbda * d_a.mean()) + float(w["beta"]) * ce)
         out["ds"] = (loss, triggers["ds"].penalty(aux, xa_raw), {"ds_ce": float(ce.detach())})
@@ -223,7 +234,7 @@ def objective_losses(codec, triggers: dict, objectives: dict, x, lmbda: float, p
 
 def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: int, batch_size: int,
                      lr: float, trigger_lr: float, gamma: float, trigger_cfg: dict, proxy: str = "noise",
-                     aux_images: torch.Tensor | None = None, classifier=None, target: int = 0,
+                     aux_images: torch.Tensor | None = None, classifier=None, target: int | torch.Tensor = 0,
                      generator: torch.Generator | None = None, clip_norm: float = 1.0,
                      curriculum: dict | None = None) -> dict:
     """Fine-tune g_a in place and train one trigger per objective; returns triggers and history.
@@ -232,6 +243,8 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
     g_a is frozen (requires_grad False, never in an optimiser); the codec stays in eval mode and
     the quantisation proxy replaces rounding, so no running statistic can change either.
     `curriculum` warms the trigger budget up (see `budget_at`); the triggers end at trigger_cfg's eps.
+    `target` is the downstream target class, or one wanted label (map) per auxiliary image, drawn
+    with it.
     """
     if curriculum and curriculum["hold"] + curriculum["anneal"] > 1:
         raise ValueError(f"curriculum hold + anneal must be at most 1 (fractions of the steps), got {curriculum}")
@@ -254,15 +267,16 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
     history = []
     for step in range(steps):
         x = sampler.batch(batch_size).to(device)
-        aux = None
+        aux, wanted = None, target
         if "ds" in objectives:
             idx = torch.randint(len(aux_images), (batch_size,), generator=generator)
             aux = aux_images[idx].to(device)
+            wanted = target[idx] if isinstance(target, torch.Tensor) else target
         eps = budget_at(step, steps, float(trigger_cfg["eps"]), curriculum)
         for t in triggers.values():
             t.eps = eps
         total, logged = 0.0, {"step": step, "eps": eps}
-        losses = objective_losses(codec, triggers, objectives, x, lmbda, proxy, aux, classifier, target)
+        losses = objective_losses(codec, triggers, objectives, x, lmbda, proxy, aux, classifier, wanted)
         for o, (loss, pen, parts) in losses.items():
             total = total + float(objectives[o]["alpha"]) * (loss + gamma * pen)
             logged |= {f"loss_{o}": float(loss.detach()), f"hinge_{o}": float(pen.detach()), **parts}

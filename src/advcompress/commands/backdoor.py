@@ -198,15 +198,47 @@ def cmd_lic_train(a) -> None:
     sampler = PatchSampler(images, int(lic["patch"]), g)
     xa, _ = load_split(a.digits, "train")
     classifier = load_classifier(a.classifier, device=device) if "ds" in lic["objectives"] else None
+    target = int(lic["ds_target"])
+    if "seg" in s:  # Table 1 stand-in: the ds objective on training mosaics with per-pixel targets
+        xa, target, classifier = _seg_task(s, a.digits, "train", classifier)
     out = finetune_encoder(
         codec, sampler, lic["objectives"], steps=int(lic["steps"]), batch_size=int(lic["batch_size"]),
         lr=float(lic["lr"]), trigger_lr=float(lic["trigger_lr"]), gamma=float(lic["gamma"]),
         trigger_cfg=lic["trigger"], proxy=lic["proxy"], aux_images=xa, classifier=classifier,
-        target=int(lic["ds_target"]), generator=g, curriculum=lic.get("curriculum"),
+        target=target, generator=g, curriculum=lic.get("curriculum"),
     )
     meta = {"model": a.model, "quality": a.quality, "settings": lic, "frozen_outside_g_a": "verified identical"}
     save_backdoor(a.out, codec, out["triggers"], meta)
     write_json(Path(a.out).with_suffix(".json"), {**meta, "history": out["history"]})
+
+
+def _seg_task(s: dict, digits, split: str, classifier):
+    """(mosaics, their wanted label maps, the block segmenter) of the segmentation stand-in on one split."""
+    from advcompress.backdoor.segmentation import BlockSegmenter, retarget, split_mosaics
+
+    seg = s["seg"]
+    images, labels, _ = split_mosaics(digits, split, seg, int(s.get("seed", 0)))
+    wanted = retarget(labels, int(seg["source"]), int(seg["target"])) if split == "train" else labels
+    return images, wanted, BlockSegmenter(classifier, images.shape[-1] // int(seg["grid"]))
+
+
+def cmd_lic_seg_eval(a) -> None:
+    """Table 1 stand-in: the segmentation-backdoored encoder on the test mosaics (backdoor.segmentation)."""
+    import pandas as pd
+
+    from advcompress.backdoor import lic_eval
+    from advcompress.classifiers import load_classifier
+    from advcompress.io import write_table
+
+    s, _ = _setup(a)
+    original, codec, triggers = lic_eval.load_backdoored(a.model, a.quality, s["codec"],
+                                                         codec_ckpt(a, a.model, a.quality, required=True), a.backdoored)
+    device = next(codec.parameters()).device
+    images, labels, segmenter = _seg_task(s, a.digits, "test", load_classifier(a.classifier, device=device))
+    base = {"model": a.model, "quality": a.quality}
+    rows = lic_eval.seg_rows(base, original, codec, triggers["ds"], images.to(device), labels.to(device), segmenter,
+                             int(s["seg"]["source"]), int(s["seg"]["target"]))
+    write_table(a.out, pd.DataFrame(rows))
 
 
 def cmd_lic_eval(a) -> None:
@@ -267,30 +299,32 @@ def register(add) -> None:
     sp.add_argument("--kind", required=True, choices=FIGURES, help="which paper figure (backdoor.figures)")
     sp.add_argument("--out", required=True, help="output: the figure (.pdf or .png)")
 
-    model = "learned codec whose encoder is backdoored"
-    clean = "the codec's clean checkpoint, as MODEL@QUALITY=PATH"
-    sp = add("backdoor-lic-train", cmd_lic_train)
-    sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
-    add_codec_ckpt(sp, clean)
-    for k, what in [("--quality", "quality level of the codec"),
-                    ("--train-dir", "folder of training images (prepare-data)"),
-                    ("--digits", digits),
-                    ("--classifier", "the clean digits classifier (for the ds objective)"),
-                    ("--out", "output: the backdoored codec and its triggers (.pt), history beside it (.json)")]:
-        sp.add_argument(k, required=True, help=what)
+    def lic_command(name, fn, args):
+        """An LIC backdoor command: the model, its clean checkpoint, and `args` (flag, help), all required."""
+        sp = add(name, fn)
+        sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help="learned codec whose encoder is backdoored")
+        add_codec_ckpt(sp, "the codec's clean checkpoint, as MODEL@QUALITY=PATH")
+        for k, what in [("--quality", "quality level of the codec"), *args]:
+            sp.add_argument(k, required=True, help=what)
 
-    sp = add("backdoor-lic-eval", cmd_lic_eval)
-    sp.add_argument("--model", required=True, choices=LEARNED_CODECS, help=model)
-    add_codec_ckpt(sp, clean)
-    for k, what in [("--quality", "quality level of the codec"),
-                    ("--backdoored", "the backdoored codec and triggers (backdoor-lic-train --out)"),
-                    ("--eval-dir", "folder of evaluation images (prepare-data)"),
-                    ("--digits", digits),
-                    ("--classifier", "the clean digits classifier"),
-                    ("--out-rd", "output: rate and distortion rows of clean and triggered images (CSV)"),
-                    ("--out-ds", "output: the classifier's predictions on decoded digits (CSV)"),
-                    ("--out-defense", "output: rows of every input coded after each input-side defense (CSV)"),
-                    ("--out-amplified", "output: rows of each photo trigger amplified (settings' amplify) "
-                                        "and coded after each of its defenses (CSV)"),
-                    ("--example-dir", "output: folder of example images for the example figure")]:
-        sp.add_argument(k, required=True, help=what)
+    lic_command("backdoor-lic-train", cmd_lic_train, [
+        ("--train-dir", "folder of training images (prepare-data)"),
+        ("--digits", digits),
+        ("--classifier", "the clean digits classifier (for the ds objective)"),
+        ("--out", "output: the backdoored codec and its triggers (.pt), history beside it (.json)")])
+    lic_command("backdoor-lic-seg-eval", cmd_lic_seg_eval, [
+        ("--backdoored", "the segmentation-backdoored codec (backdoor-lic-train with the settings' seg)"),
+        ("--digits", digits),
+        ("--classifier", "the clean classifier, applied to every tile of a mosaic"),
+        ("--out", "output: one row per test mosaic x encoder x input (CSV)")])
+    lic_command("backdoor-lic-eval", cmd_lic_eval, [
+        ("--backdoored", "the backdoored codec and triggers (backdoor-lic-train --out)"),
+        ("--eval-dir", "folder of evaluation images (prepare-data)"),
+        ("--digits", digits),
+        ("--classifier", "the clean digits classifier"),
+        ("--out-rd", "output: rate and distortion rows of clean and triggered images (CSV)"),
+        ("--out-ds", "output: the classifier's predictions on decoded digits (CSV)"),
+        ("--out-defense", "output: rows of every input coded after each input-side defense (CSV)"),
+        ("--out-amplified", "output: rows of each photo trigger amplified (settings' amplify) "
+                            "and coded after each of its defenses (CSV)"),
+        ("--example-dir", "output: folder of example images for the example figure")])

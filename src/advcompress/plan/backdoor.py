@@ -22,7 +22,7 @@ from advcompress.plan.foundation import fetch_jobs
 
 LIC_TRAIN_KEYS = ["steps", "batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger",
                   "objectives", "ds_target"]
-LIC_EVAL_KEYS = ["defenses", "ds_target", "ds_images"]
+LIC_EVAL_KEYS = ["defenses", "ds_target", "ds_images", "amplify"]
 
 
 def out_dir(cfg: dict) -> str:
@@ -181,6 +181,30 @@ def lic_example(cfg: dict) -> str:
     return f"{out_dir(cfg)}/lic/{m}/q{qs[len(qs) // 2]}_example"
 
 
+def lic_seg_points(cfg: dict) -> list[tuple[str, int]]:
+    """(model, quality) of every segmentation-backdoored encoder (Table 1 stand-in); none without lic.seg."""
+    seg = cfg["backdoor"]["lic"].get("seg")
+    if not seg:
+        return []
+    return [(m, q) for m in cfg["backdoor"]["lic"]["models"] for q in seg["qualities"] or lic_qualities(cfg, m)]
+
+
+# The lic keys the segmentation encoder's training shares with the main one (its own: steps, objective).
+LIC_SEG_TRAIN_KEYS = ["batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger"]
+
+
+def lic_seg_settings(cfg: dict, model: str, phase: str) -> dict:
+    """backdoor-lic-train's settings for the segmentation encoder ("train": lic's shared keys, seg's
+    steps and objective as the one ds objective, its target class) or backdoor-lic-seg-eval's ("test")."""
+    lic, seg = cfg["backdoor"]["lic"], cfg["backdoor"]["lic"]["seg"]
+    task = {k: seg[k] for k in ["source", "target", "grid", f"{phase}_mosaics"]}
+    out = {"seed": cfg["seed"], "codec": codec_settings(cfg, model), "seg": task}
+    if phase == "train":
+        out["lic"] = {**{k: lic[k] for k in LIC_SEG_TRAIN_KEYS if k in lic}, "steps": seg["steps"],
+                      "objectives": {"ds": seg["objective"]}, "ds_target": seg["target"]}
+    return out
+
+
 # -- tables and figures: the registries (backdoor.tables, backdoor.figures) for this config -------------
 
 
@@ -193,6 +217,8 @@ def _read(cfg: dict, source: str) -> list[str]:
         return [f"{ckpt_out(cfg)}/runs/fc-{cfg['backdoor']['studies']['triggers'][0]}.csv"]
     if source == "lic:example":
         return [lic_example(cfg)]
+    if source == "lic:seg":
+        return [f"{out_dir(cfg)}/lic/{m}/q{q}_seg.csv" for m, q in lic_seg_points(cfg)]
     return lic_tables(cfg, name)
 
 
@@ -246,6 +272,9 @@ def jobs(cfg: dict) -> dict:
     for m, q in lic_points(cfg):
         out[job_key("backdoor_lic_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS)
         out[job_key("backdoor_lic_eval", model=m, quality=q)] = lic_settings(cfg, m, LIC_EVAL_KEYS)
+    for m, q in lic_seg_points(cfg):
+        out[job_key("backdoor_lic_seg_train", model=m, quality=q)] = lic_seg_settings(cfg, m, "train")
+        out[job_key("backdoor_lic_seg_eval", model=m, quality=q)] = lic_seg_settings(cfg, m, "test")
     out |= {job_key("backdoor_table", backdoor_table=k): entry_settings(cfg, *e) for k, e in table_plan(cfg).items()}
     out |= {job_key("backdoor_figure", backdoor_figure=k): entry_settings(cfg, *e) for k, e in figure_plan(cfg).items()}
     return out
