@@ -178,3 +178,18 @@ def test_a_new_adaptive_attack_adds_its_job_and_leaves_the_others():
     default = load_tier(ROOT / "config" / "config.yaml", root=ROOT)
     jobs = rerun(default, changed(default, "classify.adaptive.attacks", ["fgsm", "pgd", "deepfool", "cw"]))
     assert jobs == {"classify_adaptive_attack": {"net=digits-cnn, cls_attack=cw"}}
+
+
+def test_the_per_codec_sequential_table_has_a_row_per_n_and_a_column_per_eps():
+    """Tables 9-11's layout: N down, eps across (0 = baseline), each cell the mean over images."""
+    from advcompress.classify.report import build_table
+
+    rows = [{"net": "n", "attack": "ifgsm", "defense": f"elic@3x{n}", "through": True, "eps_255": e, "image": i,
+             "correct": float(i < n + e // 4), "error": ""}
+            for n in (1, 2, 3) for e in (0, 4, 8) for i in range(4)]
+    t, md = build_table("sequential-codec", pd.DataFrame(rows), {"seed": 0})
+    acc = t.set_index(["rounds", "eps_255"])["accuracy"]
+    assert acc[(1, 0)] == 0.25 and acc[(3, 4)] == 1.0 and acc[(2, 8)] == 1.0 and acc[(1, 4)] == 0.5
+    header = md.splitlines()[0]
+    assert "rounds" in header and all(f"eps_255={e}" in header for e in (0, 4, 8))
+    assert len(md.splitlines()) == 2 + 3  # header, rule, one row per N
