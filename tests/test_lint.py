@@ -52,14 +52,20 @@ def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
 def test_the_codec_registry_imports_no_study():
     """Core modules point one way: every study builds codecs by name (`mbt2018+online` included),
     so a registry that imported a study (it once imported `defenses` for `+online`) would tie every
-    job to that study's code and invite import cycles."""
+    job to that study's code and invite import cycles.
+
+    The same fresh process first builds a project architecture through `load_learned_codec` before
+    anything touched the registry, as train-lic does: the loader must find it on its own."""
     studies = STUDIES
-    code = ("import sys\nfrom advcompress.codecs import codec_entry, registered_codecs\n"
+    code = ("import sys\nfrom advcompress.codecs.learned import load_learned_codec\n"
+            "print(load_learned_codec('song2021', 25, weights='untrained', widths={'N': 16, 'M': 16}).level)\n"
+            "from advcompress.codecs import codec_entry, registered_codecs\n"
             "registered_codecs(); codec_entry('jpeg+online')\n"
             f"bad = sorted(m for m in sys.modules if m.split('.')[1:2] and m.split('.')[1] in {studies!r})\n"
             "sys.exit(f'the codec registry imports {bad}' if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "0.25", proc.stdout
 
 
 def _imported_modules(path, package: str):
