@@ -164,7 +164,7 @@ def test_training_images_held_as_8bit_codes_give_the_same_patches(tmp_path, phot
     write_manifest(tmp_path)
     _, as_float = load_image_folder(tmp_path)
     _, as_codes = load_image_folder(tmp_path, as_uint8=True)
-    assert all(c.dtype == torch.uint8 and torch.equal(c.float() / 255, f) for c, f in zip(as_codes, as_float))
+    assert all(c.dtype == torch.uint8 and torch.equal(c.float() / 255, f) for c, f in zip(as_codes, as_float, strict=True))
     assert torch.equal(read_image(tmp_path / "im0.png"), as_float[0])
     a, b = _sampler(as_float, seed=3).batch(5), _sampler(as_codes, seed=3).batch(5)
     assert b.dtype == torch.float32 and torch.equal(a, b)
