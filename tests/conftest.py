@@ -53,6 +53,24 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
+def failing_job(argv: list[str], capsys, caplog) -> tuple[int, list[str]]:
+    """Run one `advcompress` command that must fail in this process (`cli.run`, what a job's own
+    process or the job server runs), saving a fresh interpreter's imports: its exit status and the
+    lines its process would write to stderr (printed lines, then every log record; pytest keeps the
+    records from reaching stderr here)."""
+    import logging
+
+    from advcompress.cli import run
+
+    capsys.readouterr()
+    caplog.clear()
+    caplog.set_level(logging.INFO)  # the level cli.run gives a job's process
+    with pytest.raises(SystemExit) as exit_:
+        run(argv)
+    lines = capsys.readouterr().err.splitlines()
+    return exit_.value.code, lines + [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records]
+
+
 def run_planned_jobs(workdir: Path, *args: str) -> list[str]:
     """Run the jobs `snakemake -n` plans for `args`, in its order, each through the command line its
     rule gives, in this process: one torch import for a DAG of small jobs instead of one per job

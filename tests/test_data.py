@@ -1,15 +1,13 @@
 """Datasets: bundled tiers, manifests, bad images, and checked downloads that fail cleanly."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from advcompress import data
 from advcompress.config import load_tier
-from tests.conftest import ROOT
+from tests.conftest import ROOT, failing_job
 
 
 def test_skimage_photos_written_with_manifest(tmp_path):
@@ -86,18 +84,15 @@ def test_invalid_image_is_one_clear_error(tmp_path):
         data.load_image_folder(tmp_path / "eval")
 
 
-def test_invalid_image_through_cli_leaves_no_output(tmp_path):
+def test_invalid_image_through_cli_leaves_no_output(tmp_path, capsys, caplog):
     data.prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
     (tmp_path / "eval" / "broken.jpg").write_bytes(b"\xff\xd8garbage")
     out = tmp_path / "out" / "table.csv"
-    proc = subprocess.run(
-        [sys.executable, "-m", "advcompress", "compress", "--codec", "jpeg", "--quality", "50",
-         "--eval-dir", str(tmp_path / "eval"), "--out", str(out)],
-        capture_output=True, text=True,
-    )
-    assert proc.returncode == 2
-    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and "broken.jpg" in errors[0]
+    status, stderr = failing_job(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", str(tmp_path / "eval"),
+                                  "--out", str(out)], capsys, caplog)
+    assert status == 2
+    errors = [line for line in stderr if "error" in line.lower()]
+    assert len(errors) == 1 and "broken.jpg" in errors[0], stderr
     assert not out.exists()
 
 
@@ -109,18 +104,15 @@ def test_tampered_file_fails_manifest_check(tmp_path):
         data.load_image_folder(tmp_path / "eval")
 
 
-def test_offline_paper_fetch_is_one_clear_error_and_leaves_nothing(tmp_path):
+def test_offline_paper_fetch_is_one_clear_error_and_leaves_nothing(tmp_path, capsys, caplog):
     url = "http://127.0.0.1:9/kodim01.png"  # the discard port: refused at once, as offline
     spec = {"kind": "fetch", "retries": 1, "cache": str(tmp_path / "cache"),
             "files": {"kodim01.png": {"url": url, "checksum": None}}}
     out = tmp_path / "paper" / "eval"
-    proc = subprocess.run(
-        [sys.executable, "-m", "advcompress", "prepare-data", "--out", str(out), "--settings", json.dumps(spec)],
-        capture_output=True, text=True,
-    )
-    assert proc.returncode == 2
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
+    status, stderr = failing_job(["prepare-data", "--out", str(out), "--settings", json.dumps(spec)], capsys, caplog)
+    assert status == 2
+    lines = [line for line in stderr if line.strip()]
+    assert len(lines) == 1, stderr
     assert url in lines[0] and "place the file by hand at" in lines[0]
     assert not out.exists() and not (tmp_path / "paper" / ".eval.part").exists()
     assert not any((tmp_path / "cache").iterdir())

@@ -6,10 +6,10 @@ import yaml
 
 from advcompress.codecs.learned import CheckpointError, load_learned_codec, save_checkpoint
 from advcompress.data import prepare_skimage_photos
-from tests.conftest import copy_workflow, snakemake
+from tests.conftest import copy_workflow, failing_job, snakemake
 
 
-def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path, capsys):
+def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path, capsys, caplog):
     codec = load_learned_codec("bmshj2018-factorized", 2, weights="untrained", widths={"N": 16, "M": 24})
     ckpt = tmp_path / "q2.pt"
     save_checkpoint(codec, ckpt, {"note": "test"})
@@ -21,22 +21,15 @@ def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path, capsys)
     else:
         raise AssertionError("a truncated checkpoint loaded")
 
-    # The job itself, in this process (cli.run, what a job's process or the job server runs): a fresh
-    # interpreter would only add the imports (the CLI's own process is tested in test_job_server.py).
-    from advcompress.cli import run
-
     prepare_skimage_photos(tmp_path / "eval", ["astronaut"], 64, 64)
     out = tmp_path / "res" / "q2.csv"
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_:
-        run(["compress", "--codec", "bmshj2018-factorized", "--quality", "2", "--eval-dir", str(tmp_path / "eval"),
-             "--codec-ckpt", f"bmshj2018-factorized@2={ckpt}", "--out", str(out),
-             "--settings", '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'])
-    assert exit_.value.code == 2
-    stderr = capsys.readouterr().err
-    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    status, stderr = failing_job(
+        ["compress", "--codec", "bmshj2018-factorized", "--quality", "2", "--eval-dir", str(tmp_path / "eval"),
+         "--codec-ckpt", f"bmshj2018-factorized@2={ckpt}", "--out", str(out),
+         "--settings", '{"weights": "trained", "widths": {"N": 16, "M": 24}, "device": "cpu"}'], capsys, caplog)
+    assert status == 2
+    errors = [line for line in stderr if "error" in line.lower()]
     assert len(errors) == 1 and "q2.pt is unreadable" in errors[0], stderr
-    assert "Traceback" not in stderr
     assert not out.exists() and not out.parent.exists()
 
 
