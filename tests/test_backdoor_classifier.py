@@ -195,6 +195,30 @@ def test_plan_runs_gives_table4_a_pair_per_arch_and_table7_every_trigger_on_trig
     assert not any(r.endswith("-alexnet") and runs[r]["trigger"] != "gauss" for r in runs)  # Table 4 only
 
 
+def test_classifier_figures_draw_one_panel_per_architecture(tmp_path):
+    """Figs. 6 and 7 (a) and (b): one panel per architecture in the rows (a figure twice as wide)."""
+    import pandas as pd
+    from PIL import Image
+
+    from advcompress.backdoor import report
+
+    def rows(run, arch, method):
+        base = {"run": run, "arch": arch, "method": method, "trigger": "gauss", "alpha": 0.1, "ir": 0.2,
+                "epochs": 4, "lr": 0.02, "n_backdoor": 10, "train_codecs": "jpeg", "note": ""}
+        return [{**base, "metric": "ta", "codec": "none", "quality": "", "hits": 9, "n": 10, "rate": 0.9},
+                *({**base, "metric": "asr", "codec": c, "quality": q, "hits": h, "n": 10, "rate": h / 10}
+                  for c, q, h in [("none", "", 10), ("jpeg", 10, 3), ("jpeg", 50, 8)])]
+
+    one = pd.DataFrame(rows("fc-gauss", "resnet18", "fc") + rows("common-gauss", "resnet18", "common"))
+    two = pd.concat([one, pd.DataFrame(rows("fc-gauss-vgg16", "vgg16", "fc"))])
+    for kind, s in [("fig6", {"seed": 0}), ("fig7", {"test_codecs": {"jpeg": 50}})]:
+        widths = []
+        for name, df in [("one", one), ("two", two)]:
+            report.classifier_figure(df, kind, s, tmp_path / f"{kind}_{name}.png")
+            widths.append(Image.open(tmp_path / f"{kind}_{name}.png").width)
+        assert widths[1] > 1.8 * widths[0], (kind, widths)
+
+
 def test_lr_schedule_drops_tenfold_at_milestones():
     got = [lr_at(e, 0.1, [40, 70]) for e in (0, 39, 40, 69, 70, 99)]
     assert got == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
