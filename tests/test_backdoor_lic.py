@@ -267,3 +267,52 @@ def test_table6_sets_each_amplified_cell_beside_the_same_defense_at_x1():
         ("none", "", 1.0), ("none", "", 3.0), ("blur", "0.6", 1.0), ("blur", "0.6", 3.0)}
     assert (t.trigger == "psnr").all() and (t.n_images == 3).all()
     assert sorted(t.psnr_vs_clean_db) == [5.0, 5.0, 11.0, 11.0]
+
+
+def test_lira_trigger_is_image_specific_within_the_budget_and_survives_save_and_load(tmp_path):
+    """The LIRA baseline's generator writes a per-image pixel-space perturbation (no block period),
+    projected onto the same budget; its gradient reaches the generator; a saved backdoor loads it
+    back as a LIRA trigger with the same output."""
+    from advcompress.backdoor.lic_trigger import (
+        LiraTrigger,
+        load_triggers,
+        make_trigger,
+        save_backdoor,
+    )
+
+    torch.manual_seed(0)
+    t = make_trigger({"kind": "lira", "block": 16, "n_freq": 64, "k": 16, "eps": 0.005, "hidden": 8})
+    assert isinstance(t, LiraTrigger)
+    with torch.no_grad():
+        t.net[-1].weight.mul_(50)  # an eager generator that wants more than the budget
+    x = torch.rand(2, 3, 33, 47) * 0.5 + 0.25  # odd sizes: the generator pads and crops back
+    delta, _ = t.perturbation(x)
+    mse = delta.pow(2).flatten(1).mean(1)
+    assert delta.shape == x.shape and torch.all(mse <= 0.005**2 * (1 + 1e-4)) and torch.all(mse >= 0.005**2 * 0.99)
+    assert not torch.allclose(delta[0], delta[1], atol=1e-5)  # image-specific
+    assert not torch.allclose(delta[..., :16, :16], delta[..., 16:32, 16:32], atol=1e-5)  # not a tiled pattern
+    t.penalty(x, t.triggered(x)[1]).backward()
+    assert t.net[0].weight.grad.abs().sum() > 0
+    codec = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 16, "M": 24})
+    save_backdoor(tmp_path / "b.pt", codec, {"psnr": t}, {})
+    back = load_triggers(tmp_path / "b.pt")["psnr"]
+    assert isinstance(back, LiraTrigger)
+    with torch.no_grad():
+        assert torch.allclose(back(x), t.eval()(x))
+    with pytest.raises(ValueError, match="unknown trigger kind"):
+        make_trigger({"kind": "patch"})
+
+
+def test_lira_table_sets_each_method_apart():
+    """Rows coded with LIRA's trigger (method lira) and the frequency trigger (no method: older rows)
+    give their own cells, each the mean of its own images."""
+    import pandas as pd
+
+    from advcompress.backdoor.report import lic_table
+
+    base = {"model": "m", "quality": 4, "error": "", "defense": "none", "value": "", "trigger": "psnr",
+            "bpp_actual": 1.0}
+    ours = [{**base, "image": i, "psnr_vs_clean_db": 5.0 + i} for i in range(3)]
+    lira = [{**base, "image": i, "psnr_vs_clean_db": 20.0 + i, "method": "lira"} for i in range(3)]
+    t = lic_table(pd.concat([pd.DataFrame(ours), pd.DataFrame(lira)], ignore_index=True), "lira", {"seed": 0})
+    assert dict(zip(t.method, t.psnr_vs_clean_db, strict=True)) == {"frequency": 6.0, "lira": 21.0}

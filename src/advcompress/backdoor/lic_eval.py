@@ -59,7 +59,9 @@ def evaluate(model: str, quality, s: dict, checkpoint: str, backdoored: str, eva
     original, codec, triggers = load_backdoored(model, quality, s["codec"], checkpoint, backdoored)
     device = next(codec.parameters()).device
     identical = not frozen_differences(codec, frozen_state(original))
-    base = {"model": model, "quality": quality, "frozen_identical": identical}
+    # The trigger kind names the method: frequency (Yu et al.) or lira (the LIRA baseline).
+    method = next(iter(triggers.values())).config.get("kind", "frequency")
+    base = {"model": model, "quality": quality, "method": method, "frozen_identical": identical}
     names, images = load_image_folder(eval_dir)
     photo_triggers = [o for o in triggers if o != "ds"]
     amp = lic.get("amplify")

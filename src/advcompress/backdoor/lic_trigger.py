@@ -48,51 +48,27 @@ log = logging.getLogger(__name__)
 OBJECTIVES = ("bpp", "psnr", "ds")
 
 
-class FrequencyTrigger(nn.Module):
-    """T(x | theta_t): per image, choose K of N middle DCT frequencies and set their offsets.
+class BudgetedTrigger(nn.Module):
+    """A learned trigger T(x) = clip(x + delta(x)) whose perturbation is projected onto the stealth
+    budget MSE(x, T(x)) <= eps^2 (on [0, 1]) before clipping, so the bound holds by construction.
+    Subclasses give the network's own perturbation (`raw_perturbation`). The paper's hinge penalty
+    (`penalty`) acts on the unprojected output (`triggered`), where it has a gradient whenever the
+    network exceeds the budget (see the module docstring)."""
 
-    A small CNN reads the image and outputs a score and a per-channel amplitude for each of the N
-    candidate frequencies; the K best-scored are kept (a hard top-K whose gradient reaches the
-    scores straight through their sigmoid). The perturbation is projected onto the budget
-    MSE(x, T(x)) <= eps^2 (on [0, 1]) before clipping, so the stealth bound holds by construction.
-    The paper's hinge penalty (`penalty`) acts on the unprojected output (`triggered`), where it
-    has a gradient whenever the network exceeds the budget (see the module docstring).
-    """
+    eps: float
 
-    def __init__(self, block: int = 16, n_freq: int = 64, k: int = 16, eps: float = 0.005, hidden: int = 16):
-        super().__init__()
-        self.block, self.k, self.eps = block, k, eps
-        self.register_buffer("freqs", middle_band(block, n_freq), persistent=False)
-        self.register_buffer("dct", dct_matrix(block), persistent=False)
-        self.body = nn.Sequential(
-            nn.Conv2d(3, hidden, 3, 2, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * hidden, 3, 2, 1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.head = nn.Linear(2 * hidden, n_freq * 4)
-        self.config = {"block": block, "n_freq": n_freq, "k": k, "eps": eps, "hidden": hidden}
+    def raw_perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError
 
-    def perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(delta Nx3xHxW within the budget, selected-frequency mask NxN_freq)."""
-        delta, hard = self.raw_perturbation(x)
-        return self.project(delta), hard
+    def perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(delta Nx3xHxW within the budget, the trigger's own detail: a frequency mask, or None)."""
+        delta, detail = self.raw_perturbation(x)
+        return self.project(delta), detail
 
     def project(self, delta: torch.Tensor) -> torch.Tensor:
         """Scale each image's perturbation down onto MSE <= eps^2 (unchanged when already inside)."""
         rms = delta.pow(2).flatten(1).mean(1).sqrt().clamp_min(1e-12)
         return delta * (self.eps / rms).clamp(max=1.0).view(-1, 1, 1, 1)
-
-    def raw_perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The trigger network's own perturbation, before the budget projection, and the mask."""
-        n, _, h, w = x.shape
-        out = self.head(self.body(x)).view(n, -1, 4)
-        scores, amp = out[..., 0], torch.tanh(out[..., 1:]) * (4 * self.eps * self.block)
-        soft = torch.sigmoid(scores)
-        hard = torch.zeros_like(soft).scatter(1, scores.topk(self.k, dim=1).indices, 1.0)
-        select = hard + soft - soft.detach()
-        coeffs = x.new_zeros(n, 3, self.block * self.block)
-        coeffs[:, :, self.freqs] = (select.unsqueeze(-1) * amp).transpose(1, 2)
-        pattern = block_pattern(coeffs.view(n, 3, self.block, self.block), self.dct)
-        return tile_blocks(pattern, h, w), hard
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.amplified(x, 1.0)
@@ -115,6 +91,76 @@ class FrequencyTrigger(nn.Module):
         hinge is the constant eps^2.
         """
         return (xp - x).pow(2).flatten(1).mean(1).clamp_min(self.eps**2).mean()
+
+
+class FrequencyTrigger(BudgetedTrigger):
+    """T(x | theta_t): per image, choose K of N middle DCT frequencies and set their offsets.
+
+    A small CNN reads the image and outputs a score and a per-channel amplitude for each of the N
+    candidate frequencies; the K best-scored are kept (a hard top-K whose gradient reaches the
+    scores straight through their sigmoid); the perturbation is the same in every block.
+    """
+
+    def __init__(self, block: int = 16, n_freq: int = 64, k: int = 16, eps: float = 0.005, hidden: int = 16):
+        super().__init__()
+        self.block, self.k, self.eps = block, k, eps
+        self.register_buffer("freqs", middle_band(block, n_freq), persistent=False)
+        self.register_buffer("dct", dct_matrix(block), persistent=False)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, hidden, 3, 2, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * hidden, 3, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Linear(2 * hidden, n_freq * 4)
+        self.config = {"block": block, "n_freq": n_freq, "k": k, "eps": eps, "hidden": hidden}
+
+    def raw_perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The trigger network's own perturbation, before the budget projection, and the mask."""
+        n, _, h, w = x.shape
+        out = self.head(self.body(x)).view(n, -1, 4)
+        scores, amp = out[..., 0], torch.tanh(out[..., 1:]) * (4 * self.eps * self.block)
+        soft = torch.sigmoid(scores)
+        hard = torch.zeros_like(soft).scatter(1, scores.topk(self.k, dim=1).indices, 1.0)
+        select = hard + soft - soft.detach()
+        coeffs = x.new_zeros(n, 3, self.block * self.block)
+        coeffs[:, :, self.freqs] = (select.unsqueeze(-1) * amp).transpose(1, 2)
+        pattern = block_pattern(coeffs.view(n, 3, self.block, self.block), self.dct)
+        return tile_blocks(pattern, h, w), hard
+
+
+class LiraTrigger(BudgetedTrigger):
+    """The LIRA baseline's trigger (Doan et al., ICCV 2021), as Yu et al. compare against it: a
+    learnable generator (a small convolutional autoencoder) that writes an image-specific additive
+    perturbation in pixel space, eps-bounded by a tanh, trained jointly with the victim (here the
+    encoder, through the same objectives). For a like-for-like comparison it keeps this module's
+    stealth budget: the same projection onto MSE <= eps^2 and the same hinge."""
+
+    def __init__(self, eps: float = 0.005, hidden: int = 16, **_frequency_keys):
+        super().__init__()
+        self.eps = eps
+        self.net = nn.Sequential(
+            nn.Conv2d(3, hidden, 3, 1, 1), nn.ReLU(), nn.Conv2d(hidden, 2 * hidden, 4, 2, 1), nn.ReLU(),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, 2, 1), nn.ReLU(), nn.Conv2d(hidden, 3, 3, 1, 1),
+        )
+        self.config = {"kind": "lira", "eps": eps, "hidden": hidden}
+
+    def raw_perturbation(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """LIRA's eps-bounded output, scaled so the network can ask for 4x the budget's RMS (as the
+        frequency trigger's amplitudes)."""
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % 2, (-w) % 2
+        out = self.net(F.pad(x, (0, pad_w, 0, pad_h), mode="replicate"))[..., :h, :w]
+        return torch.tanh(out) * (4 * self.eps), None
+
+
+def make_trigger(cfg: dict) -> BudgetedTrigger:
+    """The trigger of a config: `kind` lira (the LIRA baseline) or frequency (default, Yu et al.)."""
+    kind = cfg.get("kind", "frequency")
+    spec = {k: v for k, v in cfg.items() if k != "kind"}
+    if kind == "lira":
+        return LiraTrigger(**spec)
+    if kind == "frequency":
+        return FrequencyTrigger(**spec)
+    raise ValueError(f"unknown trigger kind {kind!r}; choose frequency or lira")
 
 
 def encoder_parameters(codec: LearnedCodec) -> list[nn.Parameter]:
@@ -260,7 +306,7 @@ def finetune_encoder(codec: LearnedCodec, sampler, objectives: dict, *, steps: i
         classifier.eval()
         for p in classifier.parameters():
             p.requires_grad_(False)
-    triggers = {o: FrequencyTrigger(**trigger_cfg).to(device) for o in objectives}
+    triggers = {o: make_trigger(trigger_cfg).to(device) for o in objectives}
     opt_a = torch.optim.Adam(enc, lr=lr)
     opt_t = torch.optim.Adam([p for t in triggers.values() for p in t.parameters()], lr=trigger_lr)
     lmbda = lambda_for(codec.quality)
@@ -349,7 +395,7 @@ def load_triggers(path, device="cpu") -> dict:
     blob = load_blob(path)
     out = {}
     for o, spec in blob["triggers"].items():
-        t = FrequencyTrigger(**spec["config"])
+        t = make_trigger(spec["config"])
         t.load_state_dict(spec["state_dict"])
         out[o] = t.to(device).eval()
     return out

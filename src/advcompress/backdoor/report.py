@@ -185,6 +185,8 @@ def lic_table(df: pd.DataFrame, kind: str, s: dict) -> pd.DataFrame:
                             ["bpp_actual", "psnr_vs_clean_db"], seed)
     if kind == "table6":
         return _amplified_table(df, seed)
+    if kind == "lira":
+        return _lira_table(df, seed)
     if kind == "table1":
         # Per-mosaic means (every mosaic holds at least one source tile), each with its interval over mosaics.
         return _lic_summary(df, ["model", "quality", "encoder", "trigger"],
@@ -204,6 +206,24 @@ def _ds_rates(ds: pd.DataFrame, by: list[str], seed: int) -> pd.DataFrame:
                        n_name="n_asr")
     acc_ci = intervals(ds.assign(ds_accuracy=ds["correct"].astype(float)), by, ["ds_accuracy"], "image", seed)
     return rates.merge(asr_ci.merge(acc_ci, on=by, how="left"), on=by, how="left")
+
+
+def _lira_table(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The LIRA baseline beside the frequency trigger (`method`, the trigger kind the rows were coded
+    with): PSNR and rate of the backdoored encoder on clean and PSNR-triggered photos after each
+    defense, at x1 and amplified (Tables 5, 6), then the downstream accuracy on decoded digits (Table 2)."""
+    df = df.assign(method=df["method"].fillna("frequency") if "method" in df else "frequency")
+    is_ds = df["pred"].notna() if "pred" in df else pd.Series(False, index=df.index)
+    photo = df[~is_ds & df["trigger"].isin(["none", "psnr"])]
+    photo = photo.assign(amplify=photo["amplify"].fillna(1.0) if "amplify" in photo else 1.0,
+                         value=photo["value"].map(_quality))
+    by = ["method", "model", "quality", "trigger", "defense", "value", "amplify"]
+    defenses = _lic_summary(photo, by, ["psnr_vs_clean_db", "bpp_actual"], ["bpp_actual", "psnr_vs_clean_db"], seed)
+    parts = [defenses.assign(part="defenses (Tables 5, 6)")]
+    if is_ds.any():
+        ds = _ds_rates(df[is_ds & (df["encoder"] == "backdoored")], ["method", "model", "quality", "trigger"], seed)
+        parts.append(ds.assign(part="downstream accuracy (Table 2)"))
+    return pd.concat(parts, ignore_index=True).sort_values(["part", "model", "quality", "method"], kind="stable")
 
 
 def _amplified_table(df: pd.DataFrame, seed: int) -> pd.DataFrame:

@@ -164,13 +164,28 @@ def lic_points(cfg: dict) -> list[tuple[str, int]]:
     return [(m, q) for m in cfg["backdoor"]["lic"]["models"] for q in lic_qualities(cfg, m)]
 
 
-def lic_settings(cfg: dict, model: str, keys) -> dict:
-    """backdoor-lic-train reads the training keys of backdoor.lic, backdoor-lic-eval the evaluation ones."""
+def lic_settings(cfg: dict, model: str, keys, lira: bool = False) -> dict:
+    """backdoor-lic-train reads the training keys of backdoor.lic, backdoor-lic-eval the evaluation ones;
+    the LIRA baseline's training (`lira`) the same with lic.lira.trigger over lic.trigger."""
     lic = cfg["backdoor"]["lic"]
-    return {"seed": cfg["seed"], "codec": codec_settings(cfg, model), "lic": {k: lic[k] for k in keys if k in lic}}
+    out = {"seed": cfg["seed"], "codec": codec_settings(cfg, model), "lic": {k: lic[k] for k in keys if k in lic}}
+    if lira and "trigger" in keys:
+        out["lic"]["trigger"] = {**lic["trigger"], **lic["lira"]["trigger"]}
+    return out
+
+
+def lic_lira_points(cfg: dict) -> list[tuple[str, int]]:
+    """(model, quality) of every LIRA-baseline encoder; none without lic.lira."""
+    lira = cfg["backdoor"]["lic"].get("lira")
+    if not lira:
+        return []
+    return [(m, q) for m in cfg["backdoor"]["lic"]["models"] for q in lira["qualities"] or lic_qualities(cfg, m)]
 
 
 def lic_tables(cfg: dict, kind: str) -> list[str]:
+    """The evaluation rows `kind` of every main encoder; `lira_<kind>` those of the LIRA baseline's."""
+    if kind.startswith("lira_"):
+        return [f"{out_dir(cfg)}/lic/{m}/q{q}_{kind}.csv" for m, q in lic_lira_points(cfg)]
     return [f"{out_dir(cfg)}/lic/{m}/q{q}_{kind}.csv" for m, q in lic_points(cfg)]
 
 
@@ -236,9 +251,16 @@ def entry_settings(cfg: dict, entry, _=None) -> dict | None:
     return {k: values[k] for k in entry.settings} if entry.settings else None
 
 
+def _planned(cfg: dict, entry) -> bool:
+    """An entry is planned when each of its roles has files to read, and a comparison with the LIRA
+    baseline (a `lic:lira_*` source) only when the config has the baseline."""
+    lira = [s for sources in entry.reads.values() for s in sources if s.startswith("lic:lira_")]
+    return all(entry_inputs(cfg, entry).values()) and all(_read(cfg, s) for s in lira)
+
+
 def table_plan(cfg: dict) -> dict:
     """Name under tables/backdoor_ (without .csv/.md) -> (registered table, None): those with rows to read."""
-    return TABLES.plan([], keep=lambda e: all(entry_inputs(cfg, e).values()))
+    return TABLES.plan([], keep=lambda e: _planned(cfg, e))
 
 
 def figure_plan(cfg: dict) -> dict:
@@ -272,6 +294,9 @@ def jobs(cfg: dict) -> dict:
     for m, q in lic_points(cfg):
         out[job_key("backdoor_lic_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS)
         out[job_key("backdoor_lic_eval", model=m, quality=q)] = lic_settings(cfg, m, LIC_EVAL_KEYS)
+    for m, q in lic_lira_points(cfg):
+        out[job_key("backdoor_lic_lira_train", model=m, quality=q)] = lic_settings(cfg, m, LIC_TRAIN_KEYS, lira=True)
+        out[job_key("backdoor_lic_lira_eval", model=m, quality=q)] = lic_settings(cfg, m, LIC_EVAL_KEYS)
     for m, q in lic_seg_points(cfg):
         out[job_key("backdoor_lic_seg_train", model=m, quality=q)] = lic_seg_settings(cfg, m, "train")
         out[job_key("backdoor_lic_seg_eval", model=m, quality=q)] = lic_seg_settings(cfg, m, "test")
