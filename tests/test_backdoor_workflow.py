@@ -35,7 +35,9 @@ def test_every_backdoor_target_exists(bd):
                  "figures/backdoor_lic_fig4_bpp_attack.pdf", "figures/backdoor_lic_fig5_psnr_attack.pdf",
                  "figures/backdoor_lic_fig6_example.png", "tables/backdoor_table7.csv", "tables/backdoor_table9.md",
                  "tables/backdoor_table10.md", "figures/backdoor_fig6b_asr_vs_jpeg.pdf",
-                 "figures/backdoor_fig7b_codec_transfer.pdf"]:
+                 "figures/backdoor_fig7b_codec_transfer.pdf", "tables/backdoor_lic_table1.csv",
+                 "tables/backdoor_lic_table2.md", "tables/backdoor_lic_table6.csv", "tables/backdoor_lic_lira.md",
+                 "figures/backdoor_lic_fig10_for_good.pdf"]:
         assert (out / name).stat().st_size > 0, name
 
 
