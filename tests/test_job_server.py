@@ -28,18 +28,23 @@ def _wait_for(predicate, seconds: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real `advcompress serve`, warm as in a workflow run; its log names each job's child."""
-    d = tmp_path_factory.mktemp("server")
-    sock, log = d / "jobs.sock", d / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([ADVCOMPRESS, "serve", "--socket", str(sock)], stdout=out, stderr=subprocess.STDOUT)
+    """The workflow's own server, started as the Snakefile's onstart starts it (`start_background`:
+    warm, `--exit-with-parent`, named in this process's environment); its log names each job's
+    child. test_the_workflows_own_server_starts_serves_and_stops, the last test to use it, stops it
+    (one warm server for the module instead of two)."""
+    from advcompress.commands.serve import ENV, start_background
+
+    log = tmp_path_factory.mktemp("server") / "logs" / "job_server.log"
+    saved = os.environ.pop(ENV, None)
+    stop = start_background(log)
     try:
-        _wait_for(lambda: "listening" in log.read_text() or proc.poll() is not None, 120, "the server")
-        assert proc.poll() is None, log.read_text()
-        yield sock, log
+        assert ENV in os.environ, log.read_text()  # it listens, and its jobs will inherit its name
+        sock = Path(os.environ[ENV])
+        yield {"sock": sock, "log": log, "stop": stop}
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop()  # again after the test's stop: ending an ended server is a no-op
+        if saved is not None:
+            os.environ[ENV] = saved
     assert not sock.exists()  # SIGTERM removes the socket
 
 
@@ -65,7 +70,7 @@ def _jobs(log: Path) -> int:
 
 def test_a_served_job_writes_what_its_own_process_writes(server, folder):
     """...and a job whose server is not reachable runs in its own process and writes the same."""
-    sock, log = server
+    sock, log = server["sock"], server["log"]
     args = ["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval"]
     before = _jobs(log)
     served = _run([*args, "--out", "served.csv"], folder, sock)
@@ -82,7 +87,7 @@ def test_a_served_job_writes_what_its_own_process_writes(server, folder):
 
 
 def test_a_served_user_error_is_the_jobs_one_line_and_status_2(server, folder):
-    sock, _ = server
+    sock = server["sock"]
     served = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "missing", "--out", "x.csv"],
                   folder, sock)
     assert served.returncode == 2  # the child's status and stderr are the job's
@@ -92,7 +97,7 @@ def test_a_served_user_error_is_the_jobs_one_line_and_status_2(server, folder):
 
 
 def test_a_killed_job_takes_its_child_with_it(server, folder):
-    sock, log = server
+    sock, log = server["sock"], server["log"]
     env = {**os.environ, "ADVCOMPRESS_SERVER": str(sock)}
     before = _jobs(log)
     settings = '{"qualities": [1], "steps": 100000, "batch_size": 1, "patch": 16, "lr": 0.001, "widths": {"N": 8, "M": 8}}'
@@ -108,22 +113,19 @@ def test_a_killed_job_takes_its_child_with_it(server, folder):
     assert not (folder / "never.pt").exists()
 
 
-def test_the_workflows_own_server_starts_serves_and_stops(folder, monkeypatch):
-    """What the Snakefile's onstart/onsuccess do: start a server, name it in the environment the
-    jobs inherit, stop it (socket and its folder gone, the name unset)."""
-    from advcompress.commands.serve import ENV, start_background
+def test_the_workflows_own_server_starts_serves_and_stops(server, folder):
+    """What the Snakefile's onstart/onsuccess do (the module's server was started so): start a
+    server, name it in the environment the jobs inherit, stop it (socket and its folder gone, the
+    name unset). Runs after every other test of the server, which it ends."""
+    from advcompress.commands.serve import ENV
 
-    monkeypatch.delenv(ENV, raising=False)
-    log = folder / "logs" / "job_server.log"
-    stop = start_background(log)
-    sock = Path(os.environ[ENV])
-    try:
-        served = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval", "--out", "a.csv"],
-                      folder, sock)
-        assert served.returncode == 0, served.stderr
-        _wait_for(lambda: " done: exit 0," in log.read_text(), 30, "the job's cost line")
-    finally:
-        stop()
+    sock, log = server["sock"], server["log"]
+    assert os.environ[ENV] == str(sock)
+    served = _run(["compress", "--codec", "jpeg", "--quality", "50", "--eval-dir", "eval", "--out", "a.csv"],
+                  folder, sock)
+    assert served.returncode == 0, served.stderr
+    _wait_for(lambda: " done: exit 0," in log.read_text(), 30, "the job's cost line")
+    server["stop"]()
     assert ENV not in os.environ and not sock.parent.exists()
 
 
