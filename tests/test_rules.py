@@ -102,13 +102,18 @@ def dag_jobs(dry_run: str) -> dict[tuple[str, str], dict | None]:
 @pytest.mark.parametrize("tier", TIERS)
 def test_the_plan_is_the_dag(work, tier):
     """advcompress.plan.jobs lists exactly the jobs Snakemake plans, each with the settings its rule
-    passes, so tests/test_plan.py's facts about the plan are facts about the workflow."""
+    passes, so tests/test_plan.py's facts about the plan are facts about the workflow.
+
+    And planning imports neither torch nor CompressAI: every `snakemake` call builds the DAG, and
+    importing the codecs made that ~5 s slower each time (the same dry run, under -X importtime)."""
     from advcompress import plan
     from advcompress.config import load_tier
 
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--forceall", "--configfile", tier],
-                          cwd=work, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "-p", "--forceall",
+                           "--configfile", tier], cwd=work, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    heavy = re.findall(r"\|\s+(torch|compressai)$", proc.stderr, re.M)
+    assert not heavy, f"planning {tier} imports {sorted(set(heavy))}"
     dag = dag_jobs(proc.stdout)
     planned = {k: json.loads(json.dumps(v)) for k, v in plan.jobs(load_tier(work / tier, root=work)).items()}
     assert sorted(set(dag) ^ set(planned)) == []
