@@ -314,5 +314,12 @@ def test_lira_table_sets_each_method_apart():
             "bpp_actual": 1.0}
     ours = [{**base, "image": i, "psnr_vs_clean_db": 5.0 + i} for i in range(3)]
     lira = [{**base, "image": i, "psnr_vs_clean_db": 20.0 + i, "method": "lira"} for i in range(3)]
-    t = lic_table(pd.concat([pd.DataFrame(ours), pd.DataFrame(lira)], ignore_index=True), "lira", {"seed": 0})
-    assert dict(zip(t.method, t.psnr_vs_clean_db, strict=True)) == {"frequency": 6.0, "lira": 21.0}
+    seg = [{"model": "m", "quality": 4, "error": "", "image": i, "encoder": "backdoored", "trigger": "seg",
+            "method": method, "pixel_asr": asr + 0.1 * i, "other_accuracy": 0.9, "output_mse": 1e-3,
+            "bpp_actual": 1.0, "psnr_vs_clean_db": 20.0} for i in range(3) for method, asr in [("frequency", 0.5),
+                                                                                               ("lira", 0.2)]]
+    t = lic_table(pd.concat([pd.DataFrame(ours), pd.DataFrame(lira), pd.DataFrame(seg)], ignore_index=True), "lira",
+                  {"seed": 0})
+    photo, table1 = t[t.part.str.startswith("defenses")], t[t.part.str.startswith("segmentation")]
+    assert dict(zip(photo.method, photo.psnr_vs_clean_db, strict=True)) == {"frequency": 6.0, "lira": 21.0}
+    assert dict(zip(table1.method, table1.pixel_asr.round(6), strict=True)) == {"frequency": 0.6, "lira": 0.3}

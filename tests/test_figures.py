@@ -220,7 +220,7 @@ def _backdoor_outputs(root, rng) -> dict[str, list[str]]:
         for kind, recs in [("rd", rd), ("ds", ds), ("defense", defense), ("amplified", amplified), ("seg", seg)]:
             write_table(d / f"q{q}_{kind}.csv", pd.DataFrame(recs))
             sources.setdefault(f"lic:{kind}", []).append(str(d / f"q{q}_{kind}.csv"))
-        for kind, recs in [("ds", ds), ("defense", defense), ("amplified", amplified)]:  # the LIRA baseline's
+        for kind, recs in [("ds", ds), ("defense", defense), ("amplified", amplified), ("seg", seg)]:  # LIRA's
             write_table(d / f"q{q}_lira_{kind}.csv", pd.DataFrame(recs).assign(method="lira"))
             sources.setdefault(f"lic:lira_{kind}", []).append(str(d / f"q{q}_lira_{kind}.csv"))
     example = root / "lic" / "m" / "q4_example"

@@ -189,33 +189,47 @@ lic_eval_rule("backdoor_lic_lira_eval", "_lira")
 lic_train_rule("backdoor_lic_seg_train", "_seg", lambda cfg, m: plan.backdoor.lic_seg_settings(cfg, m, "train"))
 
 
-rule backdoor_lic_seg_eval:
-    conda:
-        CONDA_ENV
-    input:
-        ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
-        backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}_seg.pt",
-        digits=BD_IMAGES,
-        classifier=f"{BD_CKPT}/classifier/clean.pt",
-    output:
-        f"{BD_OUT}/lic/{{model}}/q{{quality}}_seg.csv",
-    params:
-        settings=lambda w: as_json(plan.backdoor.lic_seg_settings(config, w.model, "test")),
-        ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
-    threads: 1
-    resources:
-        gpu=1,
-        mem_mb=lambda w, attempt: 2000 * attempt,
-    retries: 1
-    log:
-        logfile("backdoor_lic_seg_eval", "{model}_q{quality}"),
-    benchmark:
-        benchfile("backdoor_lic_seg_eval", "{model}_q{quality}")
-    shell:
-        "advcompress backdoor-lic-seg-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
-        "{params.ckpt} --backdoored {input.backdoored:q} --digits {input.digits:q} "
-        "--classifier {input.classifier:q} --out {output:q} --settings {params.settings:q} "
-        "--threads {threads} > {log:q} 2>&1"
+lic_train_rule("backdoor_lic_seg_lira_train", "_seg_lira",
+               lambda cfg, m: plan.backdoor.lic_seg_settings(cfg, m, "train", lira=True))
+
+
+def lic_seg_eval_rule(name, suffix):
+    """Declare `name`: `advcompress backdoor-lic-seg-eval` of the segmentation encoder
+    lic/{model}/q{quality}<suffix>.pt (the frequency trigger's, or the LIRA baseline's) into q{quality}<suffix>.csv."""
+
+    rule:
+        name:
+            name
+        conda:
+            CONDA_ENV
+        input:
+            ckpt=lambda w: plan.core.checkpoint(config, w.model, w.quality),
+            backdoored=f"{BD_CKPT}/lic/{{model}}/q{{quality}}{suffix}.pt",
+            digits=BD_IMAGES,
+            classifier=f"{BD_CKPT}/classifier/clean.pt",
+        output:
+            f"{BD_OUT}/lic/{{model}}/q{{quality}}{suffix}.csv",
+        params:
+            settings=lambda w: as_json(plan.backdoor.lic_seg_settings(config, w.model, "test")),
+            ckpt=lambda w, input: codec_ckpt_arg(w.model, w.quality, input.ckpt),
+        threads: 1
+        resources:
+            gpu=1,
+            mem_mb=lambda w, attempt: 2000 * attempt,
+        retries: 1
+        log:
+            logfile(name, "{model}_q{quality}"),
+        benchmark:
+            benchfile(name, "{model}_q{quality}")
+        shell:
+            "advcompress backdoor-lic-seg-eval --model {wildcards.model:q} --quality {wildcards.quality:q} "
+            "{params.ckpt} --backdoored {input.backdoored:q} --digits {input.digits:q} "
+            "--classifier {input.classifier:q} --out {output:q} --settings {params.settings:q} "
+            "--threads {threads} > {log:q} 2>&1"
+
+
+lic_seg_eval_rule("backdoor_lic_seg_eval", "_seg")
+lic_seg_eval_rule("backdoor_lic_seg_lira_eval", "_seg_lira")
 
 
 # -- tables and figures of both studies: one rule each, over the registries (backdoor.tables, backdoor.figures)

@@ -211,10 +211,12 @@ def _ds_rates(ds: pd.DataFrame, by: list[str], seed: int) -> pd.DataFrame:
 def _lira_table(df: pd.DataFrame, seed: int) -> pd.DataFrame:
     """The LIRA baseline beside the frequency trigger (`method`, the trigger kind the rows were coded
     with): PSNR and rate of the backdoored encoder on clean and PSNR-triggered photos after each
-    defense, at x1 and amplified (Tables 5, 6), then the downstream accuracy on decoded digits (Table 2)."""
+    defense, at x1 and amplified (Tables 5, 6), the downstream accuracy on decoded digits (Table 2)
+    and the segmentation stand-in's pixel-wise ASR (Table 1)."""
     df = df.assign(method=df["method"].fillna("frequency") if "method" in df else "frequency")
     is_ds = df["pred"].notna() if "pred" in df else pd.Series(False, index=df.index)
-    photo = df[~is_ds & df["trigger"].isin(["none", "psnr"])]
+    is_seg = df["pixel_asr"].notna() if "pixel_asr" in df else pd.Series(False, index=df.index)
+    photo = df[~is_ds & ~is_seg & df["trigger"].isin(["none", "psnr"])]
     photo = photo.assign(amplify=photo["amplify"].fillna(1.0) if "amplify" in photo else 1.0,
                          value=photo["value"].map(_quality))
     by = ["method", "model", "quality", "trigger", "defense", "value", "amplify"]
@@ -223,6 +225,10 @@ def _lira_table(df: pd.DataFrame, seed: int) -> pd.DataFrame:
     if is_ds.any():
         ds = _ds_rates(df[is_ds & (df["encoder"] == "backdoored")], ["method", "model", "quality", "trigger"], seed)
         parts.append(ds.assign(part="downstream accuracy (Table 2)"))
+    if is_seg.any():
+        seg = _lic_summary(df[is_seg & (df["encoder"] == "backdoored")], ["method", "model", "quality", "trigger"],
+                           ["pixel_asr", "other_accuracy", "output_mse"], ["pixel_asr"], seed)
+        parts.append(seg.assign(part="segmentation stand-in (Table 1)"))
     return pd.concat(parts, ignore_index=True).sort_values(["part", "model", "quality", "method"], kind="stable")
 
 

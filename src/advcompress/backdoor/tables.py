@@ -61,7 +61,8 @@ TABLES.register("lic_table1", file="lic_table1", reads={"rows": ("lic:seg",)}, s
 # The LIRA baseline beside the frequency trigger (the LIRA rows of Tables 2, 5 and 6); planned
 # with backdoor.lic.lira (paper and smoke tiers).
 TABLES.register("lic_lira", file="lic_lira", settings=("seed",), group=LIC, reads={"rows": (
-    "lic:defense", "lic:amplified", "lic:ds", "lic:lira_defense", "lic:lira_amplified", "lic:lira_ds")})(
+    "lic:defense", "lic:amplified", "lic:ds", "lic:seg", "lic:lira_defense", "lic:lira_amplified", "lic:lira_ds",
+    "lic:lira_seg")})(
     _table("lic_table", "lic_markdown", "lira"))
 TABLES.register("lic_table6", file="lic_table6", reads={"rows": ("lic:defense", "lic:amplified")},
                 settings=("seed",), group=LIC)(_table("lic_table", "lic_markdown", "table6"))

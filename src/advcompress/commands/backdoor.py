@@ -235,7 +235,7 @@ def cmd_lic_seg_eval(a) -> None:
                                                          codec_ckpt(a, a.model, a.quality, required=True), a.backdoored)
     device = next(codec.parameters()).device
     images, labels, segmenter = _seg_task(s, a.digits, "test", load_classifier(a.classifier, device=device))
-    base = {"model": a.model, "quality": a.quality}
+    base = {"model": a.model, "quality": a.quality, "method": triggers["ds"].config.get("kind", "frequency")}
     rows = lic_eval.seg_rows(base, original, codec, triggers["ds"], images.to(device), labels.to(device), segmenter,
                              int(s["seg"]["source"]), int(s["seg"]["target"]))
     write_table(a.out, pd.DataFrame(rows))

@@ -208,16 +208,23 @@ def lic_seg_points(cfg: dict) -> list[tuple[str, int]]:
 LIC_SEG_TRAIN_KEYS = ["batch_size", "patch", "lr", "trigger_lr", "gamma", "proxy", "curriculum", "trigger"]
 
 
-def lic_seg_settings(cfg: dict, model: str, phase: str) -> dict:
+def lic_seg_settings(cfg: dict, model: str, phase: str, lira: bool = False) -> dict:
     """backdoor-lic-train's settings for the segmentation encoder ("train": lic's shared keys, seg's
-    steps and objective as the one ds objective, its target class) or backdoor-lic-seg-eval's ("test")."""
+    steps and objective as the one ds objective, its target class; `lira`: with lic.lira.trigger, the
+    baseline's Table 1 row) or backdoor-lic-seg-eval's ("test")."""
     lic, seg = cfg["backdoor"]["lic"], cfg["backdoor"]["lic"]["seg"]
     task = {k: seg[k] for k in ["source", "target", "grid", f"{phase}_mosaics"]}
     out = {"seed": cfg["seed"], "codec": codec_settings(cfg, model), "seg": task}
     if phase == "train":
-        out["lic"] = {**{k: lic[k] for k in LIC_SEG_TRAIN_KEYS if k in lic}, "steps": seg["steps"],
-                      "objectives": {"ds": seg["objective"]}, "ds_target": seg["target"]}
+        trigger = {**lic["trigger"], **(lic["lira"]["trigger"] if lira else {})}
+        out["lic"] = {**{k: lic[k] for k in LIC_SEG_TRAIN_KEYS if k in lic}, "trigger": trigger,
+                      "steps": seg["steps"], "objectives": {"ds": seg["objective"]}, "ds_target": seg["target"]}
     return out
+
+
+def lic_seg_lira_points(cfg: dict) -> list[tuple[str, int]]:
+    """The segmentation encoders the LIRA baseline also trains (Table 1's LIRA row): with lic.lira only."""
+    return lic_seg_points(cfg) if cfg["backdoor"]["lic"].get("lira") else []
 
 
 # -- tables and figures: the registries (backdoor.tables, backdoor.figures) for this config -------------
@@ -234,6 +241,8 @@ def _read(cfg: dict, source: str) -> list[str]:
         return [lic_example(cfg)]
     if source == "lic:seg":
         return [f"{out_dir(cfg)}/lic/{m}/q{q}_seg.csv" for m, q in lic_seg_points(cfg)]
+    if source == "lic:lira_seg":
+        return [f"{out_dir(cfg)}/lic/{m}/q{q}_seg_lira.csv" for m, q in lic_seg_lira_points(cfg)]
     return lic_tables(cfg, name)
 
 
@@ -300,6 +309,9 @@ def jobs(cfg: dict) -> dict:
     for m, q in lic_seg_points(cfg):
         out[job_key("backdoor_lic_seg_train", model=m, quality=q)] = lic_seg_settings(cfg, m, "train")
         out[job_key("backdoor_lic_seg_eval", model=m, quality=q)] = lic_seg_settings(cfg, m, "test")
+    for m, q in lic_seg_lira_points(cfg):
+        out[job_key("backdoor_lic_seg_lira_train", model=m, quality=q)] = lic_seg_settings(cfg, m, "train", lira=True)
+        out[job_key("backdoor_lic_seg_lira_eval", model=m, quality=q)] = lic_seg_settings(cfg, m, "test")
     out |= {job_key("backdoor_table", backdoor_table=k): entry_settings(cfg, *e) for k, e in table_plan(cfg).items()}
     out |= {job_key("backdoor_figure", backdoor_figure=k): entry_settings(cfg, *e) for k, e in figure_plan(cfg).items()}
     return out
