@@ -161,7 +161,7 @@ def test_a_missing_codec_checkpoint_is_one_line_naming_the_flag(tmp_path, capsys
     (["classify-attack", "--defense", "jpeg"], "argument --defense: defense step 'jpeg' of 'jpeg' is not"),
     (["classify-bpp", "--codec-ckpt", "mbt2018=x.pt"], "argument --codec-ckpt: expects NAME@QUALITY=PATH"),
     (["classify-fetch-classifier", "--arch", "vgg"], "argument --arch: unknown torchvision architecture 'vgg'"),
-    (["backdoor-table", "--kind", "table12"], "argument --kind: unknown backdoor table 'table12'; choose from lic_table1,"),
+    (["backdoor-table", "--kind", "table12"], "argument --kind: unknown backdoor table 'table12'; choose from lic_lira,"),
     (["classify-figure", "nope"], "argument KIND: unknown classify figure 'nope'; choose from ablation, ablation-codec, adaptive-attacks"),
     (["claims", "--table", "rows.csv"], "argument --table: expects KIND=PATH"),
     (["claims", "--table", "nope=rows.csv"], "argument --table: unknown table kind 'nope'; choose from attack_rows"),
