@@ -18,7 +18,7 @@ import torch
 
 from advcompress.attack.algorithms import AttackSettings, attack_grid, get_attack
 from advcompress.attack.assess import assess_image, channel_ranges, latent_features, success_ratio
-from advcompress.device import to_numpy
+from advcompress.device import to_numpy, to_python
 from advcompress.metrics import perturbation_norm
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,9 @@ def run_attack_job(
         steps += [{"attacked_quality": src_label, **r} for r in res["log"]]
         for d, xa in res["x_adv"].items():
             adv_images[src_label, d] = xa
-            norms = perturbation_norm(xa - x)
+            # per-sample figures leave the device once per direction, not once per image
+            norms = to_python(perturbation_norm(xa - x))
+            reached, steps_total = to_python(res["reached"][d]), to_python(res["steps_total"][d])
             for q in qualities:
                 is_transfer = atk.scope == "submodel" and q != src[0]
                 for i, name in enumerate(names):
@@ -95,8 +97,8 @@ def run_attack_job(
                         model=model, attack=attack, direction=d, gamma_r=float(directions[d][0]),
                         gamma_d=float(directions[d][1]), image=name, attacked_quality=src_label,
                         quality=q, transfer=is_transfer, proxy=s.proxy, epsilon=s.epsilon,
-                        steps_T=s.steps, perturbation_mse=float(norms[i]),
-                        reached_sphere=bool(res["reached"][d][i]), steps_total=int(res["steps_total"][d][i]),
+                        steps_T=s.steps, perturbation_mse=norms[i],
+                        reached_sphere=reached[i], steps_total=steps_total[i],
                         attack_s=attack_s, attack_cpu_s=attack_cpu_s, error_clean=c["error"],
                         **{f"{k}_clean": c[k] for k in CLEAN_KEYS},
                     )
