@@ -37,6 +37,7 @@ envvars:
 # the order the studies build on each other. No file depends on the order of the ones after it.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/figure_rule.smk"
+include: "workflow/rules/lic_rule.smk"  # the LIC backdoor's train/eval rule factories (backdoor.smk)
 include: "workflow/rules/data.smk"  # foundation: datasets and official weights
 include: "workflow/rules/models.smk"  # foundation: training the learned codecs
 include: "workflow/rules/compress.smk"  # foundation: clean compression, clean RD tables

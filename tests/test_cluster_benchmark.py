@@ -96,3 +96,6 @@ def test_the_figure_and_table_rules_of_each_study_have_their_stage():
     assert {r: stages[r] for r in ["classify_table", "classify_figure", "backdoor_table", "backdoor_figure"]} == {
         "classify_table": "classify", "classify_figure": "classify", "backdoor_table": "backdoor",
         "backdoor_figure": "backdoor"}
+    # the LIC backdoor's rules, declared by lic_rule.smk's factories, are the backdoor stage's
+    assert {stages[r] for r in ["backdoor_lic_train", "backdoor_lic_eval", "backdoor_lic_seg_train",
+                                "backdoor_lic_seg_eval", "backdoor_lic_lira_train"]} == {"backdoor"}
