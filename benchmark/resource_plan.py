@@ -118,9 +118,9 @@ UNITS = {
 # -- measure ---------------------------------------------------------------------------------------
 
 
-def dag_jobs(workdir: Path) -> list[tuple[str, set[str], set[str], str]]:
-    """(rule, inputs, outputs, advcompress command) of every job of the rehearsal's whole DAG
-    (`snakemake -n -p --forceall`)."""
+def dag_jobs(workdir: Path) -> list[tuple[str, set[str], set[str], str, bool]]:
+    """(rule, inputs, outputs, advcompress command, GPU-tagged) of every job of the rehearsal's whole
+    DAG (`snakemake -n -p --forceall`)."""
     proc = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-n", "-p", "--forceall", "--cores", "1",
                            "--configfile", "config/paper.yaml", "rehearsal.yaml"],
                           cwd=workdir, capture_output=True, text=True,
@@ -132,7 +132,8 @@ def dag_jobs(workdir: Path) -> list[tuple[str, set[str], set[str], str]]:
         rule = re.match(r"(?:local)?rule (\w+):", block)[1]
         field = {k: set(v.split(", ")) for k, v in re.findall(r"^    (input|output): (.*)$", block, re.M)}
         command = re.search(r"\badvcompress ([\w-]+)", block)
-        jobs.append((rule, field.get("input", set()), field.get("output", set()), command[1] if command else ""))
+        gpu = bool(re.search(r"^    resources: .*\bgpu=1\b", block, re.M))
+        jobs.append((rule, field.get("input", set()), field.get("output", set()), command[1] if command else "", gpu))
     return jobs
 
 
@@ -141,11 +142,11 @@ def rule_of(argv: list[str], jobs) -> str | None:
     of upstream jobs (its inputs) may be there too, so the match that feeds none of the others is
     the one. With no output in the argv (a log line cut short), the one rule that runs the command."""
     tokens = set(argv)
-    matches = [(r, i, o) for r, i, o, c in jobs if c == argv[0] and o & tokens]
+    matches = [(r, i, o) for r, i, o, c, _ in jobs if c == argv[0] and o & tokens]
     last = {r for k, (r, _, o) in enumerate(matches) if not any(o & i for j, (_, i, _) in enumerate(matches) if j != k)}
     if len(last) == 1:
         return last.pop()
-    by_command = {r for r, _, _, c in jobs if c == argv[0]}
+    by_command = {r for r, _, _, c, _ in jobs if c == argv[0]}
     return by_command.pop() if len(by_command) == 1 else None
 
 
@@ -193,11 +194,13 @@ def stand_in_sizes(workdir: Path) -> dict:
             "cifar_train": cifar, "val": val}
 
 
-def write_costs(rules: dict[str, dict], data: dict, overlay: dict, path: Path = COSTS) -> None:
-    """The measurement: per-rule costs, the stand-ins' sizes and the scale overlay they ran with."""
+def write_costs(rules: dict[str, dict], data: dict, overlay: dict, dag, path: Path = COSTS) -> None:
+    """The measurement: per-rule costs, the stand-ins' sizes, the scale overlay they ran with, and
+    the rehearsed DAG's rules and which of them it tags `gpu=1`."""
     from advcompress.io import write_json
 
-    write_json(path, {"rules": rules, "data": data, "overlay": overlay})
+    write_json(path, {"rules": rules, "data": data, "overlay": overlay, "dag_rules": sorted({j[0] for j in dag}),
+                      "gpu_rules": sorted({j[0] for j in dag if j[4]})})
 
 
 def read_costs(path: Path = COSTS) -> dict:
@@ -221,16 +224,6 @@ def configs(overlay: dict) -> tuple[dict, dict]:
         return load_tier("config/paper.yaml", root=ROOT), load_tier("config/paper.yaml", path, root=ROOT)
 
 
-def gpu_rules() -> set[str]:
-    """Rules whose resources declare `gpu=1`, read off the rule files."""
-    rules = set()
-    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for name, body in re.findall(r"^\s*rule (\w+):\n((?:(?!\s*rule ).*\n)*)", smk.read_text(), re.M):
-            if re.search(r"\bgpu\s*=\s*1", body):
-                rules.add(name)
-    return rules
-
-
 def plan_rows(costs: dict) -> list[dict]:
     """One row per rule of the paper tier: measured cost, scale, hours, Slurm resources."""
     from advcompress import plan
@@ -241,13 +234,14 @@ def plan_rows(costs: dict) -> list[dict]:
     counts: dict[str, int] = {}
     for rule, _ in plan.jobs(paper):
         counts[rule] = counts.get(rule, 0) + 1
-    gpu = gpu_rules()
+    gpu = set(costs["gpu_rules"])
     rows = []
     for rule, n in sorted(counts.items()):
         m = measured.get(rule)
         unit, work = UNITS.get(rule, ("(not scaled)", lambda c, d: 1.0))
         ratio = work(paper, PAPER_DATA) / work(rehearsal, costs["data"])
-        row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m}
+        row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m,
+               "rehearsed": rule in costs["dag_rules"]}
         if m:
             per_job_s = m["cpu_mean_s"] * ratio / (GPU_RATIO if rule in gpu else 1.0)
             data_mib = (PAPER_DATA["div2k_n"] * PAPER_DATA["div2k_px"] * 3 / 2**20) if rule in TRAIN_SET_RULES else 0
@@ -266,7 +260,9 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         m = r["measured"]
         if not m:
-            lines.append(f"| {r['rule']} | {'GPU' if r['gpu'] else 'CPU'} | not measured | | {r['unit']} | {r['scale']:.3g} "
+            device = ("GPU" if r["gpu"] else "CPU") if r["rehearsed"] else "?"
+            status = "not measured" if r["rehearsed"] else "not in the rehearsed DAG"
+            lines.append(f"| {r['rule']} | {device} | {status} | | {r['unit']} | {r['scale']:.3g} "
                          f"| {r['paper_jobs']} | | | profile default | profile default |")
             continue
         if r["gpu"]:
@@ -331,9 +327,10 @@ def main(argv=None) -> int:
         if not log.is_file():
             print(f"resource_plan: error: {log} not found (run benchmark/rehearse_paper.py first)", file=sys.stderr)
             return 2
-        rows = costs(served_jobs(log.read_text()), dag_jobs(a.workdir))
+        dag = dag_jobs(a.workdir)
+        rows = costs(served_jobs(log.read_text()), dag)
         overlay = yaml.safe_load((a.workdir / "rehearsal.yaml").read_text())
-        write_costs(rows, stand_in_sizes(a.workdir), overlay)
+        write_costs(rows, stand_in_sizes(a.workdir), overlay, dag)
         print(f"{sum(r['jobs'] for r in rows.values())} jobs of {len(rows)} rules -> {COSTS.relative_to(ROOT)}")
         return 0
     if a.cmd == "measure-cpu":

@@ -17,11 +17,12 @@ advcompress job server: job 3 done: exit 2, 1.0 s wall, 1.0 s CPU, 100 MiB peak 
 advcompress job server: job 4 done: exit 0, 30.0 s wall, 20.0 s CPU, 900 MiB peak RSS: attack-run --attack srda --model tcm --eval-dir data/paper/eval --codec-ckpt tcm@1=data/paper/weights/tcm/q1.pth.tar --codec-ckpt
 """
 EVAL = {"data/paper/eval"}
-DAG = [("fetch_dataset", set(), EVAL, ""),
-       *(("compress_clean", EVAL, {f"results/paper/clean/jpeg/q{q}.csv", f"results/paper/clean/jpeg/q{q}_recon"}, "compress")
-         for q in (5, 7, 9)),
-       ("defense_clean", EVAL, {"results/paper/defense/clean/tcm/q5.csv"}, "compress"),
-       ("attack_run", EVAL, {"results/paper/attack/srda/tcm/rows.csv", "results/paper/attack/srda/tcm/adv"}, "attack-run")]
+DAG = [("fetch_dataset", set(), EVAL, "", False),
+       *(("compress_clean", EVAL, {f"results/paper/clean/jpeg/q{q}.csv", f"results/paper/clean/jpeg/q{q}_recon"}, "compress",
+          False) for q in (5, 7, 9)),
+       ("defense_clean", EVAL, {"results/paper/defense/clean/tcm/q5.csv"}, "compress", False),
+       ("attack_run", EVAL, {"results/paper/attack/srda/tcm/rows.csv", "results/paper/attack/srda/tcm/adv"}, "attack-run", True)]
+GPU = ["attack_run", "defense_train_at"]
 
 
 def test_costs_per_rule_come_from_the_successful_served_jobs():
@@ -44,8 +45,10 @@ def _overlay():
 
 def test_costs_file_round_trips(tmp_path):
     rows = rp.costs(rp.served_jobs(LOG), DAG)
-    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), tmp_path / "c.json")
-    assert rp.read_costs(tmp_path / "c.json") == {"rules": rows, "data": REHEARSAL_DATA, "overlay": _overlay()}
+    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), DAG, tmp_path / "c.json")
+    assert rp.read_costs(tmp_path / "c.json") == {
+        "rules": rows, "data": REHEARSAL_DATA, "overlay": _overlay(), "gpu_rules": ["attack_run"],
+        "dag_rules": ["attack_run", "compress_clean", "defense_clean", "fetch_dataset"]}
 
 
 def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
@@ -65,9 +68,10 @@ def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
 def test_plan_rows_hours_runtime_and_memory():
     measured = {"compress_clean": {"jobs": 2, "cpu_mean_s": 6.0, "cpu_max_s": 8.0, "rss_max_mib": 700.0},
                 "defense_train_at": {"jobs": 3, "cpu_mean_s": 2.0, "cpu_max_s": 3.0, "rss_max_mib": 800.0}}
-    rows = {r["rule"]: r for r in rp.plan_rows({"rules": measured, "data": REHEARSAL_DATA, "overlay": _overlay()})}
+    rows = {r["rule"]: r for r in rp.plan_rows({"rules": measured, "data": REHEARSAL_DATA, "overlay": _overlay(),
+                                                   "gpu_rules": GPU, "dag_rules": [*GPU, "compress_clean"]})}
     clean, at = rows["compress_clean"], rows["defense_train_at"]
-    assert not clean["gpu"] and at["gpu"]  # read off the rules' resources
+    assert not clean["gpu"] and at["gpu"]  # the rehearsal DAG's gpu=1 resources
     assert clean["hours"] == pytest.approx(clean["paper_jobs"] * 6.0 * clean["scale"] / 3600)  # CPU: no ratio
     assert at["hours"] == pytest.approx(at["paper_jobs"] * 2.0 * at["scale"] / rp.GPU_RATIO / 3600)
     assert at["runtime"] == max(rp.MIN_RUNTIME, math.ceil(rp.MARGIN * 2.0 * at["scale"] / rp.GPU_RATIO / 60))
