@@ -36,7 +36,8 @@ SECTION = "## Data and checkpoints under DVC"
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 # Every rule that trains (and writes a checkpoint), and every rule that downloads.
 TRAINING = {"train_lic", "defense_train_at", "classify_train", "backdoor_clean_classifier", "backdoor_trigger",
-            "backdoor_train", "backdoor_lic_train"}
+            "backdoor_train", "backdoor_lic_train", "backdoor_lic_lira_train", "backdoor_lic_seg_train",
+            "backdoor_lic_seg_lira_train"}
 FETCHING = {"fetch_dataset", "fetch_weights", "classify_fetch_classifier"}
 BRANCH = "under-test"
 
