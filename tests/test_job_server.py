@@ -4,6 +4,7 @@ killed job takes its child with it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -105,7 +106,9 @@ def test_a_killed_job_takes_its_child_with_it(server, folder):
                                "--out", "never.pt", "--settings", settings, "--threads", "1"],
                               cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_for(lambda: _jobs(log) > before, 60, "the job to reach the server")
-    child = int(log.read_text().strip().splitlines()[-1].split(" in pid ")[1])
+    # this job's own line: an earlier job's "done" line may be written after it
+    started = re.search(rf"job {before + 1} in pid (\d+)", log.read_text())
+    child = int(started[1])
     assert Path(f"/proc/{child}").exists()
     client.send_signal(signal.SIGTERM)
     client.wait(30)

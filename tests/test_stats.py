@@ -278,7 +278,8 @@ def test_classify_figure_draws_the_tables_interval(tmp_path):
 def _backdoor_rows(runs=(("r1", 90, 100, 40, 50), ("r2", 9, 10, 4, 5))):
     rows = []
     for run, ta_h, ta_n, asr_h, asr_n in runs:
-        base = {"run": run, "method": "fc", "trigger": "patch", "alpha": 0.1, "ir": 0.1, "n_clean": 1000,
+        base = {"run": run, "arch": "resnet18", "method": "fc", "trigger": "patch", "alpha": 0.1, "ir": 0.1,
+                "epochs": 4, "lr": 0.02, "n_clean": 1000,
                 "n_backdoor": 10, "train_codecs": "jpeg"}
         rows += [{**base, "metric": "ta", "codec": "none", "quality": "", "hits": ta_h, "n": ta_n, "rate": ta_h / ta_n,
                   "note": ""},
