@@ -55,7 +55,7 @@ def test_table4_rows_and_their_claims_are_reported(bd):
     table = pd.read_csv(root / "results/smoke/tables/backdoor_table4.csv")
     assert set(table.method) == {"common", "fc"} and table.ta.between(0.5, 1).all()
     assert {"asr_avif_q50", "asr_heif_q50", "asr_jpeg2000_q30"} <= set(table.columns)  # unseen codecs are columns
-    # one common/fc pair per architecture of backdoor.archs (the smoke tier has all three)
+    # one common/fc pair per architecture of backdoor.archs (the smoke tier has two)
     assert table.groupby("arch", sort=False).method.apply(sorted).to_dict() == {
         a: ["common", "fc"] for a in cfg["backdoor"]["archs"]}
 
