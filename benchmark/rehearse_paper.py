@@ -289,15 +289,16 @@ def benchmark_table(workdir: Path, tier: str) -> list[tuple[str, int, float, flo
 
 def server_table(jobs_log: Path) -> list[tuple[str, int, float, float, float]]:
     """(command, jobs, wall s, CPU s, largest peak RSS MiB) from the job server's log, which times
-    each forked child itself ("job N done: exit S, W s wall, C s CPU, R MiB peak RSS: <argv>")."""
+    each forked child itself (`advcompress.commands.serve.job_costs`)."""
+    from advcompress.commands.serve import job_costs
+
     rows: dict[str, list] = {}
-    pattern = r"job \d+ done: exit -?\d+, ([\d.]+) s wall, ([\d.]+) s CPU, (\d+) MiB peak RSS: (\S+)"
-    for wall, cpu, rss, command in re.findall(pattern, jobs_log.read_text() if jobs_log.exists() else ""):
-        row = rows.setdefault(command, [0, 0.0, 0.0, 0.0])
+    for job in job_costs(jobs_log.read_text() if jobs_log.exists() else ""):
+        row = rows.setdefault(job["argv"][0], [0, 0.0, 0.0, 0.0])
         row[0] += 1
-        row[1] += float(wall)
-        row[2] += float(cpu)
-        row[3] = max(row[3], float(rss))
+        row[1] += job["wall_s"]
+        row[2] += job["cpu_s"]
+        row[3] = max(row[3], job["rss_mib"])
     return sorted(((c, *r) for c, r in rows.items()), key=lambda r: -r[2])
 
 

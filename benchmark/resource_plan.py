@@ -152,8 +152,9 @@ def rule_of(argv: list[str], jobs) -> str | None:
 
 def served_jobs(log_text: str) -> list[tuple[float, float, list[str]]]:
     """(CPU s, peak RSS MiB, argv) of every job the server finished with exit 0."""
-    pattern = r"job \d+ done: exit 0, [\d.]+ s wall, ([\d.]+) s CPU, (\d+) MiB peak RSS: (.*)$"
-    return [(float(c), float(r), argv.split()) for c, r, argv in re.findall(pattern, log_text, re.M)]
+    from advcompress.commands.serve import job_costs
+
+    return [(j["cpu_s"], j["rss_mib"], j["argv"]) for j in job_costs(log_text) if j["exit"] == 0]
 
 
 def costs(served, dag) -> dict[str, dict]:

@@ -158,3 +158,14 @@ def test_a_server_that_cannot_start_leaves_the_jobs_to_their_own_processes(tmp_p
     stop()
     assert ENV not in os.environ
     assert "no job server" in capsys.readouterr().err
+
+
+def test_cost_lines_read_back_as_written():
+    """The benchmarks (rehearsal, resource plan) read the server's cost lines through `job_costs`,
+    the writer's own reader: a changed line format fails here, not in a half-parsed benchmark."""
+    from advcompress.commands.serve import _cost_line, job_costs
+
+    text = "advcompress job server: job 7 in pid 1\n" + _cost_line(7, -15, 2.5, ["compress", "--out", "a.csv", '{"q": 1}'])
+    [job] = job_costs(text)
+    assert (job["job"], job["exit"], job["wall_s"], job["argv"]) == (7, -15, 2.5, ["compress", "--out", "a.csv"])
+    assert job["cpu_s"] > 0 and job["rss_mib"] > 0

@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -162,6 +163,16 @@ def _child(conn: socket.socket, number: int) -> None:
             conn.sendall(_STATUS.pack(code))
         finally:
             os._exit(code)
+
+
+_COST = re.compile(r"job (\d+) done: exit (-?\d+), ([\d.]+) s wall, ([\d.]+) s CPU, (\d+) MiB peak RSS: (.*)$", re.M)
+
+
+def job_costs(log_text: str) -> list[dict]:
+    """Every finished job of a server log, read back from `_cost_line`: number, exit status, wall
+    and CPU seconds, peak RSS (MiB) and argv (without its JSON settings)."""
+    return [{"job": int(n), "exit": int(code), "wall_s": float(wall), "cpu_s": float(cpu), "rss_mib": float(rss),
+             "argv": argv.split()} for n, code, wall, cpu, rss, argv in _COST.findall(log_text)]
 
 
 def _cost_line(number: int, code: int, wall: float, argv: list[str]) -> str:
