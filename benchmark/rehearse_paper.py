@@ -192,6 +192,16 @@ def snakemake(workdir: Path, *args: str, env: dict | None = None, log: Path | No
         return subprocess.run(cmd, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, text=True, env=env)
 
 
+def dry_run_jobs(text: str) -> list[tuple[str, dict[str, list[str]], str]]:
+    """(rule, {field: values}, the job's whole text) of every job a dry run prints; with `-p` the
+    text holds the job's shell command."""
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", text, flags=re.M)[1:]:
+        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
+        jobs.append((rule, {k: v.split(", ") for k, v in re.findall(r"^    (\w+): (.*)$", block, re.M)}, block))
+    return jobs
+
+
 def plan(workdir: Path, *configfiles: str) -> tuple[dict[str, int], list[str], dict[str, list[str]]]:
     """(jobs per rule, inputs of `all`, outputs per rule) of `snakemake -n` with `configfiles`."""
     proc = snakemake(workdir, "-n", "--configfile", *configfiles)
@@ -200,15 +210,13 @@ def plan(workdir: Path, *configfiles: str) -> tuple[dict[str, int], list[str], d
     text = proc.stdout + proc.stderr
     counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text.split("Job stats:")[-1], re.M)}
     counts.pop("total", None)
-    blocks = re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", text, re.M)
     outputs: dict[str, list[str]] = {}
     targets: list[str] = []
-    for rule, body in blocks:
-        m = re.search(r"^    output: (.*)$", body, re.M)
-        if m:
-            outputs.setdefault(rule, []).extend(m[1].split(", "))
+    for rule, fields, _ in dry_run_jobs(text):
+        if "output" in fields:
+            outputs.setdefault(rule, []).extend(fields["output"])
         if rule == "all":
-            targets = re.search(r"^    input: (.*)$", body, re.M)[1].split(", ")
+            targets = fields["input"]
     return counts, targets, outputs
 
 

@@ -39,9 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -121,19 +119,17 @@ UNITS = {
 def dag_jobs(workdir: Path) -> list[tuple[str, set[str], set[str], str, bool]]:
     """(rule, inputs, outputs, advcompress command, GPU-tagged) of every job of the rehearsal's whole
     DAG (`snakemake -n -p --forceall`)."""
-    proc = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-n", "-p", "--forceall", "--cores", "1",
-                           "--configfile", "config/paper.yaml", "rehearsal.yaml"],
-                          cwd=workdir, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(workdir / "src")})  # the snapshot's library, if any
+    from benchmark.rehearse_paper import OVERLAY, PAPER, dry_run_jobs, snakemake
+
+    proc = snakemake(workdir, "-n", "-p", "--forceall", "--configfile", PAPER, OVERLAY, cores=1,
+                     env={"PYTHONPATH": str(workdir / "src")})  # the snapshot's library, if any
     if proc.returncode:
         sys.exit(f"resource_plan: dry run in {workdir} failed: {proc.stderr[-500:]}")
     jobs = []
-    for block in re.split(r"^(?=(?:local)?rule \w+:$)", proc.stdout, flags=re.M)[1:]:
-        rule = re.match(r"(?:local)?rule (\w+):", block)[1]
-        field = {k: set(v.split(", ")) for k, v in re.findall(r"^    (input|output): (.*)$", block, re.M)}
-        command = re.search(r"\badvcompress ([\w-]+)", block)
-        gpu = bool(re.search(r"^    resources: .*\bgpu=1\b", block, re.M))
-        jobs.append((rule, field.get("input", set()), field.get("output", set()), command[1] if command else "", gpu))
+    for rule, fields, text in dry_run_jobs(proc.stdout):
+        command = re.search(r"\badvcompress ([\w-]+)", text)
+        jobs.append((rule, set(fields.get("input", [])), set(fields.get("output", [])), command[1] if command else "",
+                     "gpu=1" in fields.get("resources", [])))
     return jobs
 
 
