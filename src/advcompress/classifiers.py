@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from advcompress.device import to_python
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -311,4 +313,4 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.T
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int]:
     """(correct, n) over the test images: the tables carry both, for their intervals."""
-    return int((predict(model, x) == y.to(x.device)).sum()), len(y)
+    return int(to_python((predict(model, x) == y.to(x.device)).sum())), len(y)
