@@ -254,6 +254,25 @@ def test_table2_recomputed_from_rows(smoke_run):
     assert (rows["bpp_actual"] > 0).all() and (rows["perturbation_mse"] <= 1e-3 + 1e-9).all()
 
 
+def test_only_the_transfer_source_is_coded_by_every_submodel(smoke_run):
+    """Fig. 3 reads the images crafted for one submodel; coding every other source's with every
+    submodel too cost a third of an SRDA job for rows nothing read."""
+    idx = SMOKE["attack"]["transfer_source_index"]
+    checked = 0
+    for p in sorted((smoke_run / SMOKE["results"] / "attack" / "srda").glob("*/rows.csv")):
+        rows = pd.read_csv(p)
+        qs = sorted(rows["quality"].unique())
+        if len(qs) < 2:
+            continue
+        src = rows["attacked_quality"].astype(str)
+        transfer = rows[rows["transfer"].astype(bool)]
+        assert set(transfer["attacked_quality"].astype(str)) == {str(qs[idx])}, p
+        assert set(rows.loc[src == str(qs[idx]), "quality"]) == set(qs), p
+        assert (rows.loc[src != str(qs[idx]), "quality"].astype(str) == src[src != str(qs[idx])]).all(), p
+        checked += 1
+    assert checked
+
+
 def test_table2_counts_invalid_rows_and_leaves_them_out():
     base = {"model": "m", "attack": "srda", "direction": "sda", "transfer": False, "error": "",
             "bpp_actual": 1.0, "mse255": 10.0, "bpp_actual_clean": 0.5, "mse255_clean": 5.0,

@@ -48,8 +48,10 @@ def run_attack_job(
     """Attack `x` (N images) for every submodel (`codecs`: quality -> codec) and assess.
 
     SRDA-like (`submodel` scope) attacks each submodel separately and codes each adversarial image
-    with every submodel (the diagonal is the attack, the rest is transfer, Fig. 3); ARDA-like
-    (`algorithm` scope) crafts one image per image x direction against all submodels.
+    with its own submodel; the images crafted for the submodel `transfer_source_index` (of the
+    sorted qualities, as Fig. 3 reads it) are coded with every submodel too, the transfer rows, and
+    no other source's are (nothing reads them). ARDA-like (`algorithm` scope) crafts one image per
+    image x direction against all submodels.
     """
     atk = get_attack(attack)
     s = AttackSettings.from_dict(settings)
@@ -73,6 +75,8 @@ def run_attack_job(
             latents += [{"quality": q, "direction": "clean", **r} for r in channel_ranges(latent_features(codec, x))]
 
     sources = [[q] for q in qualities] if atk.scope == "submodel" else [qualities]
+    transfer_source = (sorted(qualities)[int(settings["transfer_source_index"]) % len(qualities)]
+                       if atk.scope == "submodel" else None)
     rows, local, steps, adv_images = [], [], [], {}
     for src in sources:
         t0, cpu0 = time.perf_counter(), time.process_time()
@@ -90,6 +94,8 @@ def run_attack_job(
             reached, steps_total = to_python(res["reached"][d]), to_python(res["steps_total"][d])
             for q in qualities:
                 is_transfer = atk.scope == "submodel" and q != src[0]
+                if is_transfer and src[0] != transfer_source:
+                    continue
                 for i, name in enumerate(names):
                     row, maps = assess_image(codecs[q], xa[i : i + 1], x[i : i + 1])
                     c = clean[q, i]

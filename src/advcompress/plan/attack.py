@@ -90,7 +90,7 @@ def _job_settings(cfg: dict, codec: str, keys) -> dict:
 
 
 def run_settings(cfg: dict, codec: str) -> dict:
-    return _job_settings(cfg, codec, [*JOB_KEYS, "tau", "latent_directions"])
+    return _job_settings(cfg, codec, [*JOB_KEYS, "tau", "latent_directions", "transfer_source_index"])
 
 
 def tau_settings(cfg: dict) -> dict:
