@@ -15,13 +15,14 @@ Stages (one progress line each):
    (`fetch_dataset`, `fetch_weights`, `classify_fetch_classifier`) and at the user-supplied ImageNet
    folder. An existing output is not rebuilt by Snakemake, so those three rules do not run: the
    rehearsal covers everything downstream of a download, not the download and its checksum.
-4. run: `snakemake --cores N all` with a warm job server (README, "Many small jobs"), then the
-   assertions: the rules that ran equal the paper DAG's rules minus PLACED_RULES, and every table
-   and figure target of the paper tier exists and is non-empty. Prints wall time, peak memory, job
-   count and a per-rule table of jobs and wall seconds (Snakemake's benchmark files: with the
-   server they time the client, which waits for its child, so their `s` column is the job's wall
-   time; their max_rss and cpu_time are the client's and are not reported), and per command the
-   wall, CPU seconds and peak RSS of each forked job from the job server's own log.
+4. run: `snakemake --cores N all` with the warm job server any local run starts (the Snakefile's
+   `onstart`; README, "Many small jobs"), then the assertions: the rules that ran equal the paper
+   DAG's rules minus PLACED_RULES, and every table and figure target of the paper tier exists and
+   is non-empty. Prints wall time, peak memory, job count and a per-rule table of jobs and wall
+   seconds (Snakemake's benchmark files: with the server they time the client, which waits for its
+   child, so their `s` column is the job's wall time; their max_rss and cpu_time are the client's
+   and are not reported), and per command the wall, CPU seconds and peak RSS of each forked job
+   from the job server's own log (`server_log`).
 """
 
 from __future__ import annotations
@@ -42,26 +43,31 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmark.standins when run as a script
 
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "envs", "pyproject.toml"]  # tests/conftest.py
+# What a clean clone's workflow is (the tests' and benchmarks' copies too: tests/conftest.py)
+WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "envs", "pyproject.toml"]
 PAPER = "config/paper.yaml"
 OVERLAY = "rehearsal.yaml"
 
 # The only keys the rehearsal changes (path in the resolved config -> value). Everything else, every
 # model, codec, dataset, classifier, attack and defense, is the paper tier's, asserted below.
 SCALE: dict[tuple, object] = {
-    # RD attacks (Table II, Figs.): 2 Kodak images, 64 px centre crops, 2 steps
-    ("attack", "images"): 2,
+    # RD attacks (Table II, Figs.): 1 Kodak image, 64 px centre crops, 2 steps. A job's cost is its
+    # real-coding assessment, a near-fixed 0.03-0.19 CPU s per coded image (stand-in widths; 64 and
+    # 32 px crops cost the same to within 10-40%): SRDA codes images x directions x qualities^2 of
+    # them (432 at 2 images), so the image count is the lever
+    ("attack", "images"): 1,
     ("attack", "crop"): 64,
     ("attack", "steps"): 2,
     ("attack", "max_warmup_steps"): 2,
     ("attack", "chunk"): 12,
-    # defenses: 2 AT steps on batches of 2 64 px patches, 2-step inner attack, 2 online steps
+    # defenses: 2 AT steps on batches of 2 64 px patches, 2-step inner attack; 1 online step (each
+    # coding of a `+online` victim, 222 per SRDA job, runs steps + 1 forward and steps backward passes)
     ("defense", "at", "steps"): 2,
     ("defense", "at", "batch_size"): 2,
     ("defense", "at", "patch"): 64,
     ("defense", "at", "attack", "steps"): 2,
     ("defense", "at", "attack", "max_warmup_steps"): 2,
-    ("defense", "online", "steps"): 2,
+    ("defense", "online", "steps"): 1,
     # compression-resistant backdoor: ResNet-18 layout at width 8, one epoch each, 2 trigger steps
     ("backdoor", "classifier", "width"): 8,
     ("backdoor", "classifier", "batch_size"): 64,
@@ -75,6 +81,10 @@ SCALE: dict[tuple, object] = {
     ("backdoor", "lic", "batch_size"): 2,
     ("backdoor", "lic", "patch"): 64,
     ("backdoor", "lic", "ds_images"): 20,
+    # segmentation backdoor (and its LIRA baseline): 2 steps on 8 training mosaics, 8 test mosaics
+    ("backdoor", "lic", "seg", "steps"): 2,
+    ("backdoor", "lic", "seg", "train_mosaics"): 8,
+    ("backdoor", "lic", "seg", "test_mosaics"): 8,
     # classifier defenses: 2 images per net, 2 attack steps, sequential rounds {1, 2}
     ("classify", "nets", "resnet50", "images"): 2,
     ("classify", "nets", "vit_b_16", "images"): 2,
@@ -93,10 +103,10 @@ SCALE: dict[tuple, object] = {
 
 # Rules whose outputs the stand-ins are: placed, so Snakemake does not run them.
 PLACED_RULES = {"fetch_dataset", "fetch_weights", "classify_fetch_classifier"}
-# The stand-ins' sizes (scale, not format): 4 Kodak-named images of 64x96 instead of 24 of 512x768
-# (every clean-coding and LIC-evaluation job codes the whole folder), 8 DIV2K images, 100 CIFAR-10
-# images per batch, 2 Imagenette images per class and split, 1 ImageNet image per class.
-KODAK_N, KODAK_SIZE, DIV2K_N, CIFAR_PER_BATCH, IMAGENETTE_PER_CLASS = 4, (64, 96), 8, 100, 2
+# The stand-ins' sizes (scale, not format): 2 Kodak-named images of 64x96 instead of 24 of 512x768
+# (every clean-coding and LIC-evaluation job codes the whole folder: 172 jobs), 8 DIV2K images, 100
+# CIFAR-10 images per batch, 2 Imagenette images per class and split, 1 ImageNet image per class.
+KODAK_N, KODAK_SIZE, DIV2K_N, CIFAR_PER_BATCH, IMAGENETTE_PER_CLASS = 2, (64, 96), 8, 100, 2
 
 
 class RehearsalError(Exception):
@@ -261,17 +271,12 @@ def place_standins(workdir: Path, cfg: dict, outputs: dict[str, list[str]]) -> l
 # -- 4. run ---------------------------------------------------------------------------------------
 
 
-def start_server(directory: Path) -> tuple[subprocess.Popen, dict]:
-    sock, log = directory / "jobs.sock", directory / "jobs.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("advcompress")), "serve", "--socket", str(sock)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while "listening" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RehearsalError(f"the job server did not start: {log.read_text()[-500:]}")
-        time.sleep(0.2)
-    return proc, {"ADVCOMPRESS_SERVER": str(sock)}
+def server_log(workdir: Path) -> Path:
+    """The log of the job server the Snakefile's `onstart` starts for a local run
+    (`advcompress.commands.serve.start_background`): one line per job with its CPU and peak RSS."""
+    from advcompress.config import load_tier
+
+    return workdir / "logs" / load_tier(PAPER, root=workdir)["tier"] / "job_server.log"
 
 
 def ran_rules(log_text: str) -> dict[str, int]:
@@ -367,25 +372,25 @@ def rehearse(a) -> int:
     if a.stage == "data":
         return 0
 
-    env, server = {}, None
-    if not a.no_server:
-        server, env = start_server(work)
+    from advcompress.commands.serve import ENV
+
     log = work / "rehearsal.log"
     start = time.monotonic()
-    args = ["--configfile", PAPER, OVERLAY, *(["--keep-going"] if a.keep_going else []), "all"]
+    # The server is the one a local run gets (the Snakefile's onstart), a child of Snakemake: not one
+    # this shell happens to name; --no-server switches it off as a user would.
+    args = ["--configfile", PAPER, OVERLAY, *(["--config", "job_server=False"] if a.no_server else []),
+            *(["--keep-going"] if a.keep_going else []), "all"]
     cmd = [str(Path(sys.executable).with_name("snakemake")), "--cores", str(a.cores), *args]
+    env = {k: v for k, v in os.environ.items() if k != ENV}
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "PYTHONWARNINGS": "ignore", **env})
+                                env={**env, "PYTHONWARNINGS": "ignore"})
     from benchmark.memory import TreeMemory
 
-    peak = TreeMemory(proc.pid, *([server.pid] if server else []))
+    peak = TreeMemory(proc.pid)  # Snakemake, the server and its jobs: all in Snakemake's tree
     rc = proc.wait()
     wall = time.monotonic() - start
     peak_mib = peak.stop()
-    if server:
-        server.terminate()
-        server.wait(60)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # every waited-for descendant: the jobs too
     largest, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # MiB, CPU s
     text = log.read_text()
@@ -403,7 +408,7 @@ def rehearse(a) -> int:
     for rule, n, s, mx in rows:
         print(f"{rule:<32}{n:>6}{s:>10.1f}{mx:>8.1f}")
     print(f"{'total':<32}{sum(r[1] for r in rows):>6}{sum(r[2] for r in rows):>10.1f}")
-    served = server_table(work / "jobs.log")
+    served = server_table(server_log(work))
     if served:  # the server's own accounting of each forked job: CPU and memory the benchmark files miss
         print(f"\n{'command (job server)':<32}{'jobs':>6}{'wall s':>10}{'CPU s':>10}{'peak MiB':>10}")
         for command, n, w, c, r in served:

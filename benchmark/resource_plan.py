@@ -12,10 +12,11 @@ and largest CPU seconds per job, largest peak RSS. A partial rehearsal gives a p
 it did not reach are listed as unmeasured by `plan`.
 
 `plan` reads that file and both configs and prints, per rule:
-- the work of one job in the rehearsal and in the paper tier (`UNITS`: the product of the keys the
-  job's cost grows with: images x pixels x steps, epochs x training images x width^2, ...), and
-  their ratio; the estimate is linear in it and charges the rehearsal's fixed per-job cost (model
-  loading) at that ratio too, so it errs high;
+- the mean work of the rule's jobs in the rehearsal and in the paper tier (`UNITS`: the product of
+  what a job's cost grows with, read from its own settings where its rule's jobs differ: images x
+  pixels x steps, epochs x training images x the classifier's multiply-accumulates per image, ...),
+  and their ratio; the estimate is linear in it and charges the rehearsal's fixed per-job cost
+  (model loading) at that ratio too, so it errs high;
 - paper-tier jobs (`advcompress.plan.jobs`), CPU hours on one core, and for GPU-tagged rules the
   GPU hours at a stated GPU/CPU speed ratio (`GPU_RATIO`, below);
 - the Slurm runtime per job (3x the estimate, at least 15 min) and mem_mb (2x the rehearsal's
@@ -37,6 +38,7 @@ so GPU hours are a lower bound for coding-heavy rules and the Slurm runtimes kee
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -68,8 +70,8 @@ PAPER_DATA = {"kodak_n": 24, "kodak_px": 512 * 768, "div2k_n": 800, "div2k_px": 
 TRAIN_SET_RULES = {"defense_train_at", "backdoor_lic_train", "train_lic"}  # hold DIV2K in memory
 
 
-def _attack_work(cfg, d, a=None):
-    a = a or cfg["attack"]
+def _attack_work(cfg, d, job=None):
+    a = cfg["attack"]
     images = a["images"] or d["kodak_n"]
     px = a["crop"] ** 2 if a["crop"] else d["kodak_px"]
     return images * px * (a["steps"] + a["max_warmup_steps"] + 1)
@@ -84,32 +86,91 @@ def _classify_work(cfg, d, rounds=False):
     return sum(images) / len(images) * steps * (max(c["sequential"]["rounds"]) if rounds else 1)
 
 
-def _classifier_work(cfg, d, phase):
+def _bpp_work(cfg, d, job):
+    """classify-bpp codes its images once per quality of one codec at the net's input size: no attack."""
+    data = job["data"]
+    return (data["images"] or d["val"][data["kind"]]) * len(job["defenses"]) * data["size"] ** 2
+
+
+@functools.cache
+def _macs(arch: str, layout: str) -> int:
+    """Multiply-accumulates of one forward pass of a 32x32 image through the backdoor classifier
+    `arch` built with `layout` (JSON of the config's width, blocks and scale; `build` takes the ones
+    its architecture has). Counted on the network itself: ResNet-18 grows with width^2, AlexNet and
+    VGG-16 with their own channel counts times `scale`, which no ResNet width describes."""
+    import torch
+
+    from advcompress.classifiers import build
+
+    net, macs = build({"kind": arch, "num_classes": 10, **json.loads(layout)}).eval(), []
+
+    def count(mod, inputs, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            macs.append(out.numel() * mod.in_channels // mod.groups * math.prod(mod.kernel_size))
+        elif isinstance(mod, torch.nn.Linear):
+            macs.append(out.numel() * mod.in_features)
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad():
+        net(torch.zeros(1, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    return sum(macs)
+
+
+def _arch_macs(cfg, arch: str) -> int:
     c = cfg["backdoor"]["classifier"]
-    return c[phase]["epochs"] * d["cifar_train"] * c["width"] ** 2
+    return _macs(arch, json.dumps({"width": c["width"], "blocks": c["blocks"], "scale": c["scale"].get(arch)}))
 
 
-# rule -> (unit, work of one job as a function of (resolved config, dataset sizes))
+def _clean_work(cfg, d, job):
+    c = job["classifier"]
+    return c["clean"]["epochs"] * d["cifar_train"] * _arch_macs(cfg, c["arch"])
+
+
+def _backdoor_work(cfg, d, job):
+    """The backdoor phase trains the run's architecture, laid out as its clean net, for the run's
+    epochs (Table 9 sweeps them)."""
+    return job["run"]["epochs"] * d["cifar_train"] * _arch_macs(cfg, job["run"]["arch"])
+
+
+def _trigger_work(cfg, d, job=None):
+    """Mean over the trigger jobs: a TrojanNN trigger is optimised for its steps on its own network
+    (`<trigger>-<arch>`), the others are drawn once."""
+    from advcompress.plan.backdoor import trigger_stems
+
+    triggers = cfg["backdoor"]["triggers"]
+    work = [int(triggers.get(t, {}).get("steps", 1)) * _arch_macs(cfg, arch) for t, arch in trigger_stems(cfg).values()]
+    return sum(work) / len(work)
+
+
+def _lic_train_work(cfg, d, job):
+    lic = job["lic"]
+    return lic["steps"] * lic["batch_size"] * lic["patch"] ** 2
+
+
+# rule -> (unit, work of one job as a function of (resolved config, dataset sizes, the job's
+# settings from advcompress.plan.jobs)); a rule's scale is the ratio of its mean work per job
 UNITS = {
-    "compress_clean": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
-    "defense_clean": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
+    "compress_clean": ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]),
+    "defense_clean": ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]),
     "attack_run": ("images x pixels x steps", _attack_work),
     "attack_tau": ("images x pixels x steps", _attack_work),
-    "defense_train_at": ("steps x batch x patch^2 x inner steps", lambda c, d: (
+    "defense_train_at": ("steps x batch x patch^2 x inner steps", lambda c, d, j: (
         c["defense"]["at"]["steps"] * c["defense"]["at"]["batch_size"] * c["defense"]["at"]["patch"] ** 2
         * (1 + c["defense"]["at"]["attack"]["steps"]))),
-    "train_lic": ("steps x batch x patch^2", lambda c, d: c["train"]["steps"] * c["train"]["batch_size"] * c["train"]["patch"] ** 2),
-    "backdoor_lic_train": ("steps x batch x patch^2", lambda c, d: (
-        c["backdoor"]["lic"]["steps"] * c["backdoor"]["lic"]["batch_size"] * c["backdoor"]["lic"]["patch"] ** 2)),
-    "backdoor_lic_eval": ("eval pixels", lambda c, d: d["kodak_n"] * d["kodak_px"]),
-    "backdoor_clean_classifier": ("epochs x images x width^2", lambda c, d: _classifier_work(c, d, "clean")),
-    "backdoor_train": ("epochs x images x width^2", lambda c, d: _classifier_work(c, d, "backdoor")),
-    "backdoor_trigger": ("steps x width^2", lambda c, d: (
-        c["backdoor"]["triggers"]["trojan"]["steps"] * c["backdoor"]["classifier"]["width"] ** 2)),
-    **{r: ("images x attack steps", lambda c, d: _classify_work(c, d))
-       for r in ("classify_attack", "classify_adv", "classify_bpp", "classify_ablation", "classify_overhead",
-                 "classify_adaptive")},
-    "classify_sequential": ("images x attack steps x rounds", lambda c, d: _classify_work(c, d, rounds=True)),
+    "train_lic": ("steps x batch x patch^2", lambda c, d, j: c["train"]["steps"] * c["train"]["batch_size"] * c["train"]["patch"] ** 2),
+    **{r: ("steps x batch x patch^2", _lic_train_work)
+       for r in ("backdoor_lic_train", "backdoor_lic_lira_train", "backdoor_lic_seg_train", "backdoor_lic_seg_lira_train")},
+    **{r: ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]) for r in ("backdoor_lic_eval", "backdoor_lic_lira_eval")},
+    **{r: ("test mosaics", lambda c, d, j: j["seg"]["test_mosaics"]) for r in ("backdoor_lic_seg_eval", "backdoor_lic_seg_lira_eval")},
+    "backdoor_clean_classifier": ("epochs x images x MACs/image", _clean_work),
+    "backdoor_train": ("epochs x images x MACs/image", _backdoor_work),
+    "backdoor_trigger": ("steps x MACs/image", _trigger_work),
+    **{r: ("images x attack steps", lambda c, d, j: _classify_work(c, d))
+       for r in ("classify_attack", "classify_adv", "classify_ablation", "classify_overhead", "classify_adaptive")},
+    "classify_bpp": ("images x qualities x pixels", _bpp_work),
+    "classify_sequential": ("images x attack steps x rounds", lambda c, d, j: _classify_work(c, d, rounds=True)),
 }
 
 
@@ -221,6 +282,18 @@ def configs(overlay: dict) -> tuple[dict, dict]:
         return load_tier("config/paper.yaml", root=ROOT), load_tier("config/paper.yaml", path, root=ROOT)
 
 
+def mean_work(rule: str, cfg: dict, data: dict, jobs: dict | None = None) -> float:
+    """The mean work (`UNITS`) of `rule`'s jobs in `cfg` (`jobs`: advcompress.plan.jobs(cfg)): the
+    jobs of one rule may differ in what they cost (the backdoor runs' architectures and epochs)."""
+    if rule not in UNITS:
+        return 1.0
+    from advcompress import plan
+
+    work = UNITS[rule][1]
+    settings = [s for (r, _), s in (plan.jobs(cfg) if jobs is None else jobs).items() if r == rule]
+    return sum(work(cfg, data, s) for s in settings) / len(settings) if settings else work(cfg, data, None)
+
+
 def plan_rows(costs: dict) -> list[dict]:
     """One row per rule of the paper tier: measured cost, scale, hours, Slurm resources."""
     from advcompress import plan
@@ -228,15 +301,17 @@ def plan_rows(costs: dict) -> list[dict]:
     paper, rehearsal = configs(costs["overlay"])
     measured = costs["rules"]
 
+    jobs = {"paper": plan.jobs(paper), "rehearsal": plan.jobs(rehearsal)}
     counts: dict[str, int] = {}
-    for rule, _ in plan.jobs(paper):
+    for rule, _ in jobs["paper"]:
         counts[rule] = counts.get(rule, 0) + 1
     gpu = set(costs["gpu_rules"])
     rows = []
     for rule, n in sorted(counts.items()):
         m = measured.get(rule)
-        unit, work = UNITS.get(rule, ("(not scaled)", lambda c, d: 1.0))
-        ratio = work(paper, PAPER_DATA) / work(rehearsal, costs["data"])
+        unit, _ = UNITS.get(rule, ("(not scaled)", None))
+        ratio = (mean_work(rule, paper, PAPER_DATA, jobs["paper"])
+                 / mean_work(rule, rehearsal, costs["data"], jobs["rehearsal"]))
         row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m,
                "rehearsed": rule in costs["dag_rules"]}
         if m:
@@ -320,7 +395,9 @@ def main(argv=None) -> int:
     sub.add_parser("measure-cpu", help="ResNet-50 training images per CPU-second here (one thread)")
     a = ap.parse_args(argv)
     if a.cmd == "measure":
-        log = a.workdir / "jobs.log"
+        from benchmark.rehearse_paper import server_log
+
+        log = server_log(a.workdir)
         if not log.is_file():
             print(f"resource_plan: error: {log} not found (run benchmark/rehearse_paper.py first)", file=sys.stderr)
             return 2

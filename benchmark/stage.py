@@ -31,7 +31,7 @@ from advcompress.config import load_tier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import copy_workflow  # noqa: E402  (a clean clone's files, envs included)
+from benchmark.rehearse_paper import copy_workflow  # noqa: E402  (a clean clone's files, envs included)
 
 
 @dataclass(frozen=True)

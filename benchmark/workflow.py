@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmark.memory import TreeMemory  # noqa: E402
+from benchmark.rehearse_paper import copy_workflow  # noqa: E402
 from benchmark.stage import job_table  # noqa: E402
-from tests.conftest import copy_workflow  # noqa: E402
 
 TARGET_S = 25 * 60
 

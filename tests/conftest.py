@@ -12,24 +12,15 @@ import pytest
 import torch
 from filelock import FileLock
 
+# copy_workflow: a fresh copy of the workflow (no data, no results), as a clean clone would have;
+# one definition with its file list, importable by the benchmark scripts without pytest
+from benchmark.rehearse_paper import WORKFLOW_FILES, copy_workflow  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # One torch thread in the test process, as the workflow's jobs run: on two cores, more threads only
 # contend with the smoke run's parallel jobs and make tiny tensor operations slower.
 torch.set_num_threads(1)
-WORKFLOW_FILES = ["Snakefile", "workflow", "config", "profiles", "envs", "pyproject.toml"]
-
-
-def copy_workflow(dest: Path) -> Path:
-    """A fresh copy of the workflow (no data, no results), as a clean clone would have."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 def read_markdown(md: str):

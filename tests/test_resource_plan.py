@@ -53,16 +53,43 @@ def test_costs_file_round_trips(tmp_path):
 
 def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
     paper, rehearsal = rp.configs(_overlay())
+    def ratio(rule):
+        return rp.mean_work(rule, paper, rp.PAPER_DATA) / rp.mean_work(rule, rehearsal, REHEARSAL_DATA)
+
     # clean coding: 24 Kodak images of 512x768 against the stand-ins
-    work = rp.UNITS["compress_clean"][1]
-    assert work(paper, rp.PAPER_DATA) / work(rehearsal, REHEARSAL_DATA) == pytest.approx(24 * 512 * 768 / (4 * 6144))
+    assert ratio("compress_clean") == pytest.approx(24 * 512 * 768 / (4 * 6144))
+    # the bpp table codes its images through each quality: no attack steps in it
+    assert ratio("classify_bpp") == pytest.approx(paper["classify"]["bpp"]["images"] / rehearsal["classify"]["bpp"]["images"])
     # AT: steps, batch, patch^2 and inner attack steps all count
     at_p, at_r = paper["defense"]["at"], rehearsal["defense"]["at"]
     assert at_r["steps"] < at_p["steps"] and at_r["patch"] < at_p["patch"]
     expected = (at_p["steps"] * at_p["batch_size"] * at_p["patch"] ** 2 * (1 + at_p["attack"]["steps"])) / (
         at_r["steps"] * at_r["batch_size"] * at_r["patch"] ** 2 * (1 + at_r["attack"]["steps"]))
-    work = rp.UNITS["defense_train_at"][1]
-    assert work(paper, rp.PAPER_DATA) / work(rehearsal, REHEARSAL_DATA) == pytest.approx(expected)
+    assert ratio("defense_train_at") == pytest.approx(expected)
+
+
+def test_backdoor_classifier_work_follows_each_jobs_architecture():
+    """AlexNet and VGG-16 jobs grow with their own `scale`, ResNet-18 jobs with its width, each
+    backdoor run with its own epochs (Table 9's sweep)."""
+    import copy
+
+    from advcompress import plan
+
+    paper, _ = rp.configs(_overlay())
+    jobs = plan.jobs(paper)
+    clean = {s["classifier"]["arch"]: s for (r, _), s in jobs.items() if r == "backdoor_clean_classifier"}
+    narrow = copy.deepcopy(paper)
+    narrow["backdoor"]["classifier"]["scale"]["vgg16"] = paper["backdoor"]["classifier"]["scale"]["vgg16"] / 2
+
+    def work(cfg, arch):
+        return rp.UNITS["backdoor_clean_classifier"][1](cfg, rp.PAPER_DATA, clean[arch])
+
+    assert 3.5 < work(paper, "vgg16") / work(narrow, "vgg16") < 4.1  # ~ scale^2
+    assert work(narrow, "resnet18") == work(paper, "resnet18") and work(narrow, "alexnet") == work(paper, "alexnet")
+    runs = [s for (r, _), s in jobs.items() if r == "backdoor_train"]
+    by_epochs = {s["run"]["epochs"]: rp.UNITS["backdoor_train"][1](paper, rp.PAPER_DATA, s)
+                 for s in runs if s["run"]["arch"] == "resnet18"}
+    assert by_epochs[100] == pytest.approx(5 * by_epochs[20])
 
 
 def test_plan_rows_hours_runtime_and_memory():

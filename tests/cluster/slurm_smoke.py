@@ -37,8 +37,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from conftest import WORKFLOW_FILES  # noqa: E402
+from benchmark.rehearse_paper import WORKFLOW_FILES  # noqa: E402
 
 # Rules name their conda environment (envs/advcompress.yaml); Snakemake records it with each job.
 COPIED = [*dict.fromkeys([*WORKFLOW_FILES, "envs"])]
