@@ -73,17 +73,52 @@ def planned_outputs(log: str, rules: tuple[str, ...]) -> list[str]:
     return sorted({f for m in jobs if m.group(1) in rules for f in m.group(2).split(", ")})
 
 
-def job_table(work: Path, tier: str, since: float = 0.0) -> pd.DataFrame:
+def server_costs(work: Path, tier: str, log_text: str) -> dict[str, dict]:
+    """Benchmark file (relative to `work`) -> the job server's cost line of that job.
+
+    Snakemake's benchmark of a job the server forks measures its thin client (~0.1 CPU s, 16 MiB);
+    the job's own CPU seconds and peak RSS are in the server's log. A cost line belongs to the job
+    of Snakemake's log whose output is on its command line; a command also names its inputs, so
+    of several such jobs it is the one none of whose outputs the others read.
+    """
+    from advcompress.commands.serve import job_costs
+
+    server_log = work / "logs" / tier / "job_server.log"
+    if not server_log.exists():
+        return {}
+
+    def files(block: str, key: str) -> set[str]:
+        m = re.search(rf"^    {key}: (.*)$", block, re.M)
+        return set(m.group(1).split(", ")) if m else set()
+
+    jobs = [(files(m.group(1), "benchmark"), files(m.group(1), "input"), files(m.group(1), "output"))
+            for m in re.finditer(r"^(?:local)?rule \w+:\n((?:    .*\n)*)", log_text, re.M)]
+    out = {}
+    for cost in job_costs(server_log.read_text()):
+        named = [j for j in jobs if j[0] and j[2] & set(cost["argv"])]
+        own = [j for j in named if not any(j[2] & k[1] for k in named if k is not j)]
+        if len(own) == 1:
+            out[next(iter(own[0][0]))] = cost
+    return out
+
+
+def job_table(work: Path, tier: str, since: float = 0.0, log_text: str = "") -> pd.DataFrame:
     """One row per job from Snakemake's benchmark files (those written after `since`, epoch s):
-    rule, job, wall s, CPU s, peak RSS."""
+    rule, job, wall s, CPU s, peak RSS; CPU and RSS from the job server's log for the jobs it ran
+    (`server_costs`, given Snakemake's log)."""
+    costs = server_costs(work, tier, log_text) if log_text else {}
     rows = []
     for tsv in sorted((work / "benchmarks" / tier).glob("*/*.tsv")):
         if tsv.stat().st_mtime < since:
             continue
         b = pd.read_csv(tsv, sep="\t")
-        rows.append({"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
-                     "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan"),
-                     "max_rss_mib": float(b["max_rss"].iloc[0])})
+        row = {"rule": tsv.parent.name, "job": tsv.stem, "s": float(b["s"].iloc[0]),
+               "cpu_s": float(b["cpu_time"].iloc[0]) if "cpu_time" in b else float("nan"),
+               "max_rss_mib": float(b["max_rss"].iloc[0])}
+        served = costs.get(tsv.relative_to(work).as_posix())
+        if served is not None:
+            row |= {"cpu_s": served["cpu_s"], "max_rss_mib": served["rss_mib"]}
+        rows.append(row)
     return pd.DataFrame(rows, columns=["rule", "job", "s", "cpu_s", "max_rss_mib"])
 
 
@@ -123,9 +158,9 @@ def run(stage: Stage, doc: str, argv: list[str] | None = None) -> None:
             print(f"prerequisites ({len(pre)} files from earlier stages): {time.perf_counter() - t0:.1f} s, "
                   "not counted", flush=True)
         started, t0 = time.time(), time.perf_counter()
-        snakemake(work, a.configfile, a.cores, [stage.study], label=f"{stage.study} (timed)")
+        log = snakemake(work, a.configfile, a.cores, [stage.study], label=f"{stage.study} (timed)")
         wall = time.perf_counter() - t0
-        jobs = job_table(work, cfg["tier"], since=started)
+        jobs = job_table(work, cfg["tier"], since=started, log_text=log)
         print(per_rule(jobs).to_string(float_format=lambda v: f"{v:.1f}"))
         print(summary(stage, cfg["tier"], a.cores, wall, jobs))
         print(stage.report(work, cfg), end="")

@@ -83,7 +83,7 @@ def job_spans(log_text: str) -> pd.DataFrame:
 
 def summarise(work: Path, tier: str, log_text: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     stages = stage_of_rules(work)
-    bench = job_table(work, tier)
+    bench = job_table(work, tier, log_text=log_text)
     per_rule = bench.groupby("rule").agg(job_s=("s", "sum"), job_cpu_s=("cpu_s", "sum"),
                                          peak_rss_mib=("max_rss_mib", "max"))
     spans = job_spans(log_text)

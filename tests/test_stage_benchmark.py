@@ -64,6 +64,36 @@ def test_only_jobs_of_the_timed_call_are_counted(tmp_path):
     assert table.loc["attack_run"].tolist() == [1, 12.5, 11.0, 900.0]
 
 
+def test_jobs_the_server_ran_take_cpu_and_memory_from_its_log(tmp_path):
+    """A served job's benchmark file measures only its client; the server's cost line, matched by
+    an output path, has the job's CPU and RSS, also when a later command names that output as its
+    input (a warm start). A job the server did not run keeps its own figures."""
+    bench = tmp_path / "benchmarks" / "default"
+    for rule, job in (("train_lic", "m_q1"), ("train_lic", "m_q4"), ("fetch_dataset", "train")):
+        (bench / rule).mkdir(parents=True, exist_ok=True)
+        (bench / rule / f"{job}.tsv").write_text("s\th:m:s\tmax_rss\tcpu_time\n300.0\t0:05:00\t16.0\t0.1\n")
+    (tmp_path / "logs" / "default").mkdir(parents=True)
+
+    def line(n, cpu, rss, argv):  # the server's cost-line format (its reader is tested in test_job_server.py)
+        return f"advcompress job server: job {n} done: exit 0, 1.00 s wall, {cpu:.2f} s CPU, {rss} MiB peak RSS: {' '.join(argv)}\n"
+
+    (tmp_path / "logs" / "default" / "job_server.log").write_text(
+        line(1, 250.0, 700, ["train-lic", "--train-dir", "data/train", "--out", "results/m/q1.pt"])
+        + line(2, 80.0, 710, ["train-lic", "--train-dir", "data/train", "--out", "results/m/q4.pt",
+                              "--init", "results/m/q1.pt"]))
+    log = ("localrule fetch_dataset:\n    output: data/train\n    jobid: 2\n"
+           "    benchmark: benchmarks/default/fetch_dataset/train.tsv\n"
+           "localrule train_lic:\n    input: data/train\n    output: results/m/q1.pt, results/m/q1.json\n"
+           "    jobid: 3\n    benchmark: benchmarks/default/train_lic/m_q1.tsv\n"
+           "localrule train_lic:\n    input: data/train, results/m/q1.pt\n    output: results/m/q4.pt, results/m/q4.json\n"
+           "    jobid: 4\n    benchmark: benchmarks/default/train_lic/m_q4.tsv\n")
+    jobs = stage.job_table(tmp_path, "default", log_text=log).set_index("job")
+    assert jobs.loc["m_q1", ["s", "cpu_s", "max_rss_mib"]].tolist() == [300.0, 250.0, 700.0]
+    assert jobs.loc["m_q4", ["cpu_s", "max_rss_mib"]].tolist() == [80.0, 710.0]
+    assert jobs.loc["train", ["cpu_s", "max_rss_mib"]].tolist() == [0.1, 16.0]  # not served
+    assert stage.job_table(tmp_path, "default").set_index("job").loc["m_q1", "cpu_s"] == 0.1  # no log given
+
+
 def test_summary_says_whether_the_stage_is_within_its_ceiling():
     jobs = pd.DataFrame({"s": [100.0], "cpu_s": [90.0], "max_rss_mib": [512.0]})
     s = stage.Stage("attack", ceiling_s=360)
