@@ -14,11 +14,13 @@ from advcompress.metrics import ms_ssim, mse255, psnr_from_mse255
 log = logging.getLogger(__name__)
 
 
-def code_image(codec: Codec, x: torch.Tensor) -> tuple[dict, torch.Tensor | None]:
+def code_image(codec: Codec, x: torch.Tensor, forward: dict | None = None) -> tuple[dict, torch.Tensor | None]:
     """One image through the real encoder and decoder; failures become a row, not an exception.
 
-    The estimated rate comes from the entropy model in eval mode (real rounding); the actual rate
-    from the bytes. An entropy-coder failure on an extreme latent is recorded in `error`.
+    The estimated rate comes from the entropy model in eval mode (real rounding), from `forward`
+    when the caller has already run `codec.forward(x)` (the attack's assessment maps its rate from
+    the same pass); the actual rate from the bytes. An entropy-coder failure on an extreme latent
+    is recorded in `error`.
     """
     h, w = x.shape[-2:]
     row = {"bpp_est": math.nan, "bpp_actual": math.nan, "mse255": math.nan, "psnr_db": math.nan,
@@ -27,7 +29,7 @@ def code_image(codec: Codec, x: torch.Tensor) -> tuple[dict, torch.Tensor | None
         from advcompress.codecs.learned import estimated_bpp
 
         with torch.no_grad():
-            row["bpp_est"] = float(estimated_bpp(codec.forward(x), h * w)[0])
+            row["bpp_est"] = float(estimated_bpp(forward if forward is not None else codec.forward(x), h * w)[0])
     try:
         t0 = time.perf_counter()
         bs = codec.compress(x)

@@ -64,8 +64,10 @@ def assess_image(codec, x_in: torch.Tensor, x_ref: torch.Tensor | None = None) -
     coded input, ...) plus `mse255_vs_ref` (against `x_ref`, e.g. the clean image) and the map
     totals; maps = {"rate": h x w bits, "dist": H x W, "x_hat": 1 x C x H x W or None}.
     """
-    row, x_hat = code_image(codec, x_in)
-    rmap = rate_map(codec, x_in)[0] if codec.differentiable else None
+    with torch.no_grad():
+        out = codec.forward(x_in) if codec.differentiable else None  # one pass for bpp_est and the rate map
+    row, x_hat = code_image(codec, x_in, forward=out)
+    rmap = rate_map_bits(out["likelihoods"])[0] if out is not None else None
     if x_hat is None:
         dmap = torch.full(x_in.shape[-2:], math.nan)
     else:
