@@ -31,7 +31,7 @@ from advcompress.config import load_tier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmark.rehearse_paper import copy_workflow  # noqa: E402  (a clean clone's files, envs included)
+from benchmark.rehearse_paper import copy_workflow, dry_run_jobs  # noqa: E402  (a clean clone's files, envs included; a run log read as a dry run)
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,8 @@ def server_costs(work: Path, tier: str, log_text: str) -> dict[str, dict]:
     server_log = work / "logs" / tier / "job_server.log"
     if not server_log.exists():
         return {}
-
-    def files(block: str, key: str) -> set[str]:
-        m = re.search(rf"^    {key}: (.*)$", block, re.M)
-        return set(m.group(1).split(", ")) if m else set()
-
-    jobs = [(files(m.group(1), "benchmark"), files(m.group(1), "input"), files(m.group(1), "output"))
-            for m in re.finditer(r"^(?:local)?rule \w+:\n((?:    .*\n)*)", log_text, re.M)]
+    jobs = [tuple(set(fields.get(key, [])) for key in ("benchmark", "input", "output"))
+            for _, fields, _ in dry_run_jobs(log_text)]
     out = {}
     for cost in job_costs(server_log.read_text()):
         named = [j for j in jobs if j[0] and j[2] & set(cost["argv"])]
