@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from advcompress.bjontegaard import bd_psnr, bd_rate, overlap_bpp
+from advcompress.bjontegaard import bd_many, bd_psnr, bd_rate, overlap_bpp
 from advcompress.foundation.tables import rd_bd
 
 RATES = np.array([0.25, 0.5, 1.0])
@@ -42,6 +42,25 @@ def test_repeated_rate_points_are_merged():
     r = np.array([0.5, 0.5, 1.0, 2.0])
     p = 30 + 10 * np.log10(r)
     assert bd_psnr(r, p, r, p + 2) == pytest.approx(2.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_batched_deltas_equal_one_pair_at_a_time(n):
+    # Noisy, unsorted ladders exercise every PCHIP slope rule (sign changes, the clipped ends);
+    # the last rows are irregular: a repeated rate, a NaN, and no overlap.
+    rng = np.random.default_rng(n)
+    rate_a, rate_b = rng.uniform(0.1, 2, (2, 300, n))
+    psnr_a = 30 + 10 * np.log10(rate_a) + rng.normal(0, 1.5, rate_a.shape)
+    psnr_b = 30 + 10 * np.log10(rate_b) + rng.normal(0, 1.5, rate_b.shape)
+    rate_b[-3, :2] = rate_b[-3, 0]
+    psnr_a[-2, 0] = np.nan
+    rate_b[-1] = rate_a[-1].max() * np.linspace(2, 3, n)
+    got_psnr, got_rate = bd_many(rate_a, psnr_a, rate_b, psnr_b)
+    want_psnr = [bd_psnr(*(v[i] for v in (rate_a, psnr_a, rate_b, psnr_b))) for i in range(300)]
+    want_rate = [bd_rate(*(v[i] for v in (rate_a, psnr_a, rate_b, psnr_b))) for i in range(300)]
+    np.testing.assert_allclose(got_psnr, want_psnr, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got_rate, want_rate, rtol=1e-9, atol=1e-9)
+    assert np.isnan(got_psnr[-1]) and np.isfinite(got_psnr[:-3]).mean() > 0.5
 
 
 def _rows(codec, family, shift_db):

@@ -47,7 +47,7 @@ def rd_bd(df: pd.DataFrame, anchor: str = "jpeg", seed: int = 0, n_boot: int = 1
     it, so the interval is about the images, not about the fit. Overlap only: a codec whose rate
     range does not meet the anchor's gets NaN (no extrapolation).
     """
-    from advcompress.bjontegaard import bd_psnr, bd_rate, overlap_bpp
+    from advcompress.bjontegaard import bd_many, bd_psnr, bd_rate, overlap_bpp
     from advcompress.stats import LEVEL, group_seed
 
     if anchor not in set(df["codec"]):
@@ -65,8 +65,7 @@ def rd_bd(df: pd.DataFrame, anchor: str = "jpeg", seed: int = 0, n_boot: int = 1
         rng = np.random.Generator(np.random.PCG64(group_seed(seed, codec, anchor)))
         w = rng.multinomial(len(images), [1 / len(images)] * len(images), size=n_boot).astype(float)
         boots = [_weighted_means(m, w) for m in (ab, ap, cb, cp)]
-        bp = np.array([bd_psnr(*(b[:, i] for b in boots)) for i in range(n_boot)])
-        br = np.array([bd_rate(*(b[:, i] for b in boots)) for i in range(n_boot)])
+        bp, br = bd_many(*(b.T for b in boots))
         lo_bpp, hi_bpp = overlap_bpp(point[0], point[2])
         row = {"codec": codec, "family": family, "anchor": anchor, "n_images": len(images),
                "qualities": " ".join(str(q) for q in qs), "overlap_bpp_lo": lo_bpp, "overlap_bpp_hi": hi_bpp}
