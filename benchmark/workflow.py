@@ -56,7 +56,7 @@ def stage_of_rules(work: Path) -> dict[str, str]:
     out = {}
     for smk in sorted((work / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text()
-        names = re.findall(r'^rule (\w+):', text, re.M) + re.findall(r'study_targets\(\s*"(\w+)"', text)
+        names = re.findall(r'^\s*rule (\w+):', text, re.M) + re.findall(r'study_targets\(\s*"(\w+)"', text)
         names += re.findall(r'^\s*\("(\w+)",', text, re.M)  # (name, ...) tuples a loop makes rules of
         names += [f"{s}_{what}" for what, s in re.findall(r'^(figure|table)_rule\(\s*"(\w+)"', text, re.M)]  # figure_rule.smk
         names += re.findall(r'^lic_\w*rule\(\s*"(\w+)"', text, re.M)  # the LIC backdoor's rules (lic_rule.smk)

@@ -99,3 +99,4 @@ def test_the_figure_and_table_rules_of_each_study_have_their_stage():
     # the LIC backdoor's rules, declared by lic_rule.smk's factories, are the backdoor stage's
     assert {stages[r] for r in ["backdoor_lic_train", "backdoor_lic_eval", "backdoor_lic_seg_train",
                                 "backdoor_lic_seg_eval", "backdoor_lic_lira_train"]} == {"backdoor"}
+    assert stages["attack_tau"] == "attack"  # a rule declared inside an `if` block, indented
