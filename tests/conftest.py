@@ -44,6 +44,19 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
+def resolved(cfg: dict, tmp_path: Path) -> dict:
+    """`cfg` (a whole config, or an overlay of the default) as `--configfile` resolves it, in this
+    process: what the Snakefile validates and plans (`advcompress.plan.targets` raises on what the
+    schemas cannot see, as at parse time; tests/test_errors.py checks that Snakemake prints it)."""
+    import yaml
+
+    from advcompress.config import load_tier
+
+    path = tmp_path / "resolved-input.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return load_tier(path, root=ROOT)
+
+
 def failing_job(argv: list[str], capsys, caplog) -> tuple[int, list[str]]:
     """Run one `advcompress` command that must fail in this process (`cli.run`, what a job's own
     process or the job server runs), saving a fresh interpreter's imports: its exit status and the

@@ -3,15 +3,19 @@ config checks. The figure itself is drawn by tests/test_figures.py with every re
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
 import yaml
 
+from advcompress import plan
 from advcompress.attack.run import tau_ablation_job, tau_values, weight_spread
 from advcompress.attack.tables import tau_summary
 from advcompress.codecs import make_codec
-from tests.conftest import ROOT, copy_workflow, snakemake
+from tests.conftest import ROOT, resolved
 
 SCHEMA = str(ROOT / "workflow" / "schemas" / "attack.schema.yaml")
 DIRS = {"sra": (1.0, 0.0), "rd2e-2": (1.0, 0.02), "sda": (0.0, 1.0)}
@@ -122,29 +126,25 @@ def test_bad_tau_ablation_settings_fail_schema_validation_naming_the_key(change,
     ("one-quality", "attack.tau_ablation.model 'one-quality' has one quality"),
 ])
 def test_workflow_refuses_a_tau_ablation_model_it_cannot_attack_naming_the_key(tmp_path, model, message):
-    work = copy_workflow(tmp_path / "wf")
-    cfg = yaml.safe_load((work / "config" / "config.yaml").read_text())
+    """At parse time, as every planning refusal (tests/test_errors.py: Snakemake prints it)."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     if model == "one-quality":
         model = "mbt2018"
         cfg["codecs"]["learned"]["mbt2018"]["qualities"] = [4]
         message = message.replace("one-quality", "mbt2018")
     cfg["attack"]["tau_ablation"]["model"] = model
-    (work / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
-    assert proc.returncode != 0
-    assert message in proc.stdout + proc.stderr
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plan.targets(resolved(cfg, tmp_path))
 
 
 def test_without_the_ablation_there_is_no_tau_job_nor_figure(tmp_path):
-    work = copy_workflow(tmp_path / "wf")
-    cfg = yaml.safe_load((work / "config" / "config.yaml").read_text())
+    """Read from the plan, which tests/test_rules.py holds equal to Snakemake's DAG."""
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    with_tau = resolved(cfg, tmp_path)
     cfg["attack"]["tau_ablation"] = None
-    (work / "config" / "none.yaml").write_text(yaml.safe_dump(cfg))
-    proc = snakemake(work, "-n", "--forceall", "attack", "--configfile", "config/none.yaml")
-    assert "attack_figure" in proc.stdout and "attack_tau" not in proc.stdout
-    # With it (the default) there is: read from the plan, which tests/test_rules.py holds equal to
-    # the default config's DAG, instead of a second dry run.
-    from advcompress import plan
-    from advcompress.config import load_tier
-
-    assert "attack_tau" in {rule for rule, _ in plan.jobs(load_tier(work / "config" / "config.yaml", root=work))}
+    without = resolved(cfg, tmp_path)
+    assert without["attack"]["tau_ablation"] is None
+    for c, has_tau in ((with_tau, True), (without, False)):
+        rules = {rule for rule, _ in plan.jobs(c)}
+        assert "attack_figure" in rules and ("attack_tau" in rules) == has_tau
+        assert any("tau" in Path(t).name for t in plan.targets(c)["attack"]) == has_tau

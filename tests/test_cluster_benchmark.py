@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 _spec = importlib.util.spec_from_file_location("workflow_benchmark", ROOT / "benchmark" / "workflow.py")
 bench = importlib.util.module_from_spec(_spec)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, copy_workflow, snakemake
+
+from tests.conftest import ROOT, copy_workflow, snakemake
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"

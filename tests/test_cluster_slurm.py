@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+
+from tests.conftest import ROOT
 
 DRIVER = ROOT / "tests" / "cluster" / "slurm_smoke.py"
 

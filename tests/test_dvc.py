@@ -27,9 +27,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from advcompress.config import load_tier
+from tests.conftest import ROOT
 
 README = ROOT / "README.md"
 SECTION = "## Data and checkpoints under DVC"

@@ -1,12 +1,15 @@
 """Bad input: one clear error line, nothing half-written."""
 
+import re
+
 import pytest
 import torch
 import yaml
 
+from advcompress import plan
 from advcompress.codecs.learned import CheckpointError, load_learned_codec, save_checkpoint
 from advcompress.data import prepare_skimage_photos
-from tests.conftest import copy_workflow, failing_job, snakemake
+from tests.conftest import ROOT, copy_workflow, failing_job, resolved, snakemake
 
 
 def test_corrupted_checkpoint_is_one_clear_error_and_no_output(tmp_path, capsys, caplog):
@@ -81,20 +84,32 @@ def test_schema_error_names_the_offending_key(tmp_path):
     assert "'pach_size' was unexpected" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize(
-    "study, key",
-    [("attack", "models"), ("defense", "models"), ("backdoor", "lic")],
-)
-def test_study_naming_an_unconfigured_codec_fails_naming_its_key(tmp_path, study, key):
-    work = copy_workflow(tmp_path / "wf")
-    cfg = yaml.safe_load((work / "config" / "smoke.yaml").read_text())
+def _naming_an_unconfigured_codec(study: str, key: str) -> tuple[dict, str]:
+    """The smoke config with a study naming mbt2018 (registered, not in the smoke tier's
+    codecs.learned), and the error that must name the study's key."""
+    cfg = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     section = cfg[study][key] if key == "lic" else cfg[study]
-    section["models"] = ["mbt2018"]  # registered, but not in the smoke tier's codecs.learned
+    section["models"] = ["mbt2018"]
+    where = f"{study}.lic.models" if key == "lic" else f"{study}.models"
+    return cfg, f"{where} lists 'mbt2018'"
+
+
+@pytest.mark.parametrize("study, key", [("attack", "models"), ("defense", "models"), ("backdoor", "lic")])
+def test_study_naming_an_unconfigured_codec_fails_naming_its_key(tmp_path, study, key):
+    cfg, message = _naming_an_unconfigured_codec(study, key)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        plan.targets(resolved(cfg, tmp_path))
+
+
+def test_a_planning_refusal_reaches_the_snakemake_user(tmp_path):
+    """The refusals above, raised by advcompress.plan, stop Snakemake at parse time with the same
+    message (one end-to-end case: the other refusals take the same path)."""
+    work = copy_workflow(tmp_path / "wf")
+    cfg, message = _naming_an_unconfigured_codec("attack", "models")
     (work / "config" / "bad.yaml").write_text(yaml.safe_dump(cfg))
     proc = snakemake(work, "-n", "--configfile", "config/bad.yaml", check=False)
     assert proc.returncode != 0
-    where = f"{study}.lic.models" if key == "lic" else f"{study}.models"
-    assert f"{where} lists 'mbt2018'" in proc.stdout + proc.stderr
+    assert message in proc.stdout + proc.stderr
 
 
 def test_help_of_the_cli_and_of_every_command_renders(capsys):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake
 
 from advcompress.config import load_tier
+from tests.conftest import ROOT, snakemake
 
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 SMOKE = "config/smoke.yaml"
@@ -111,7 +111,7 @@ def _is_output_of(path: str, pattern: str) -> bool:
 
 @pytest.fixture(scope="module")
 def touched_default(tmp_path_factory) -> Path:
-    from conftest import copy_workflow
+    from tests.conftest import copy_workflow
 
     work = copy_workflow(tmp_path_factory.mktemp("touched") / "wf")
     summary = snakemake(work, "--configfile", DEFAULT, "--summary").stdout

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, copy_workflow, snakemake
 from snakemake.io import regex_from_filepattern
+
+from tests.conftest import ROOT, copy_workflow, snakemake
 
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 FIGURE_SUFFIXES = (".pdf", ".png", ".svg", ".jpg")

@@ -13,7 +13,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, copy_workflow
+
+from tests.conftest import ROOT, copy_workflow
 
 INSPECT = ROOT / "tests" / "cluster" / "inspect_workflow.py"
 TIERS = ["config/smoke.yaml", "config/config.yaml", "config/paper.yaml"]

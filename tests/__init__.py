@@ -1,0 +1,1 @@
+"""The test suite: a package, so conftest has one name (tests.conftest) for pytest and the tests."""
