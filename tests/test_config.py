@@ -80,7 +80,7 @@ def test_resolved_tiers_keep_their_anchor_facts():
     assert list(smoke["backdoor"]["triggers"]) == ["gauss", "logo"]
     assert smoke["backdoor"]["lic"]["curriculum"] == default["backdoor"]["lic"]["curriculum"] is not None
     assert smoke["backdoor"]["lic"]["qualities"] is None and smoke["backdoor"]["lic"]["trigger"]["hidden"] == 8
-    assert smoke["train"] == {"steps": 300, "warm_start": True, "warm_start_steps": 150, "variable_rate_factor": 1.0,
+    assert smoke["train"] == {"steps": 200, "warm_start": True, "warm_start_steps": 100, "variable_rate_factor": 1.0,
                               "variable_rate_top_first": 0.0, "batch_size": 8, "patch": 64, "lr": 2.0e-3,
                               "aux_lr": 1.0e-3}
 

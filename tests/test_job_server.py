@@ -145,7 +145,7 @@ def test_a_server_started_with_exit_with_parent_ends_with_its_parent(tmp_path):
         parent.kill()
         parent.wait()
     _wait_for(lambda: not Path(f"/proc/{server}").exists() or "Z" in Path(f"/proc/{server}/stat").read_text().split()[2],
-              300, "the orphaned server to exit")  # it checks after its warm imports, then every 2 s
+              300, "the orphaned server to exit")  # it checks between its warm imports, then every 2 s
     assert not sock.exists()
 
 

@@ -5,6 +5,8 @@ one documented command (README, "The paper-scale run"), not part of CI."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 import torch
 import yaml
@@ -38,12 +40,17 @@ def test_config_is_the_paper_tier_but_for_scale_keys(work, tmp_path):
 
 
 def test_dry_run_plans_every_rule_of_the_paper_dag(work):
-    paper, targets, outputs = rp.plan(work, rp.PAPER)
-    rehearsal, _, _ = rp.plan(work, rp.PAPER, rp.OVERLAY)
-    assert set(rehearsal) == set(paper)
+    """The rehearsal's dry run against the paper tier's plan (advcompress.plan, which
+    tests/test_rules.py holds equal to the paper tier's DAG: one paper-size dry run fewer)."""
+    from advcompress import plan
+    from advcompress.config import load_tier
+
+    paper = Counter(rule for rule, _ in plan.jobs(load_tier(work / rp.PAPER, root=work)))
+    rehearsal, targets, outputs = rp.plan(work, rp.PAPER, rp.OVERLAY)
+    assert set(rehearsal) - {"all"} == set(paper)
     assert rp.PLACED_RULES <= set(paper)  # the stand-ins' rules are in the plan, each with outputs
     assert all(outputs[r] for r in rp.PLACED_RULES)
-    assert sum(rehearsal.values()) < sum(paper.values())
+    assert sum(rehearsal.values()) - 1 < sum(paper.values())
     assert any("/tables/" in t for t in targets) and any("/figures/" in t for t in targets)
 
 

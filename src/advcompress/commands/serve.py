@@ -95,7 +95,9 @@ def serve(path: str | Path, warm: tuple[str, ...] = WARM, parent: int | None = N
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for name in warm:
+    for name in warm:  # seconds each: a workflow that died meanwhile ends its server between them
+        if parent and os.getppid() != parent:
+            stop(None, None)
         importlib.import_module(name)
     from advcompress.cli import COMMANDS
 
