@@ -305,16 +305,27 @@ def test_a_figure_given_other_roles_or_too_few_settings_is_a_user_error(outputs,
 
 
 def test_planning_reads_the_registries_cheaply_and_a_figure_job_imports_no_torch(outputs, tmp_path):
-    """Every `snakemake` call imports the plan and every registry; every figure job starts a Python (torch: 1.3 s)."""
+    """Every `snakemake` call imports the plan and every registry; every table and figure job starts
+    a Python, and importing torch (1.3 s) doubled their cost. One fresh process: planning's imports,
+    then a figure job, a table command through its error path (a missing input), and every module
+    the other table and figure commands use."""
     fig = ATTACK["rd"]
     argv = ["attack-figure", "--kind", "rd", *as_arguments(_inputs("attack", fig, outputs)), "--out",
             str(tmp_path / "rd.pdf"), "--settings", json.dumps({k: VALUES[k] for k in fig.settings})]
+    table = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
+             "--out-md", str(tmp_path / "t.md")]
+    modules = ["attack.plots", "attack.tables", "defense.plots", "defense.tables", "foundation.plots",
+               "foundation.tables", "tables", "backdoor.report", "classify.report"]
     code = ("import sys\nimport advcompress.plan, advcompress.attack.figures, advcompress.defense.figures\n"
             "import advcompress.classify.figures, advcompress.classify.tables\n"
             "import advcompress.backdoor.figures, advcompress.backdoor.tables\n"
             "planning = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'pandas'})\n"
+            "if planning:\n    sys.exit(f'planning imports {planning}')\n"
             f"from advcompress.cli import main\nmain({argv!r})\n"
-            "sys.exit(f'planning imports {planning}' if planning else 'torch' in sys.modules and 'job imports torch')")
+            f"try:\n    main({table!r})\nexcept SystemExit as e:\n    assert e.code == 2, e.code\n"
+            + "".join(f"import advcompress.{m}\n" for m in modules)
+            + "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
+            "sys.exit(f'torch imported: {loaded[:3]}' if loaded else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "rd.pdf").stat().st_size > 1000

@@ -21,26 +21,6 @@ def test_snakemake_lint_is_clean():
 # run of each tier (test_the_plan_is_the_dag, under -X importtime), not on dry runs of its own.
 
 
-def test_table_and_figure_jobs_do_not_import_torch(tmp_path):
-    """The ~50 table and figure jobs each start a Python; importing torch (1.3 s) doubled their cost.
-
-    A table command run through the CLI's entry point (its error path included: a missing input),
-    plus the modules the other table and figure commands use.
-    """
-    modules = ["attack.plots", "attack.tables", "attack.figures", "defense.plots", "defense.tables",
-               "defense.figures", "foundation.plots", "foundation.tables", "tables", "backdoor.report",
-               "classify.report", "classify.figures", "classify.tables", "backdoor.figures", "backdoor.tables"]
-    argv = ["rd-table", str(tmp_path / "missing.csv"), "--out-csv", str(tmp_path / "t.csv"),
-            "--out-md", str(tmp_path / "t.md")]
-    code = ("import sys\nfrom advcompress.cli import main\n"
-            f"try:\n    main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 2, e.code\n"
-            + "".join(f"import advcompress.{m}\n" for m in modules)
-            + "loaded = sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))\n"
-            + "sys.exit(f'torch imported: {loaded[:3]}' if loaded else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-
-
 def test_the_codec_registry_imports_no_study():
     """Core modules point one way: every study builds codecs by name (`mbt2018+online` included),
     so a registry that imported a study (it once imported `defenses` for `+online`) would tie every
