@@ -93,9 +93,8 @@ def _mean_gaps(x_a, y_a, x_b, y_b) -> np.ndarray:
         regular[:] = False
     for i in np.flatnonzero(~regular):
         out[i] = _mean_gap(x_a[i], y_a[i], x_b[i], y_b[i])[0]
-    r = regular.copy()
     lo, hi = np.maximum(xa[:, 0], xb[:, 0]), np.minimum(xa[:, -1], xb[:, -1])
-    r &= hi > lo
+    r = regular & (hi > lo)
     if r.any():
         xa, ya, xb, yb, lo, hi = xa[r], ya[r], xb[r], yb[r], lo[r], hi[r]
         da, db = _pchip_slopes(xa, ya), _pchip_slopes(xb, yb)
