@@ -93,10 +93,13 @@ def serve(path: str | Path, warm: tuple[str, ...] = WARM, parent: int | None = N
         path.unlink(missing_ok=True)
         raise SystemExit(0)
 
+    def orphaned() -> bool:
+        return parent is not None and os.getppid() != parent
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for name in warm:  # seconds each: a workflow that died meanwhile ends its server between them
-        if parent and os.getppid() != parent:
+        if orphaned():
             stop(None, None)
         importlib.import_module(name)
     from advcompress.cli import COMMANDS
@@ -111,7 +114,7 @@ def serve(path: str | Path, warm: tuple[str, ...] = WARM, parent: int | None = N
         try:
             conn, _ = server.accept()
         except TimeoutError:
-            if os.getppid() != parent:
+            if orphaned():
                 stop(None, None)
             continue
         conn.settimeout(None)
