@@ -104,12 +104,12 @@ def test_a_killed_job_takes_its_child_with_it(server, folder):
     settings = '{"qualities": [1], "steps": 100000, "batch_size": 1, "patch": 16, "lr": 0.001, "widths": {"N": 8, "M": 8}}'
     client = subprocess.Popen([ADVCOMPRESS, "train-lic", "--model", "bmshj2018-factorized", "--train-dir", "eval",
                                "--out", "never.pt", "--settings", settings, "--threads", "1"],
-                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "job.err", "w"))
     _wait_for(lambda: _jobs(log) > before, 60, "the job to reach the server")
     # this job's own line: an earlier job's "done" line may be written after it
     started = re.search(rf"job {before + 1} in pid (\d+)", log.read_text())
     child = int(started[1])
-    assert Path(f"/proc/{child}").exists()
+    assert Path(f"/proc/{child}").exists(), (folder / "job.err").read_text() + log.read_text()
     client.send_signal(signal.SIGTERM)
     client.wait(30)
     _wait_for(lambda: not Path(f"/proc/{child}").exists(), 30, f"child {child} to end")
