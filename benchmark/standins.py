@@ -174,9 +174,8 @@ def _old_bottleneck(key: str, style: str) -> str:
 
 # Rehearsal widths: a CPU step at the official widths is 5-50x these (NOTES.md, "Cost of the
 # science"). Their loaders read the widths off the file's tensor shapes (CompressAI's
-# from_state_dict, widths_from_state_dict of STF, TCM, Song2021, Cai2022), so a narrower file in the
-# official key layout loads through the same path. ELIC and HiFiC build at their official widths
-# whatever the file holds: their stand-ins are full width.
+# from_state_dict, widths_from_state_dict of STF, TCM, ELIC, HiFiC, Song2021, Cai2022), so a
+# narrower file in the official key layout loads through the same path.
 REHEARSAL_WIDTHS = {
     "bmshj2018-factorized": {"N": 32, "M": 48},
     "bmshj2018-hyperprior": {"N": 32, "M": 48},
@@ -189,6 +188,8 @@ REHEARSAL_WIDTHS = {
     "tcm": {"N": 32, "M": 96, "config": [2, 2, 2, 2, 2, 2], "head_dim": [16] * 6, "window_size": 4, "Z": 64,
             "hyper_head_dim": 16, "hyper_window": 2, "num_slices": 4, "max_support_slices": 2,
             "atten_inter": 32, "atten_head_dim": 16, "cc_hidden": [64, 32]},
+    "elic": {"N": 32, "M": 64, "cc_hidden": [32, 32], "ep_hidden": 64, "res_blocks": 1},
+    "hific": {"M": 32, "N": 32, "filters": [8, 16, 24, 32, 48], "res_blocks": 2},
     "song2021": {"N": 32, "M": 32, "prior_nc": 8, "sft_hidden": 16},
     "cai2022": {"N": 32, "M": 32, "enh_nf": 8, "enh_gc": 8, "couplings": 1, "inn_hidden": 16, "iat_hidden": 8},
 }

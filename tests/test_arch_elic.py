@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from advcompress.codecs import make_codec
-from advcompress.codecs.arch.elic import ELIC, official_key_map
+from advcompress.codecs.arch.elic import ELIC, from_state_dict, official_key_map, official_widths, widths_from_state_dict
 from advcompress.codecs.learned import (
     ARCHITECTURES,
     build_net,
@@ -103,6 +103,21 @@ def test_official_key_map_loads_old_style_file():
         old[f"module.{k}"] = v
     dst = ELIC(**SMALL)
     dst.load_state_dict(official_key_map({"epoch": 3, "state_dict": old}), strict=True)
+    for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_widths_are_read_off_the_file():
+    """Released files and narrower ones (the paper-tier rehearsal's) load through one path."""
+    with torch.device("meta"):
+        official = build_net("elic", 2).state_dict()
+    assert widths_from_state_dict({"state_dict": {f"module.{k}": v for k, v in official.items()}}) == {
+        **official_widths(2), "groups": [16, 16, 32, 64, 192], "cc_hidden": [224, 128], "ep_hidden": 512,
+        "res_blocks": 3}
+    torch.manual_seed(6)
+    src = ELIC(**SMALL, groups=(8, 8, 16, 32))
+    dst = from_state_dict({"epoch": 1, "state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}})
+    assert (dst.N, dst.M, dst.groups) == (32, 64, (8, 8, 16, 32))
     for (k, a), b in zip(src.state_dict().items(), dst.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 

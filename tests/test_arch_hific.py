@@ -6,7 +6,14 @@ from pathlib import Path
 import torch
 
 from advcompress.codecs import make_codec
-from advcompress.codecs.arch.hific import HiFiC, HyperlatentDensity, official_key_map
+from advcompress.codecs.arch.hific import (
+    HiFiC,
+    HyperlatentDensity,
+    from_state_dict,
+    official_key_map,
+    official_widths,
+    widths_from_state_dict,
+)
 from advcompress.codecs.learned import (
     ARCHITECTURES,
     build_net,
@@ -125,6 +132,21 @@ def test_official_key_map_loads_port_checkpoint_layout():
     for k, v in src.state_dict().items():
         if k not in CODER_STATE:
             assert torch.equal(v, dst.state_dict()[k]), k
+
+
+def test_widths_are_read_off_the_file():
+    """Released files and narrower ones (the paper-tier rehearsal's) load through one path."""
+    with torch.device("meta"):
+        official = build_net("hific", 3).state_dict()
+    port = {f"module.{k}": v for k, v in official.items() if k not in CODER_STATE}
+    assert widths_from_state_dict({"model_state_dict": port, "args": {}}) == official_widths(3)
+    torch.manual_seed(6)
+    src = HiFiC(**SMALL)
+    port = {f"module.{k}": v for k, v in src.state_dict().items() if k not in CODER_STATE}
+    dst = from_state_dict({"model_state_dict": port, "args": {}})
+    assert widths_from_state_dict(dst.state_dict()) == SMALL
+    for k, v in port.items():
+        assert torch.equal(v, dst.state_dict()[k.removeprefix("module.")]), k
 
 
 def test_checkpoint_reload_codes_identically(tmp_path):

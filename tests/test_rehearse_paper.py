@@ -72,12 +72,11 @@ def test_dataset_standins_load_through_the_loaders(tmp_path):
 
 # One official-format file per loader family: CompressAI's zoo (a bare state dict; the VBR model's
 # variable-rate bottleneck), {"state_dict"} with DataParallel prefixes and CompressAI < 1.2 names
-# (STF, TCM), QmapCompression's {"model"} (Song2021), HiFi-VRIC's {"model"} (Cai2022). ELIC and
-# HiFiC load only at official width (a HiFiC file is 725 MB): their layouts are checked against the
-# official reference by tests/test_arch_elic.py and test_arch_hific.py, and their stand-ins by the
-# rehearsal itself.
+# (STF, TCM, ELIC), QmapCompression's {"model"} (Song2021), HiFi-VRIC's {"model"} (Cai2022), the
+# HiFiC port's {"model_state_dict"} with discriminator and LPIPS keys. Their layouts at official
+# width are checked against the official references by tests/test_arch_*.py.
 @pytest.mark.parametrize("name,quality", [("mbt2018", 3), ("mbt2018-mean-vbr", 3), ("stf", 2), ("tcm", 2),
-                                          ("song2021", 55), ("cai2022", 55)])
+                                          ("elic", 1), ("hific", 2), ("song2021", 55), ("cai2022", 55)])
 def test_official_format_checkpoint_loads_through_from_state_dict(name, quality, tmp_path):
     from advcompress.codecs import make_codec_from_settings
     from advcompress.codecs.learned import architecture

@@ -16,6 +16,8 @@ checkpoints depend on it).
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.nn as nn
 from compressai.ans import BufferedRansEncoder, RansDecoder
@@ -319,9 +321,28 @@ def official_widths(quality: int) -> dict:
     return {"N": 192, "M": 320}
 
 
+def widths_from_state_dict(state: dict) -> dict:
+    """ELIC's widths read off a file's tensor shapes, so that a file of any width (the official
+    192/320, or a narrower one) loads through the same path."""
+    state = official_key_map(state)
+    groups = [state[f"context_prediction.{k}.weight"].shape[1] for k in range(len(state))
+              if f"context_prediction.{k}.weight" in state]
+    stage_blocks = sum(1 for k in state if re.fullmatch(r"g_a\.\d+\.conv1\.weight", k))  # 3 stages
+    widths = {
+        "N": state["g_a.0.weight"].shape[0],
+        "M": state["h_a.0.weight"].shape[1],
+        "groups": groups,
+        "ep_hidden": state["ParamAggregation.0.2.weight"].shape[0],
+        "res_blocks": stage_blocks // 3,
+    }
+    if len(groups) > 1:  # one group has no channel context
+        widths["cc_hidden"] = [state["cc_transforms.0.0.weight"].shape[0], state["cc_transforms.0.2.weight"].shape[0]]
+    return widths
+
+
 def from_state_dict(state: dict) -> ELIC:
-    """An official-width ELIC holding the weights of a released file."""
-    net = ELIC(**official_widths(1))
+    """An ELIC holding the weights of a released file, at the widths the file holds."""
+    net = ELIC(**widths_from_state_dict(state))
     net.load_state_dict(official_key_map(state), strict=True)
     return net
 

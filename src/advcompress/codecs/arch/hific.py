@@ -16,6 +16,8 @@ weights are compatible but the bitstreams are not.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -346,10 +348,23 @@ def official_widths(quality: int) -> dict:
     return {"M": 220, "N": 320, "filters": list(OFFICIAL_FILTERS), "res_blocks": 9}
 
 
+def widths_from_state_dict(state: dict) -> dict:
+    """HiFiC's widths read off a file's tensor shapes (after `official_key_map`), so that a file of
+    any width, the released ones or a narrower one, loads through the same path."""
+    state = official_key_map(state)
+    stages = ["conv_block1.1", "conv_block2.1", "conv_block3.1", "conv_block4.1", "conv_block5.1"]
+    return {
+        "M": state["Encoder.conv_block_out.1.weight"].shape[0],
+        "N": state["Hyperprior.analysis_net.conv1.weight"].shape[0],
+        "filters": [state[f"Encoder.{s}.weight"].shape[0] for s in stages],
+        "res_blocks": sum(1 for k in state if re.fullmatch(r"Generator\.resblock_\d+\.conv1\.weight", k)),
+    }
+
+
 def from_state_dict(state: dict) -> HiFiC:
-    """An official-width HiFiC holding the weights of a released file."""
+    """A HiFiC holding the weights of a released file, at the widths the file holds."""
     mapped = official_key_map(state)
-    net = HiFiC(**official_widths(1))
+    net = HiFiC(**widths_from_state_dict(state))
     net.load_state_dict(mapped, strict=True)
     if "Hyperprior.hyperlatent_likelihood.quantiles" not in _unwrap_keys(state):
         net.Hyperprior.hyperlatent_likelihood._update_quantiles()
