@@ -19,8 +19,9 @@ it did not reach are listed as unmeasured by `plan`.
   (model loading) at that ratio too, so it errs high;
 - paper-tier jobs (`advcompress.plan.jobs`), CPU hours on one core, and for GPU-tagged rules the
   GPU hours at a stated GPU/CPU speed ratio (`GPU_RATIO`, below);
-- the Slurm runtime per job (3x the estimate, at least 15 min) and mem_mb (2x the rehearsal's
-  peak RSS plus the training set held in memory, at least 2000).
+- the Slurm runtime per job (3x the estimate for the rule's largest job, at least 15 min) and mem_mb (2x the rehearsal's
+  peak RSS plus the official weights' excess over the narrow stand-ins of the codecs the rule's jobs
+  load, plus the training set held in memory, at least 2000).
 `--write-profile` writes those runtimes and mem_mb into `profiles/slurm/config.yaml` between its
 `# resource plan` markers; `--write-docs` writes the table into docs/cluster.md between the same
 markers. tests/test_resource_plan.py checks that both match what `plan` computes from the committed
@@ -70,23 +71,24 @@ PAPER_DATA = {"kodak_n": 24, "kodak_px": 512 * 768, "div2k_n": 800, "div2k_px": 
 TRAIN_SET_RULES = {"defense_train_at", "backdoor_lic_train", "train_lic"}  # hold DIV2K in memory
 
 
-def _attack_work(cfg, d, job=None):
+def _attack_work(cfg, d, job=None, wildcards=None):
     a = cfg["attack"]
     images = a["images"] or d["kodak_n"]
     px = a["crop"] ** 2 if a["crop"] else d["kodak_px"]
     return images * px * (a["steps"] + a["max_warmup_steps"] + 1)
 
 
-def _classify_work(cfg, d, rounds=False):
-    """Images per net (a null count is the net's whole validation split), mean over the nets, x the
-    longest configured attack (x the most sequential rounds)."""
-    c = cfg["classify"]
-    images = [n["images"] or d["val"][n["dataset"]] for n in c["nets"].values()]
-    steps = max(int(v.get("steps", 1)) for v in c["attacks"].values())
-    return sum(images) / len(images) * steps * (max(c["sequential"]["rounds"]) if rounds else 1)
+def _classify_work(cfg, d, job, wildcards=None):
+    """The job's images (a null count is its net's whole validation split) x its attack's steps (one
+    for FGSM and for a job without an attack) x, for a sequential defense (`<codec>@<q>x<N>`), its N
+    rounds: each job's own, since FGSM and CW differ 50-fold in steps and the rounds 1 to 50."""
+    images = job["data"]["images"] or d["val"][job["data"]["kind"]]
+    steps = int((job.get("attack") or {}).get("steps", 1))
+    rounds = re.search(r"defense=[^,]*x(\d+)\b", wildcards or "")
+    return images * steps * (int(rounds[1]) if rounds else 1)
 
 
-def _bpp_work(cfg, d, job):
+def _bpp_work(cfg, d, job, wildcards=None):
     """classify-bpp codes its images once per quality of one codec at the net's input size: no attack."""
     data = job["data"]
     return (data["images"] or d["val"][data["kind"]]) * len(job["defenses"]) * data["size"] ** 2
@@ -123,18 +125,18 @@ def _arch_macs(cfg, arch: str) -> int:
     return _macs(arch, json.dumps({"width": c["width"], "blocks": c["blocks"], "scale": c["scale"].get(arch)}))
 
 
-def _clean_work(cfg, d, job):
+def _clean_work(cfg, d, job, wildcards=None):
     c = job["classifier"]
     return c["clean"]["epochs"] * d["cifar_train"] * _arch_macs(cfg, c["arch"])
 
 
-def _backdoor_work(cfg, d, job):
+def _backdoor_work(cfg, d, job, wildcards=None):
     """The backdoor phase trains the run's architecture, laid out as its clean net, for the run's
     epochs (Table 9 sweeps them)."""
     return job["run"]["epochs"] * d["cifar_train"] * _arch_macs(cfg, job["run"]["arch"])
 
 
-def _trigger_work(cfg, d, job=None):
+def _trigger_work(cfg, d, job=None, wildcards=None):
     """Mean over the trigger jobs: a TrojanNN trigger is optimised for its steps on its own network
     (`<trigger>-<arch>`), the others are drawn once."""
     from advcompress.plan.backdoor import trigger_stems
@@ -144,7 +146,7 @@ def _trigger_work(cfg, d, job=None):
     return sum(work) / len(work)
 
 
-def _lic_train_work(cfg, d, job):
+def _lic_train_work(cfg, d, job, wildcards=None):
     lic = job["lic"]
     return lic["steps"] * lic["batch_size"] * lic["patch"] ** 2
 
@@ -152,25 +154,25 @@ def _lic_train_work(cfg, d, job):
 # rule -> (unit, work of one job as a function of (resolved config, dataset sizes, the job's
 # settings from advcompress.plan.jobs)); a rule's scale is the ratio of its mean work per job
 UNITS = {
-    "compress_clean": ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]),
-    "defense_clean": ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]),
+    "compress_clean": ("eval pixels", lambda c, d, j, w=None: d["kodak_n"] * d["kodak_px"]),
+    "defense_clean": ("eval pixels", lambda c, d, j, w=None: d["kodak_n"] * d["kodak_px"]),
     "attack_run": ("images x pixels x steps", _attack_work),
     "attack_tau": ("images x pixels x steps", _attack_work),
-    "defense_train_at": ("steps x batch x patch^2 x inner steps", lambda c, d, j: (
+    "defense_train_at": ("steps x batch x patch^2 x inner steps", lambda c, d, j, w=None: (
         c["defense"]["at"]["steps"] * c["defense"]["at"]["batch_size"] * c["defense"]["at"]["patch"] ** 2
         * (1 + c["defense"]["at"]["attack"]["steps"]))),
-    "train_lic": ("steps x batch x patch^2", lambda c, d, j: c["train"]["steps"] * c["train"]["batch_size"] * c["train"]["patch"] ** 2),
+    "train_lic": ("steps x batch x patch^2", lambda c, d, j, w=None: c["train"]["steps"] * c["train"]["batch_size"] * c["train"]["patch"] ** 2),
     **{r: ("steps x batch x patch^2", _lic_train_work)
        for r in ("backdoor_lic_train", "backdoor_lic_lira_train", "backdoor_lic_seg_train", "backdoor_lic_seg_lira_train")},
-    **{r: ("eval pixels", lambda c, d, j: d["kodak_n"] * d["kodak_px"]) for r in ("backdoor_lic_eval", "backdoor_lic_lira_eval")},
-    **{r: ("test mosaics", lambda c, d, j: j["seg"]["test_mosaics"]) for r in ("backdoor_lic_seg_eval", "backdoor_lic_seg_lira_eval")},
+    **{r: ("eval pixels", lambda c, d, j, w=None: d["kodak_n"] * d["kodak_px"]) for r in ("backdoor_lic_eval", "backdoor_lic_lira_eval")},
+    **{r: ("test mosaics", lambda c, d, j, w=None: j["seg"]["test_mosaics"]) for r in ("backdoor_lic_seg_eval", "backdoor_lic_seg_lira_eval")},
     "backdoor_clean_classifier": ("epochs x images x MACs/image", _clean_work),
     "backdoor_train": ("epochs x images x MACs/image", _backdoor_work),
     "backdoor_trigger": ("steps x MACs/image", _trigger_work),
-    **{r: ("images x attack steps", lambda c, d, j: _classify_work(c, d))
+    **{r: ("images x attack steps", _classify_work)
        for r in ("classify_attack", "classify_adv", "classify_ablation", "classify_overhead", "classify_adaptive")},
     "classify_bpp": ("images x qualities x pixels", _bpp_work),
-    "classify_sequential": ("images x attack steps x rounds", lambda c, d, j: _classify_work(c, d, rounds=True)),
+    "classify_sequential": ("images x attack steps x rounds", _classify_work),
 }
 
 
@@ -252,13 +254,42 @@ def stand_in_sizes(workdir: Path) -> dict:
             "cifar_train": cifar, "val": val}
 
 
-def write_costs(rules: dict[str, dict], data: dict, overlay: dict, dag, path: Path = COSTS) -> None:
-    """The measurement: per-rule costs, the stand-ins' sizes, the scale overlay they ran with, and
-    the rehearsed DAG's rules and which of them it tags `gpu=1`."""
+def _tensor_mib(obj) -> float:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size() / 2**20
+    return sum(_tensor_mib(v) for v in obj.values()) if isinstance(obj, dict) else 0.0
+
+
+def weight_gaps(workdir: Path) -> dict[str, float]:
+    """Per learned codec: MiB of tensors its official-width file holds beyond the rehearsal's narrow
+    stand-in (at its widest quality), which a paper-tier job holds in memory and the rehearsal's
+    peak RSS did not see. The official side is the stand-in builder at official widths."""
+    import torch
+
+    from benchmark import standins
+
+    gaps = {}
+    for folder in sorted(p for p in (workdir / "data" / "paper" / "weights").iterdir() if p.name != "torchvision"):
+        files = sorted(folder.glob("q*.pth.tar"), key=lambda f: (len(f.name), f.name))
+        if not files:
+            continue
+        quality = files[-1].name.removesuffix(".pth.tar")[1:]
+        narrow = _tensor_mib(torch.load(files[-1], map_location="cpu", weights_only=True))
+        official = _tensor_mib(standins.official_checkpoint(folder.name, quality if quality == "vr" else int(quality)))
+        gaps[folder.name] = round(max(0.0, official - narrow), 1)
+    return gaps
+
+
+def write_costs(rules: dict[str, dict], data: dict, overlay: dict, dag, path: Path = COSTS,
+                gaps: dict[str, float] | None = None) -> None:
+    """The measurement: per-rule costs, the stand-ins' sizes, the scale overlay they ran with, the
+    rehearsed DAG's rules and which of them it tags `gpu=1`, and the codecs' weight gaps."""
     from advcompress.io import write_json
 
     write_json(path, {"rules": rules, "data": data, "overlay": overlay, "dag_rules": sorted({j[0] for j in dag}),
-                      "gpu_rules": sorted({j[0] for j in dag if j[4]})})
+                      "gpu_rules": sorted({j[0] for j in dag if j[4]}), "weight_gap_mib": gaps or {}})
 
 
 def read_costs(path: Path = COSTS) -> dict:
@@ -282,16 +313,29 @@ def configs(overlay: dict) -> tuple[dict, dict]:
         return load_tier("config/paper.yaml", root=ROOT), load_tier("config/paper.yaml", path, root=ROOT)
 
 
-def mean_work(rule: str, cfg: dict, data: dict, jobs: dict | None = None) -> float:
-    """The mean work (`UNITS`) of `rule`'s jobs in `cfg` (`jobs`: advcompress.plan.jobs(cfg)): the
-    jobs of one rule may differ in what they cost (the backdoor runs' architectures and epochs)."""
+def job_work(rule: str, cfg: dict, data: dict, jobs: dict | None = None) -> list[float]:
+    """The work (`UNITS`) of each of `rule`'s jobs in `cfg` (`jobs`: advcompress.plan.jobs(cfg)): the
+    jobs of one rule may differ in what they cost (the backdoor runs' architectures and epochs, the
+    classifier jobs' attacks and sequential rounds)."""
     if rule not in UNITS:
-        return 1.0
+        return [1.0]
     from advcompress import plan
 
     work = UNITS[rule][1]
-    settings = [s for (r, _), s in (plan.jobs(cfg) if jobs is None else jobs).items() if r == rule]
-    return sum(work(cfg, data, s) for s in settings) / len(settings) if settings else work(cfg, data, None)
+    own = [(s, w) for (r, w), s in (plan.jobs(cfg) if jobs is None else jobs).items() if r == rule]
+    return [work(cfg, data, s, w) for s, w in own] if own else [work(cfg, data, None)]
+
+
+def mean_work(rule: str, cfg: dict, data: dict, jobs: dict | None = None) -> float:
+    works = job_work(rule, cfg, data, jobs)
+    return sum(works) / len(works)
+
+
+def job_codecs(wildcards: str, settings: dict | None) -> set[str]:
+    """The codecs a job loads: its model/victim/codec/defense wildcards' algorithm (before `@` or
+    `+`) and the classifier study's `codecs` settings."""
+    named = re.findall(r"\b(?:model|victim|codec|defense)=([\w.-]+)", wildcards or "")
+    return {n.split("@")[0].split("+")[0] for n in named} | set((settings or {}).get("codecs") or {})
 
 
 def plan_rows(costs: dict) -> list[dict]:
@@ -303,23 +347,28 @@ def plan_rows(costs: dict) -> list[dict]:
 
     jobs = {"paper": plan.jobs(paper), "rehearsal": plan.jobs(rehearsal)}
     counts: dict[str, int] = {}
-    for rule, _ in jobs["paper"]:
+    gap: dict[str, float] = {}  # the largest official-weight gap of a codec the rule's jobs load
+    for (rule, wildcards), settings in jobs["paper"].items():
         counts[rule] = counts.get(rule, 0) + 1
+        gaps = [costs.get("weight_gap_mib", {}).get(c, 0.0) for c in job_codecs(wildcards, settings)]
+        gap[rule] = max([gap.get(rule, 0.0), *gaps])
     gpu = set(costs["gpu_rules"])
     rows = []
     for rule, n in sorted(counts.items()):
         m = measured.get(rule)
         unit, _ = UNITS.get(rule, ("(not scaled)", None))
-        ratio = (mean_work(rule, paper, PAPER_DATA, jobs["paper"])
-                 / mean_work(rule, rehearsal, costs["data"], jobs["rehearsal"]))
+        works = job_work(rule, paper, PAPER_DATA, jobs["paper"])
+        rehearsed_work = mean_work(rule, rehearsal, costs["data"], jobs["rehearsal"])
+        ratio, longest = sum(works) / len(works) / rehearsed_work, max(works) / rehearsed_work
         row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m,
                "rehearsed": rule in costs["dag_rules"]}
         if m:
             per_job_s = m["cpu_mean_s"] * ratio / (GPU_RATIO if rule in gpu else 1.0)
+            longest_s = per_job_s * longest / ratio  # the Slurm runtime must hold the rule's largest job
             data_mib = (PAPER_DATA["div2k_n"] * PAPER_DATA["div2k_px"] * 3 / 2**20) if rule in TRAIN_SET_RULES else 0
             row.update(cpu_h=n * m["cpu_mean_s"] * ratio / 3600, hours=n * per_job_s / 3600, per_job_min=per_job_s / 60,
-                       runtime=max(MIN_RUNTIME, math.ceil(MARGIN * per_job_s / 60)),
-                       mem_mb=max(MIN_MEM, int(math.ceil((2 * m["rss_max_mib"] + data_mib) / 500) * 500)))
+                       runtime=max(MIN_RUNTIME, math.ceil(MARGIN * longest_s / 60)),
+                       mem_mb=max(MIN_MEM, int(math.ceil((2 * (m["rss_max_mib"] + gap[rule]) + data_mib) / 500) * 500)))
         rows.append(row)
     return rows
 
@@ -404,7 +453,7 @@ def main(argv=None) -> int:
         dag = dag_jobs(a.workdir)
         rows = costs(served_jobs(log.read_text()), dag)
         overlay = yaml.safe_load((a.workdir / "rehearsal.yaml").read_text())
-        write_costs(rows, stand_in_sizes(a.workdir), overlay, dag)
+        write_costs(rows, stand_in_sizes(a.workdir), overlay, dag, gaps=weight_gaps(a.workdir))
         print(f"{sum(r['jobs'] for r in rows.values())} jobs of {len(rows)} rules -> {COSTS.relative_to(ROOT)}")
         return 0
     if a.cmd == "measure-cpu":

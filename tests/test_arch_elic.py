@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from advcompress.codecs import make_codec
-from advcompress.codecs.arch.elic import ELIC, from_state_dict, official_key_map, official_widths, widths_from_state_dict
+from advcompress.codecs.arch.elic import (
+    ELIC,
+    from_state_dict,
+    official_key_map,
+    official_widths,
+    widths_from_state_dict,
+)
 from advcompress.codecs.learned import (
     ARCHITECTURES,
     build_net,

@@ -45,10 +45,10 @@ def _overlay():
 
 def test_costs_file_round_trips(tmp_path):
     rows = rp.costs(rp.served_jobs(LOG), DAG)
-    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), DAG, tmp_path / "c.json")
+    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), DAG, tmp_path / "c.json", gaps={"tcm": 153.0})
     assert rp.read_costs(tmp_path / "c.json") == {
         "rules": rows, "data": REHEARSAL_DATA, "overlay": _overlay(), "gpu_rules": ["attack_run"],
-        "dag_rules": ["attack_run", "compress_clean", "defense_clean", "fetch_dataset"]}
+        "dag_rules": ["attack_run", "compress_clean", "defense_clean", "fetch_dataset"], "weight_gap_mib": {"tcm": 153.0}}
 
 
 def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
@@ -92,6 +92,29 @@ def test_backdoor_classifier_work_follows_each_jobs_architecture():
     assert by_epochs[100] == pytest.approx(5 * by_epochs[20])
 
 
+def test_classifier_work_follows_each_jobs_attack_images_and_rounds():
+    """FGSM is one step and CW fifty; a sequential job runs its own N rounds; a null image count is
+    the net's whole validation split. The longest of a rule's jobs sets its Slurm runtime."""
+    from advcompress import plan
+
+    paper, _ = rp.configs(_overlay())
+    jobs = plan.jobs(paper)
+    work = {w: rp.UNITS[r][1](paper, rp.PAPER_DATA, s, w) for (r, w), s in jobs.items()
+            if r in ("classify_attack", "classify_sequential")}
+    assert work["net=resnet50, cls_attack=cw, defense=jpeg@25"] == 50 * work["net=resnet50, cls_attack=fgsm, defense=jpeg@25"]
+    assert work["net=resnet50, cls_attack=fgsm, defense=jpeg@25"] == rp.PAPER_DATA["val"]["imagenette"]
+    assert work["net=resnet50, defense=jpeg@10x50"] == 50 * work["net=resnet50, defense=jpeg@10x1"]
+    measured = {"classify_sequential": {"jobs": 2, "cpu_mean_s": 10.0, "cpu_max_s": 12.0, "rss_max_mib": 900.0}}
+    row = next(r for r in rp.plan_rows({"rules": measured, "data": REHEARSAL_DATA, "overlay": _overlay(),
+                                        "gpu_rules": ["classify_sequential"], "dag_rules": ["classify_sequential"]})
+               if r["rule"] == "classify_sequential")
+    longest = max(v for k, v in work.items() if "x" in k.rpartition("defense=")[2])
+    _, rehearsal = rp.configs(_overlay())
+    per_unit = 10.0 / rp.mean_work("classify_sequential", rehearsal, REHEARSAL_DATA) / rp.GPU_RATIO
+    assert row["runtime"] == max(rp.MIN_RUNTIME, math.ceil(rp.MARGIN * longest * per_unit / 60))
+    assert row["runtime"] > rp.MARGIN * row["per_job_min"]  # the mean job would not do
+
+
 def test_plan_rows_hours_runtime_and_memory():
     measured = {"compress_clean": {"jobs": 2, "cpu_mean_s": 6.0, "cpu_max_s": 8.0, "rss_max_mib": 700.0},
                 "defense_train_at": {"jobs": 3, "cpu_mean_s": 2.0, "cpu_max_s": 3.0, "rss_max_mib": 800.0}}
@@ -104,6 +127,36 @@ def test_plan_rows_hours_runtime_and_memory():
     assert at["runtime"] == max(rp.MIN_RUNTIME, math.ceil(rp.MARGIN * 2.0 * at["scale"] / rp.GPU_RATIO / 60))
     assert at["mem_mb"] > 2 * 800 + 6000  # AT holds DIV2K as 8-bit codes: ~6.6 GB
     assert rows["attack_run"]["measured"] is None and "runtime" not in rows["attack_run"]
+
+
+def test_memory_adds_the_official_weights_the_narrow_stand_ins_lack():
+    """A classify_bpp job through HiFiC holds its official 690 MiB of weights on the cluster; the
+    rehearsal's narrow stand-in did not, so its peak RSS alone would undersize the job."""
+    assert rp.job_codecs("net=resnet50, defense=hific@1x2", None) == {"hific"}
+    assert rp.job_codecs("attack=srda, victim=stf@at-srda+online", None) == {"stf"}
+    assert rp.job_codecs("net=resnet50", {"codecs": {"jpeg": {}, "elic": {}}}) == {"jpeg", "elic"}
+    measured = {"classify_bpp": {"jobs": 2, "cpu_mean_s": 5.0, "cpu_max_s": 6.0, "rss_max_mib": 1000.0}}
+    costs = {"rules": measured, "data": REHEARSAL_DATA, "overlay": _overlay(), "gpu_rules": ["classify_bpp"],
+             "dag_rules": ["classify_bpp"]}
+    row = {r["rule"]: r for r in rp.plan_rows({**costs, "weight_gap_mib": {"hific": 700.0, "elic": 130.0}})}
+    assert row["classify_bpp"]["mem_mb"] == 3500  # 2 x (1000 + 700), rounded up to 500
+    row = {r["rule"]: r for r in rp.plan_rows({**costs, "weight_gap_mib": {}})}
+    assert row["classify_bpp"]["mem_mb"] == 2000
+
+
+def test_weight_gap_is_the_official_files_tensors_beyond_the_stand_ins(tmp_path):
+    from benchmark import standins
+
+    weights = tmp_path / "data" / "paper" / "weights"
+    standins.torchvision_weights(weights / "torchvision" / "resnet50.pth", "resnet50")  # not a codec
+    for q in (1, 2):
+        standins.codec_checkpoint(weights / "bmshj2018-factorized" / f"q{q}.pth.tar", "bmshj2018-factorized", q,
+                                  standins.REHEARSAL_WIDTHS["bmshj2018-factorized"])
+    gaps = rp.weight_gaps(tmp_path)
+    official = rp._tensor_mib(standins.official_checkpoint("bmshj2018-factorized", 2))
+    narrow = rp._tensor_mib(standins.official_checkpoint("bmshj2018-factorized", 2, standins.REHEARSAL_WIDTHS["bmshj2018-factorized"]))
+    assert list(gaps) == ["bmshj2018-factorized"] and gaps["bmshj2018-factorized"] == pytest.approx(official - narrow, abs=0.1)
+    assert 0 < narrow < official
 
 
 def test_the_committed_profile_and_docs_are_the_plan_of_the_committed_costs():
