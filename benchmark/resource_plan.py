@@ -152,7 +152,7 @@ def _lic_train_work(cfg, d, job, wildcards=None):
 
 
 # rule -> (unit, work of one job as a function of (resolved config, dataset sizes, the job's
-# settings from advcompress.plan.jobs)); a rule's scale is the ratio of its mean work per job
+# settings and wildcards from advcompress.plan.jobs)); a rule's scale is the ratio of its mean work per job
 UNITS = {
     "compress_clean": ("eval pixels", lambda c, d, j, w=None: d["kodak_n"] * d["kodak_px"]),
     "defense_clean": ("eval pixels", lambda c, d, j, w=None: d["kodak_n"] * d["kodak_px"]),
