@@ -42,6 +42,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -283,13 +284,15 @@ def weight_gaps(workdir: Path) -> dict[str, float]:
 
 
 def write_costs(rules: dict[str, dict], data: dict, overlay: dict, dag, path: Path = COSTS,
-                gaps: dict[str, float] | None = None) -> None:
+                gaps: dict[str, float] | None = None, local: list[str] | None = None) -> None:
     """The measurement: per-rule costs, the stand-ins' sizes, the scale overlay they ran with, the
-    rehearsed DAG's rules and which of them it tags `gpu=1`, and the codecs' weight gaps."""
+    rehearsed DAG's rules, which of them it tags `gpu=1` and which run on the submit host, and the
+    codecs' weight gaps."""
     from advcompress.io import write_json
 
     write_json(path, {"rules": rules, "data": data, "overlay": overlay, "dag_rules": sorted({j[0] for j in dag}),
-                      "gpu_rules": sorted({j[0] for j in dag if j[4]}), "weight_gap_mib": gaps or {}})
+                      "gpu_rules": sorted({j[0] for j in dag if j[4]}), "local_rules": local or [],
+                      "weight_gap_mib": gaps or {}})
 
 
 def read_costs(path: Path = COSTS) -> dict:
@@ -331,6 +334,20 @@ def mean_work(rule: str, cfg: dict, data: dict, jobs: dict | None = None) -> flo
     return sum(works) / len(works)
 
 
+def local_rules(workdir: Path) -> list[str]:
+    """The rules the parsed workflow runs on the submit host (`localrules:` and `localrule: True`:
+    fetches, tables, figures, targets), from Snakemake's API in its own process
+    (tests/cluster/inspect_workflow.py): Slurm resources for them would never be used."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, str(ROOT / "tests" / "cluster" / "inspect_workflow.py"), str(workdir),
+                           "config/paper.yaml"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(workdir / "src")})
+    if proc.returncode:
+        sys.exit(f"resource_plan: inspecting the workflow in {workdir} failed: {proc.stderr[-500:]}")
+    return sorted(r["rule"] for r in json.loads(proc.stdout)["rules"] if r["local"])
+
+
 def job_codecs(wildcards: str, settings: dict | None) -> set[str]:
     """The codecs a job loads: its model/victim/codec/defense wildcards' algorithm (before `@` or
     `+`) and the classifier study's `codecs` settings."""
@@ -352,7 +369,7 @@ def plan_rows(costs: dict) -> list[dict]:
         counts[rule] = counts.get(rule, 0) + 1
         gaps = [costs.get("weight_gap_mib", {}).get(c, 0.0) for c in job_codecs(wildcards, settings)]
         gap[rule] = max([gap.get(rule, 0.0), *gaps])
-    gpu = set(costs["gpu_rules"])
+    gpu, local = set(costs["gpu_rules"]), set(costs.get("local_rules", []))
     rows = []
     for rule, n in sorted(counts.items()):
         m = measured.get(rule)
@@ -361,7 +378,7 @@ def plan_rows(costs: dict) -> list[dict]:
         rehearsed_work = mean_work(rule, rehearsal, costs["data"], jobs["rehearsal"])
         ratio, longest = sum(works) / len(works) / rehearsed_work, max(works) / rehearsed_work
         row = {"rule": rule, "gpu": rule in gpu, "paper_jobs": n, "unit": unit, "scale": ratio, "measured": m,
-               "rehearsed": rule in costs["dag_rules"]}
+               "rehearsed": rule in costs["dag_rules"], "local": rule in local}
         if m:
             per_job_s = m["cpu_mean_s"] * ratio / (GPU_RATIO if rule in gpu else 1.0)
             longest_s = per_job_s * longest / ratio  # the Slurm runtime must hold the rule's largest job
@@ -383,8 +400,9 @@ def markdown(rows: list[dict]) -> str:
         if not m:
             device = ("GPU" if r["gpu"] else "CPU") if r["rehearsed"] else "?"
             status = "not measured" if r["rehearsed"] else "not in the rehearsed DAG"
+            slurm = "submit host | submit host" if r["local"] else "profile default | profile default"
             lines.append(f"| {r['rule']} | {device} | {status} | | {r['unit']} | {r['scale']:.3g} "
-                         f"| {r['paper_jobs']} | | | profile default | profile default |")
+                         f"| {r['paper_jobs']} | | | {slurm} |")
             continue
         if r["gpu"]:
             gpu_h += r["hours"]
@@ -392,7 +410,8 @@ def markdown(rows: list[dict]) -> str:
             cpu_h += r["hours"]
         lines.append(f"| {r['rule']} | {'GPU' if r['gpu'] else 'CPU'} | {m['cpu_mean_s']:.1f} ({m['jobs']}) | {m['rss_max_mib']:.0f} "
                      f"| {r['unit']} | {r['scale']:.3g} | {r['paper_jobs']} | {r['cpu_h']:.3g} "
-                     f"| {r['hours']:.3g} {'GPU' if r['gpu'] else 'CPU'} | {r['runtime']} | {r['mem_mb']} |")
+                     f"| {r['hours']:.3g} {'GPU' if r['gpu'] else 'CPU'} | "
+                     + ("submit host | submit host |" if r["local"] else f"{r['runtime']} | {r['mem_mb']} |"))
     lines.append(f"\n**Total: {gpu_h:.0f} GPU hours** (one A100 = {GPU_RATIO:.0f} cores of this machine) "
                  f"**and {cpu_h:.1f} CPU hours** for the measured rules; unmeasured rules are not in the total.")
     return "\n".join(lines) + "\n"
@@ -401,7 +420,7 @@ def markdown(rows: list[dict]) -> str:
 def profile_block(rows: list[dict]) -> str:
     out = [BEGIN]
     for r in rows:
-        if r["measured"]:
+        if r["measured"] and not r["local"]:
             out += [f"  {r['rule']}:", f"    runtime: {r['runtime']}", f"    mem_mb: {r['mem_mb']}"]
     return "\n".join(out + [END]) + "\n"
 
@@ -453,7 +472,8 @@ def main(argv=None) -> int:
         dag = dag_jobs(a.workdir)
         rows = costs(served_jobs(log.read_text()), dag)
         overlay = yaml.safe_load((a.workdir / "rehearsal.yaml").read_text())
-        write_costs(rows, stand_in_sizes(a.workdir), overlay, dag, gaps=weight_gaps(a.workdir))
+        write_costs(rows, stand_in_sizes(a.workdir), overlay, dag, gaps=weight_gaps(a.workdir),
+                    local=local_rules(a.workdir))
         print(f"{sum(r['jobs'] for r in rows.values())} jobs of {len(rows)} rules -> {COSTS.relative_to(ROOT)}")
         return 0
     if a.cmd == "measure-cpu":

@@ -45,10 +45,12 @@ def _overlay():
 
 def test_costs_file_round_trips(tmp_path):
     rows = rp.costs(rp.served_jobs(LOG), DAG)
-    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), DAG, tmp_path / "c.json", gaps={"tcm": 153.0})
+    rp.write_costs(rows, REHEARSAL_DATA, _overlay(), DAG, tmp_path / "c.json", gaps={"tcm": 153.0},
+                   local=["x_table"])
     assert rp.read_costs(tmp_path / "c.json") == {
         "rules": rows, "data": REHEARSAL_DATA, "overlay": _overlay(), "gpu_rules": ["attack_run"],
-        "dag_rules": ["attack_run", "compress_clean", "defense_clean", "fetch_dataset"], "weight_gap_mib": {"tcm": 153.0}}
+        "dag_rules": ["attack_run", "compress_clean", "defense_clean", "fetch_dataset"], "local_rules": ["x_table"],
+        "weight_gap_mib": {"tcm": 153.0}}
 
 
 def test_paper_work_scales_with_the_keys_the_rehearsal_shrinks():
@@ -159,6 +161,16 @@ def test_weight_gap_is_the_official_files_tensors_beyond_the_stand_ins(tmp_path)
     assert 0 < narrow < official
 
 
+def test_local_rules_come_from_the_parsed_workflow(tmp_path):
+    """Both spellings, a `localrules:` block (rd_table) and `localrule: True` of a loop-made rule
+    (attack_figure); a GPU job (attack_run) is not one. The committed costs carry them."""
+    from tests.conftest import copy_workflow
+
+    for local in (set(rp.local_rules(copy_workflow(tmp_path))), set(rp.read_costs()["local_rules"])):
+        assert {"rd_table", "attack_figure", "claims_table", "fetch_dataset", "all"} <= local
+        assert "attack_run" not in local and "compress_clean" not in local
+
+
 def test_the_committed_profile_and_docs_are_the_plan_of_the_committed_costs():
     rows = rp.plan_rows(rp.read_costs())
     profile = rp.PROFILE.read_text()
@@ -166,8 +178,10 @@ def test_the_committed_profile_and_docs_are_the_plan_of_the_committed_costs():
     assert rp.profile_block(rows) in profile, stale
     set_resources = yaml.safe_load(profile)["set-resources"]
     for r in rows:
-        if r["measured"]:
+        if r["measured"] and not r["local"]:
             assert set_resources[r["rule"]] == {"runtime": r["runtime"], "mem_mb": r["mem_mb"]}
+        else:  # localrules run on the submit host (tests/test_cluster_profile.py)
+            assert r["rule"] not in set_resources
     assert rp.markdown(rows) in rp.DOCS.read_text(), stale
 
 
