@@ -325,8 +325,9 @@ def widths_from_state_dict(state: dict) -> dict:
     """ELIC's widths read off a file's tensor shapes, so that a file of any width (the official
     192/320, or a narrower one) loads through the same path."""
     state = official_key_map(state)
-    groups = [state[f"context_prediction.{k}.weight"].shape[1] for k in range(len(state))
-              if f"context_prediction.{k}.weight" in state]
+    groups = []
+    while f"context_prediction.{len(groups)}.weight" in state:
+        groups.append(state[f"context_prediction.{len(groups)}.weight"].shape[1])
     stage_blocks = sum(1 for k in state if re.fullmatch(r"g_a\.\d+\.conv1\.weight", k))  # 3 stages
     widths = {
         "N": state["g_a.0.weight"].shape[0],

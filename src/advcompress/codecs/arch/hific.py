@@ -364,7 +364,7 @@ def widths_from_state_dict(state: dict) -> dict:
 def from_state_dict(state: dict) -> HiFiC:
     """A HiFiC holding the weights of a released file, at the widths the file holds."""
     mapped = official_key_map(state)
-    net = HiFiC(**widths_from_state_dict(state))
+    net = HiFiC(**widths_from_state_dict(mapped))
     net.load_state_dict(mapped, strict=True)
     if "Hyperprior.hyperlatent_likelihood.quantiles" not in _unwrap_keys(state):
         net.Hyperprior.hyperlatent_likelihood._update_quantiles()
