@@ -343,8 +343,9 @@ def widths_from_state_dict(state: dict) -> dict:
 
 def from_state_dict(state: dict) -> ELIC:
     """An ELIC holding the weights of a released file, at the widths the file holds."""
-    net = ELIC(**widths_from_state_dict(state))
-    net.load_state_dict(official_key_map(state), strict=True)
+    mapped = official_key_map(state)
+    net = ELIC(**widths_from_state_dict(mapped))
+    net.load_state_dict(mapped, strict=True)
     return net
 
 
