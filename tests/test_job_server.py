@@ -101,8 +101,13 @@ def test_a_killed_job_takes_its_child_with_it(server, folder):
     sock, log = server["sock"], server["log"]
     env = {**os.environ, "ADVCOMPRESS_SERVER": str(sock)}
     before = _jobs(log)
-    settings = '{"qualities": [1], "steps": 100000, "batch_size": 1, "patch": 16, "lr": 0.001, "widths": {"N": 8, "M": 8}}'
-    client = subprocess.Popen([ADVCOMPRESS, "train-lic", "--model", "bmshj2018-factorized", "--train-dir", "eval",
+    # A job that really runs: patches must be multiples of 64 px (a 16 px patch was a user error that
+    # ended the child at once, so the check below raced it and failed now and then).
+    rng = np.random.default_rng(1)
+    (folder / "train").mkdir()
+    Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(folder / "train" / "t.png")
+    settings = '{"qualities": [1], "steps": 100000, "batch_size": 1, "patch": 64, "lr": 0.001, "widths": {"N": 8, "M": 8}}'
+    client = subprocess.Popen([ADVCOMPRESS, "train-lic", "--model", "bmshj2018-factorized", "--train-dir", "train",
                                "--out", "never.pt", "--settings", settings, "--threads", "1"],
                               cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "job.err", "w"))
     _wait_for(lambda: _jobs(log) > before, 60, "the job to reach the server")
