@@ -6,6 +6,7 @@ the same things; each check is written once here, as a plain function of the reg
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,9 @@ def check_quality_map_levels(name: str, official: dict):
     assert arch.variable_rate
     assert [arch.level(q) for q in (10, 25, 40, 55, 70, 90)] == [0.1, 0.25, 0.4, 0.55, 0.7, 0.9]
     assert arch.official_widths(10) == official == arch.official_widths(90)
+    # the papers' lambda(q) = 1e-3 exp(4.382 q) on the map value: 1e-3 at q = 0, 0.0800 at q = 1
+    assert arch.rd_lambda(0) == pytest.approx(1e-3) and arch.rd_lambda(100) == pytest.approx(0.0800, rel=1e-4)
+    assert arch.rd_lambda(50) == pytest.approx(1e-3 * math.exp(4.382 / 2))
 
 
 def check_forward_finite_in_eval(codec, x):

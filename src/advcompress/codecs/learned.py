@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,6 +71,39 @@ def register_architecture(arch: Architecture) -> Architecture:
     build.__doc__ = arch.source
     register_codec(arch.name, "learned", variable_rate=arch.variable_rate)(build)
     return arch
+
+
+def loader_from_file_widths(
+    make: Callable[..., torch.nn.Module],
+    key_map: Callable[[dict], dict],
+    widths_of: Callable[[dict], dict],
+) -> Callable[[dict], torch.nn.Module]:
+    """An `Architecture.from_state_dict` that builds the widths the file holds, then loads strictly.
+
+    A released file names its widths only through its tensors' shapes, so the loader maps the keys
+    once, reads the widths off the mapped shapes and never builds the official width by default.
+    """
+
+    def from_state_dict(state: dict) -> torch.nn.Module:
+        mapped = key_map(state)
+        net = make(**widths_of(mapped))
+        net.load_state_dict(mapped, strict=True)
+        return net
+
+    return from_state_dict
+
+
+def qmap_level(quality: int) -> float:
+    """Quality-map models (Song2021, Cai2022) take their level as a map value in [0, 1]."""
+    return quality / 100.0
+
+
+def qmap_rd_lambda(quality: int) -> float:
+    """The quality-map papers' lambda(q) = 1e-3 * exp(4.382 q), q in [0, 1] the map value.
+
+    Their loss weights 255^2 * MSE as CompressAI's does, so it plugs into rd_loss unchanged.
+    """
+    return 1e-3 * math.exp(4.382 * qmap_level(quality))
 
 
 def entropy_model_proxies(net: torch.nn.Module, proxy: str) -> dict[str, str]:

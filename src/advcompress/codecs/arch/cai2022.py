@@ -22,8 +22,6 @@ coder instead decodes round(y - mu) + mu, which no parallel forward pass can rep
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -32,7 +30,13 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import MaskedConv2d
 from compressai.models import CompressionModel
 
-from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.codecs.learned import (
+    Architecture,
+    loader_from_file_widths,
+    qmap_level,
+    qmap_rd_lambda,
+    register_architecture,
+)
 from advcompress.device import to_python
 
 OFFICIAL = {
@@ -454,11 +458,7 @@ def widths_from_state_dict(state_dict: dict) -> dict:
     }
 
 
-def from_state_dict(state_dict: dict) -> Cai2022:
-    state = official_key_map(state_dict)
-    net = Cai2022(**widths_from_state_dict(state))
-    net.load_state_dict(state, strict=True)
-    return net
+from_state_dict = loader_from_file_widths(Cai2022, official_key_map, widths_from_state_dict)
 
 
 register_architecture(
@@ -472,9 +472,7 @@ register_architecture(
         source="Cai2022: HiFi-VRIC, invertible activation transformation (CaiShilv/HiFi-VRIC)",
         pad_multiple=64,
         widths_keys=tuple(OFFICIAL),
-        level=lambda quality: quality / 100.0,
-        # The official lambda(q) = 1e-3 * exp(4.382 q), q in [0, 1] the quality-map value; the
-        # official loss weights 255^2 * MSE the same way, so it plugs into rd_loss unchanged.
-        rd_lambda=lambda quality: 1e-3 * math.exp(4.382 * quality / 100.0),
+        level=qmap_level,
+        rd_lambda=qmap_rd_lambda,
     )
 )

@@ -27,7 +27,7 @@ from compressai.models import CompressionModel
 from compressai.models.utils import conv, deconv
 from compressai.ops import quantize_ste
 
-from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.codecs.learned import Architecture, loader_from_file_widths, register_architecture
 from advcompress.device import to_python
 
 OFFICIAL_GROUPS = (16, 16, 32, 64, 192)
@@ -341,12 +341,7 @@ def widths_from_state_dict(state: dict) -> dict:
     return widths
 
 
-def from_state_dict(state: dict) -> ELIC:
-    """An ELIC holding the weights of a released file, at the widths the file holds."""
-    mapped = official_key_map(state)
-    net = ELIC(**widths_from_state_dict(mapped))
-    net.load_state_dict(mapped, strict=True)
-    return net
+from_state_dict = loader_from_file_widths(ELIC, official_key_map, widths_from_state_dict)
 
 
 ARCH = register_architecture(

@@ -26,7 +26,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models import CompressionModel
 from compressai.ops import quantize_ste
 
-from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.codecs.learned import Architecture, loader_from_file_widths, register_architecture
 
 OFFICIAL_FILTERS = (60, 120, 240, 480, 960)
 
@@ -361,11 +361,12 @@ def widths_from_state_dict(state: dict) -> dict:
     }
 
 
+_load_file_widths = loader_from_file_widths(HiFiC, official_key_map, widths_from_state_dict)
+
+
 def from_state_dict(state: dict) -> HiFiC:
     """A HiFiC holding the weights of a released file, at the widths the file holds."""
-    mapped = official_key_map(state)
-    net = HiFiC(**widths_from_state_dict(mapped))
-    net.load_state_dict(mapped, strict=True)
+    net = _load_file_widths(state)
     if "Hyperprior.hyperlatent_likelihood.quantiles" not in _unwrap_keys(state):
         net.Hyperprior.hyperlatent_likelihood._update_quantiles()
     return net

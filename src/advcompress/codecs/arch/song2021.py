@@ -18,8 +18,6 @@ load; the one naming difference (the entropy bottleneck's parameter lists) is ha
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -27,7 +25,13 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import GDN
 from compressai.models import CompressionModel
 
-from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.codecs.learned import (
+    Architecture,
+    loader_from_file_widths,
+    qmap_level,
+    qmap_rd_lambda,
+    register_architecture,
+)
 
 OFFICIAL = {"N": 192, "M": 192, "prior_nc": 64, "sft_ks": 3, "sft_hidden": 128}
 
@@ -310,11 +314,7 @@ def widths_from_state_dict(state_dict: dict) -> dict:
     }
 
 
-def from_state_dict(state_dict: dict) -> Song2021:
-    state = official_key_map(state_dict)
-    net = Song2021(**widths_from_state_dict(state))
-    net.load_state_dict(state, strict=True)
-    return net
+from_state_dict = loader_from_file_widths(Song2021, official_key_map, widths_from_state_dict)
 
 
 register_architecture(
@@ -328,9 +328,7 @@ register_architecture(
         source="Song2021: quality-map variable rate with SFT (micmic123/QmapCompression)",
         pad_multiple=64,
         widths_keys=("N", "M", "prior_nc", "sft_ks", "sft_hidden"),
-        level=lambda quality: quality / 100.0,
-        # The official lambda(q) = 1e-3 * exp(4.382 q), q in [0, 1] the quality-map value; the
-        # official loss weights 255^2 * MSE the same way, so it plugs into rd_loss unchanged.
-        rd_lambda=lambda quality: 1e-3 * math.exp(4.382 * quality / 100.0),
+        level=qmap_level,
+        rd_lambda=qmap_rd_lambda,
     )
 )

@@ -25,7 +25,12 @@ import torch.nn.functional as F
 from compressai.layers import conv3x3, subpel_conv3x3
 
 from advcompress.codecs.arch._charm import ChannelwiseContextModel
-from advcompress.codecs.learned import LAMBDAS, Architecture, register_architecture
+from advcompress.codecs.learned import (
+    LAMBDAS,
+    Architecture,
+    loader_from_file_widths,
+    register_architecture,
+)
 from advcompress.device import to_python
 
 # -- windows ------------------------------------------------------------------------------------
@@ -371,12 +376,7 @@ def widths_from_state_dict(state: dict) -> dict:
     }
 
 
-def from_official_state_dict(state: dict) -> STF:
-    """An STF built to the widths an official (or project) checkpoint has, weights loaded strictly."""
-    state = official_key_map(state)
-    net = STF(**widths_from_state_dict(state))
-    net.load_state_dict(state, strict=True)
-    return net
+from_official_state_dict = loader_from_file_widths(STF, official_key_map, widths_from_state_dict)
 
 
 # Official MSE checkpoints (README of Googolxx/STF), trained with CompressAI's lambdas 1..6.

@@ -41,7 +41,7 @@ from advcompress.codecs.arch.stf import (
     shift_mask,
     to_windows,
 )
-from advcompress.codecs.learned import Architecture, register_architecture
+from advcompress.codecs.learned import Architecture, loader_from_file_widths, register_architecture
 from advcompress.device import to_python
 
 __all__ = ["TCM", "official_key_map", "from_official_state_dict"]
@@ -295,12 +295,7 @@ def widths_from_state_dict(state: dict) -> dict:
     }
 
 
-def from_official_state_dict(state: dict) -> TCM:
-    """A TCM built to the widths of an official (or project) checkpoint, weights loaded strictly."""
-    state = official_key_map(state)
-    net = TCM(**widths_from_state_dict(state))
-    net.load_state_dict(state, strict=True)
-    return net
+from_official_state_dict = loader_from_file_widths(TCM, official_key_map, widths_from_state_dict)
 
 
 # Official MSE checkpoints (README of jmliu206/LIC_TCM), N = 64 for lambda 0.0025 ... 0.05.
