@@ -208,3 +208,43 @@ def test_learned_and_online_codecs_are_modules_of_their_networks():
     assert next(online._shadow.parameters()).dtype == torch.float64
     online._cache = (torch.zeros(1), torch.zeros(1))
     assert online.float() is online and online._cache is None  # every move, not only to()
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_matmul_gdn_computes_compressais_gdn(inverse):
+    """Same value and gradients as CompressAI's GDN, on a non-symmetric gamma (so a transposed
+    matrix would show) and away from the initial beta."""
+    from compressai.layers import GDN
+
+    from advcompress.codecs.learned import MatmulGDN
+
+    torch.manual_seed(0)
+    ref = GDN(6, inverse=inverse)
+    with torch.no_grad():
+        ref.gamma.copy_(ref.gamma_reparam.init(torch.rand(6, 6) * 0.5))
+        ref.beta.copy_(ref.beta_reparam.init(torch.rand(6) + 0.5))
+    new = MatmulGDN(6, inverse=inverse)
+    new.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(3, 6, 5, 7)
+    outs, grads = [], []
+    for layer in (ref, new):
+        xi = x.clone().requires_grad_(True)
+        out = layer(xi)
+        out.pow(2).sum().backward()
+        outs.append(out.detach())
+        grads.append([xi.grad, layer.gamma.grad, layer.beta.grad])
+    torch.testing.assert_close(outs[1], outs[0])
+    for g_new, g_ref in zip(grads[1], grads[0], strict=True):
+        torch.testing.assert_close(g_new, g_ref)
+
+
+def test_learned_codecs_use_matmul_gdn_and_keep_gdn_subclasses():
+    from compressai.layers import GDN
+
+    from advcompress.codecs.learned import MatmulGDN
+
+    hyper = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 8, "M": 8})
+    kinds = [type(m) for m in hyper.net.modules() if isinstance(m, GDN)]
+    assert kinds and set(kinds) == {MatmulGDN}
+    song = make_codec("song2021", 40, weights="untrained", widths={"N": 8, "M": 8, "prior_nc": 4, "sft_hidden": 4})
+    assert {type(m).__name__ for m in song.net.modules() if isinstance(m, GDN)} == {"GDN1"}
