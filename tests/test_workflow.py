@@ -39,8 +39,18 @@ def test_rd_table_is_the_mean_of_the_per_image_rows(smoke_run):
     assert table.loc[("jpeg", 50), "bpp_actual"] == pytest.approx(rows.bpp_actual.mean())
 
 
-def test_psnr_increases_with_quality_for_every_codec(smoke_run):
+def test_psnr_increases_with_quality_for_every_classic_codec(smoke_run):
+    """The quality knob's direction, per codec, in the RD table.
+
+    Classic codecs only: the smoke tier's learned ladders (200 + 100 steps, 12-14 dB) are too young
+    to order. Its factorized q6 fine-tune from q2 first tripled the training MSE (928 -> 3,166 in
+    10 steps), ended at a lower rate than q2, and whether its PSNR ended above q2's flipped with
+    float rounding alone (CompressAI's GDN 13.57 -> 14.49 dB, MatmulGDN 13.89 -> 13.53 dB, the
+    same seed, 2026-12-04). The default run's learned ladders are read in rd_bd.
+    """
     table = pd.read_csv(smoke_run / OUT / "tables" / "rd_clean.csv")
+    table = table[table.family == "classic"]
+    assert set(table.codec) >= {"jpeg", "webp"}
     for codec, g in table.groupby("codec"):
         g = g.sort_values("quality", ascending=codec != "jpeg2000")  # jpeg2000: compression ratio
         assert g.psnr_db.is_monotonic_increasing, (codec, g[["quality", "psnr_db"]].to_dict("records"))
