@@ -53,7 +53,7 @@ def test_psnr_increases_with_quality_for_every_classic_codec(smoke_run):
     assert set(table.codec) >= {"jpeg", "webp"}
     for codec, g in table.groupby("codec"):
         g = g.sort_values("quality", ascending=codec != "jpeg2000")  # jpeg2000: compression ratio
-        assert g.psnr_db.is_monotonic_increasing, (codec, g[["quality", "psnr_db"]].to_dict("records"))
+        assert (g.psnr_db.diff().dropna() > 0).all(), (codec, g[["quality", "psnr_db"]].to_dict("records"))  # strictly
 
 
 def test_actual_rate_within_ten_percent_of_estimate(smoke_run, tmp_path):
