@@ -214,7 +214,8 @@ class MatmulGDN(GDN):
 
     Same parameters, state dict and result (to float rounding). Why: on a CPU thread oneDNN runs the
     1x1 convolution's backward far below matmul speed, and GDN normalises at the largest feature
-    maps, so a training or attack step of the GDN models costs 7-10% less (benchmark/gdn.py).
+    maps, so a training step of the GDN models costs 8-11% less and an attack step up to 9% less
+    (benchmark/gdn.py).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
