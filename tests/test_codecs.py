@@ -1,5 +1,7 @@
 """The codec registry: every codec codes real bytes; quality orders fidelity; proxies give gradients."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -248,3 +250,34 @@ def test_learned_codecs_use_matmul_gdn_and_keep_gdn_subclasses():
     assert kinds and set(kinds) == {MatmulGDN}
     song = make_codec("song2021", 40, weights="untrained", widths={"N": 8, "M": 8, "prior_nc": 4, "sft_hidden": 4})
     assert {type(m).__name__ for m in song.net.modules() if isinstance(m, GDN)} == {"GDN1"}
+
+
+def test_codecs_run_in_their_architectures_memory_format_with_the_same_values(tmp_path):
+    """Cai2022 computes in channels_last (its full-resolution dense blocks run faster so), the
+    others contiguous; the layout moves no value beyond float rounding, and a checkpoint saved
+    from channels_last weights loads into either layout."""
+    from advcompress.codecs.learned import load_learned_codec, save_checkpoint
+
+    widths = {"N": 16, "M": 16, "enh_nf": 8, "enh_gc": 8, "couplings": 1, "inn_hidden": 8, "iat_hidden": 8}
+    torch.manual_seed(0)
+    cai = make_codec("cai2022", 50, weights="untrained", widths=widths)
+    assert ARCHITECTURES["cai2022"].memory_format is torch.channels_last
+    convs = [m.weight for m in cai.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    hyper = make_codec("bmshj2018-hyperprior", 1, weights="untrained", widths={"N": 8, "M": 8})
+    assert all(m.weight.is_contiguous() for m in hyper.net.modules() if isinstance(m, torch.nn.Conv2d))
+
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    cai.eval()
+    save_checkpoint(cai, tmp_path / "cai.pt", {})
+    plain = load_learned_codec("cai2022", 50, checkpoint=str(tmp_path / "cai.pt"), widths=widths)
+    plain.net.to(memory_format=torch.contiguous_format)
+    plain.arch = dataclasses.replace(plain.arch, memory_format=torch.contiguous_format)
+    assert all(w.is_contiguous() for w in (m.weight for m in plain.net.modules() if isinstance(m, torch.nn.Conv2d)))
+    torch.manual_seed(1)
+    ref = plain(x, proxy="noise")
+    torch.manual_seed(1)
+    out_cl = cai(x, proxy="noise")
+    torch.testing.assert_close(out_cl["x_hat"], ref["x_hat"], atol=1e-5, rtol=1e-4)
+    for k in ref["likelihoods"]:
+        torch.testing.assert_close(out_cl["likelihoods"][k], ref["likelihoods"][k], atol=1e-6, rtol=1e-4)

@@ -48,6 +48,9 @@ class Architecture:
     level: Callable[[int], object] = field(default=lambda quality: quality - 1)
     # The rate-distortion trade-off a quality trains with: loss = R + lambda * 255^2 * MSE.
     rd_lambda: Callable[[int], float] = field(default=lambda quality: lambda_for(quality))
+    # The layout its convolutions run fastest in: channels_last only where measured faster
+    # (`benchmark/layout.py`; GDN networks are slower in it, Cai2022's full-resolution dense blocks faster).
+    memory_format: torch.memory_format = torch.contiguous_format
 
 
 ARCHITECTURES: dict[str, Architecture] = {}
@@ -247,7 +250,7 @@ class LearnedCodec(Codec, torch.nn.Module):
         torch.nn.Module.__init__(self)
         Codec.__init__(self, quality)
         self.name = name
-        self.net = use_matmul_gdn(net)
+        self.net = use_matmul_gdn(net).to(memory_format=arch.memory_format)
         self.arch = arch
         self.level = arch.level(quality) if arch.variable_rate else None
 
@@ -258,6 +261,7 @@ class LearnedCodec(Codec, torch.nn.Module):
     def forward(self, x: torch.Tensor, proxy: str | None = None) -> dict:
         """Reconstruction and likelihoods; `proxy` names the gradient path through rounding."""
         xp, (h, w) = pad_to_multiple(x, self.arch.pad_multiple)
+        xp = xp.contiguous(memory_format=self.arch.memory_format)
         with quantization_proxy(self.net, proxy):
             out = self.net(xp, **self._kw())
         out["x_hat"] = out["x_hat"][..., :h, :w]

@@ -87,7 +87,7 @@ def rd_step_loss(codec: LearnedCodec, sampler: PatchSampler, qualities: list[int
     per_q = max(1, math.ceil(batch_size / len(qualities)))
     parts = []
     for q in qualities:
-        x = sampler.batch(per_q).to(device)
+        x = sampler.batch(per_q).to(device, memory_format=codec.arch.memory_format)
         kw = {"s": codec.arch.level(q)} if codec.arch.variable_rate else {}
         parts.append(rd_loss(codec.net(x, **kw), x, codec.arch.rd_lambda(q)))
     terms = {k: torch.stack([p[k] for p in parts]).mean() for k in parts[0]}
