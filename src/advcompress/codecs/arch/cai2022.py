@@ -474,6 +474,6 @@ register_architecture(
         widths_keys=tuple(OFFICIAL),
         level=qmap_level,
         rd_lambda=qmap_rd_lambda,
-        memory_format=torch.channels_last,  # a training step 19% and an attack step 25% cheaper on CPU
+        memory_format=torch.channels_last,  # a training and an attack step 1.25-1.34x faster on one CPU thread
     )
 )
