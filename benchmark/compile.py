@@ -8,8 +8,9 @@ Why the workflow does not compile its networks: this prints, per model at its de
 on `--threads` threads (one, as every job), the seconds of the first compiled step with an empty
 and with a warm inductor cache (the compilation a job would pay, the first of a model or a later
 one), the median CPU seconds of a training step (`benchmark/steps.py`) eager and compiled, their
-ratio (above 1: compiled is cheaper), and the largest difference of the two reconstructions. Attack steps are not compiled: the quantization
-proxy swaps methods on the entropy models per call, which would recompile every step.
+ratio (above 1: compiled is cheaper), and the largest difference of the two reconstructions.
+Attack steps are not compiled: the quantization proxy swaps methods on the entropy models per
+call, which would recompile every step.
 """
 
 from __future__ import annotations
@@ -83,4 +84,5 @@ def compare(name: str, a, x: torch.Tensor) -> dict:
 
 if __name__ == "__main__":
     main(__doc__, ["bmshj2018-hyperprior", "mbt2018"], 10, compare,
-         lambda ap: ap.add_argument("--backend", default="inductor", help="torch.compile backend (aot_eager: no code generation)"))
+         lambda ap: ap.add_argument("--backend", default="inductor",
+                                    help="torch.compile backend (aot_eager: no code generation)"))
